@@ -1,0 +1,1 @@
+//! Certificate factory for tests.

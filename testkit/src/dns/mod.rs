@@ -1,0 +1,1 @@
+//! The signed DNS test world.

@@ -1,0 +1,1 @@
+//! In-process SMTP servers for tests.
