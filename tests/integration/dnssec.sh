@@ -52,7 +52,7 @@ outer() {
     export DANEGATE
 
     NETNS="dg-int-$$"
-    WORK=$(mktemp -d "${TMPDIR:-/tmp}/dg-int.XXXXXX")
+    WORK=$(mktemp -d -t dg-int.XXXXXX)
     INNER_PID=""
     trap outer_cleanup EXIT
     trap 'exit 130' INT
