@@ -265,7 +265,7 @@ EOF
     BKSK="$KEYS/$(dnssec-keygen -q -K "$KEYS" -a ED25519 -f KSK sec15.test.)"
     BZSK="$KEYS/$(dnssec-keygen -q -K "$KEYS" -a ED25519 sec15.test.)"
     cat "$BKSK.key" "$BZSK.key" >>"$Z/sec15.test.zone"
-    dnssec-signzone -q -O full -o sec15.test. -s "$INCEPTION" -e "$EXPIRATION" \
+    dnssec-signzone -q -d "$KEYS" -O full -o sec15.test. -s "$INCEPTION" -e "$EXPIRATION" \
         -K "$KEYS" -k "$BKSK" -f "$Z/sec15.test.zone.signed" "$Z/sec15.test.zone" "$BZSK" >/dev/null
     local DS_SEC15; DS_SEC15=$(dnssec-dsfromkey -2 "$BKSK.key")
 
@@ -284,7 +284,7 @@ EOF
     BKSK="$KEYS/$(dnssec-keygen -q -K "$KEYS" -a ECDSAP256SHA256 -f KSK optout.test.)"
     BZSK="$KEYS/$(dnssec-keygen -q -K "$KEYS" -a ECDSAP256SHA256 optout.test.)"
     cat "$BKSK.key" "$BZSK.key" >>"$Z/optout.test.zone"
-    dnssec-signzone -q -O full -o optout.test. -s "$INCEPTION" -e "$EXPIRATION" \
+    dnssec-signzone -q -d "$KEYS" -O full -o optout.test. -s "$INCEPTION" -e "$EXPIRATION" \
         -3 - -H 0 -A -K "$KEYS" -k "$BKSK" -f "$Z/optout.test.zone.signed" "$Z/optout.test.zone" "$BZSK" >/dev/null
     local DS_OPTOUT; DS_OPTOUT=$(dnssec-dsfromkey -2 "$BKSK.key")
     # The delegation must not own an NSEC3 (else this is no opt-out test).
@@ -578,7 +578,7 @@ inside() {
     trap inner_cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
-    cd "$REPO"
+    cd "$WORK"   # tools such as dnssec-signzone drop files in the cwd
 
     local t0=$SECONDS
     build_world
