@@ -1,1 +1,53 @@
-fn main() {}
+//! `danegate`: the command line of the DANE outbound mail gateway.
+
+mod applog;
+mod lookup;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status: an answer was obtained (including NXDOMAIN / NODATA).
+pub const EXIT_OK: u8 = 0;
+/// Exit status: the answer is BOGUS.
+pub const EXIT_BOGUS: u8 = 1;
+/// Exit status: bad command line or input.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status: temporary failure (timeout, SERVFAIL, no usable resolver) — EX_TEMPFAIL.
+pub const EXIT_TEMPFAIL: u8 = 75;
+
+#[derive(Parser)]
+#[command(
+    name = "danegate",
+    version,
+    about = "DANE-enforcing outbound mail gateway"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Look a name up with DNSSEC validation and print its security status.
+    Lookup(lookup::LookupArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("danegate: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_TEMPFAIL);
+        }
+    };
+    let code = match cli.command {
+        Command::Lookup(args) => runtime.block_on(lookup::run(args)),
+    };
+    ExitCode::from(code)
+}

@@ -1,0 +1,273 @@
+//! Trust anchors: the root KSKs built in, or a file of DS / DNSKEY lines
+//! (zone-file syntax, as unbound's `root.key` and IANA's `root-anchors` publish them).
+//!
+//! RFC 4033 §3.1 (trust anchors), RFC 4035 §5 (authentication chain).
+
+use std::{fmt, path::Path};
+
+use hickory_proto::{
+    dnssec::rdata::{DNSKEY, DNSSECRData, DS},
+    rr::{Name, RData, RecordType},
+};
+
+/// The root zone's KSKs in DS form: KSK-2017 (tag 20326) and KSK-2024 (tag 38696),
+/// as IANA publishes them.
+pub const ROOT_ANCHORS: &str = "\
+. IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D
+. IN DS 38696 8 2 683D2D0ACB8C9B712A1948B27F741219298D0A450D612C483AF444A4C0FB2B16
+";
+
+/// One trust anchor: a DS or a DNSKEY for a zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Anchor {
+    /// A DS record: the zone's DNSKEY RRset must contain a key matching it.
+    Ds(DS),
+    /// A DNSKEY record: the zone's DNSKEY RRset must contain this key.
+    Dnskey(DNSKEY),
+}
+
+/// A set of trust anchors, each for a zone (usually the root alone).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustAnchors {
+    anchors: Vec<(Name, Anchor)>,
+    source: String,
+}
+
+/// A trust-anchor file that could not be read, with the line and what was wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum AnchorError {
+    /// The file could not be read.
+    #[error("cannot read trust-anchor file {path}: {err}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        err: std::io::Error,
+    },
+    /// A line is not a DS or DNSKEY record in zone-file syntax.
+    #[error("{source_name}:{line}: {msg}")]
+    Syntax {
+        /// The file name (or "built-in").
+        source_name: String,
+        /// 1-based line number.
+        line: usize,
+        /// What was wrong.
+        msg: String,
+    },
+    /// The file holds no DS or DNSKEY record at all.
+    #[error("{0}: no DS or DNSKEY record found")]
+    Empty(String),
+}
+
+impl TrustAnchors {
+    /// The built-in root anchors.
+    pub fn builtin() -> Self {
+        match Self::parse(ROOT_ANCHORS, "built-in root anchors") {
+            Ok(a) => a,
+            // The constant above is checked by a unit test; an empty set would make
+            // every answer insecure, so fail closed to "no anchors" only in theory.
+            Err(_) => TrustAnchors {
+                anchors: Vec::new(),
+                source: "built-in (unparsable)".into(),
+            },
+        }
+    }
+
+    /// Reads a trust-anchor file.
+    pub fn from_file(path: &Path) -> Result<Self, AnchorError> {
+        let text = std::fs::read_to_string(path).map_err(|err| AnchorError::Io {
+            path: path.display().to_string(),
+            err,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses DS and DNSKEY lines in zone-file syntax: `owner [ttl] [class] type rdata`,
+    /// `;` comments, parentheses spanning lines. Other record types are an error.
+    pub fn parse(text: &str, source_name: &str) -> Result<Self, AnchorError> {
+        let mut anchors = Vec::new();
+        for (line_no, entry) in logical_lines(text) {
+            let err = |msg: String| AnchorError::Syntax {
+                source_name: source_name.to_string(),
+                line: line_no,
+                msg,
+            };
+            let mut tokens = entry.split_whitespace();
+            let Some(owner) = tokens.next() else { continue };
+            let owner = Name::from_ascii(owner)
+                .map_err(|e| err(format!("bad owner name {owner:?}: {e}")))?;
+            let mut owner = owner;
+            owner.set_fqdn(true);
+            let mut rtype = None;
+            let mut rest: Vec<&str> = Vec::new();
+            for tok in tokens.by_ref() {
+                let up = tok.to_ascii_uppercase();
+                if up == "IN" || tok.chars().all(|c| c.is_ascii_digit()) {
+                    continue; // class or TTL
+                }
+                rtype = Some(up);
+                break;
+            }
+            rest.extend(tokens);
+            let rtype = rtype.ok_or_else(|| err("missing record type".into()))?;
+            let rdata_text = rest.join(" ");
+            let anchor = match rtype.as_str() {
+                "DS" => match RData::try_from_str(RecordType::DS, &rdata_text) {
+                    Ok(RData::DNSSEC(DNSSECRData::DS(ds))) => Anchor::Ds(ds),
+                    Ok(_) => return Err(err("DS rdata did not parse as DS".into())),
+                    Err(e) => return Err(err(format!("bad DS rdata {rdata_text:?}: {e}"))),
+                },
+                "DNSKEY" => match RData::try_from_str(RecordType::DNSKEY, &rdata_text) {
+                    Ok(RData::DNSSEC(DNSSECRData::DNSKEY(k))) => Anchor::Dnskey(k),
+                    Ok(_) => return Err(err("DNSKEY rdata did not parse as DNSKEY".into())),
+                    Err(e) => {
+                        return Err(err(format!("bad DNSKEY rdata {rdata_text:?}: {e}")));
+                    }
+                },
+                other => {
+                    return Err(err(format!(
+                        "record type {other} is not a trust anchor (expected DS or DNSKEY)"
+                    )));
+                }
+            };
+            anchors.push((owner, anchor));
+        }
+        if anchors.is_empty() {
+            return Err(AnchorError::Empty(source_name.to_string()));
+        }
+        Ok(TrustAnchors {
+            anchors,
+            source: source_name.to_string(),
+        })
+    }
+
+    /// Where these anchors came from (a file name or "built-in root anchors").
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The anchors for `zone`.
+    pub fn for_zone<'a>(&'a self, zone: &'a Name) -> impl Iterator<Item = &'a Anchor> + 'a {
+        self.anchors
+            .iter()
+            .filter(move |(n, _)| n == zone)
+            .map(|(_, a)| a)
+    }
+
+    /// The deepest anchored zone at or above `name`, if any.
+    pub fn closest(&self, name: &Name) -> Option<&Name> {
+        self.anchors
+            .iter()
+            .map(|(n, _)| n)
+            .filter(|n| n.zone_of(name))
+            .max_by_key(|n| n.num_labels())
+    }
+
+    /// Every anchor, for display.
+    pub fn iter(&self) -> impl Iterator<Item = &(Name, Anchor)> {
+        self.anchors.iter()
+    }
+}
+
+impl fmt::Display for Anchor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Anchor::Ds(ds) => write!(f, "DS {ds}"),
+            Anchor::Dnskey(k) => write!(f, "DNSKEY {k}"),
+        }
+    }
+}
+
+/// Splits zone-file text into logical lines: comments removed, parenthesised
+/// continuations joined. Yields (first line number, text).
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut start = 0;
+    let mut depth = 0i32;
+    for (i, raw) in text.lines().enumerate() {
+        let mut line = String::new();
+        let mut in_quote = false;
+        for c in raw.chars() {
+            match c {
+                '"' => {
+                    in_quote = !in_quote;
+                    line.push(c);
+                }
+                ';' if !in_quote => break,
+                '(' if !in_quote => {
+                    depth += 1;
+                    line.push(' ');
+                }
+                ')' if !in_quote => {
+                    depth -= 1;
+                    line.push(' ');
+                }
+                _ => line.push(c),
+            }
+        }
+        if current.is_empty() {
+            start = i + 1;
+        }
+        current.push(' ');
+        current.push_str(&line);
+        if depth <= 0 {
+            depth = 0;
+            if !current.trim().is_empty() {
+                out.push((start, current.trim().to_string()));
+            }
+            current.clear();
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push((start, current.trim().to_string()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_root_anchors_parse() {
+        let a = TrustAnchors::parse(ROOT_ANCHORS, "built-in").unwrap();
+        let tags: Vec<u16> = a
+            .iter()
+            .map(|(_, a)| match a {
+                Anchor::Ds(ds) => ds.key_tag(),
+                Anchor::Dnskey(_) => 0,
+            })
+            .collect();
+        assert_eq!(tags, vec![20326, 38696]);
+        assert_eq!(
+            a.closest(&Name::from_ascii("ietf.org.").unwrap()),
+            Some(&Name::root())
+        );
+    }
+
+    #[test]
+    fn dnskey_with_parentheses_and_comments() {
+        let text = "; a comment\n. 172800 IN DNSKEY 257 3 13 (\n  mdsswUyr3DPW132mOi8V9xESWE8jTo0d\n  xCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ== ) ; KSK\n";
+        let a = TrustAnchors::parse(text, "t").unwrap();
+        assert_eq!(a.iter().count(), 1);
+        assert!(matches!(a.iter().next().unwrap().1, Anchor::Dnskey(_)));
+    }
+
+    #[test]
+    fn errors_name_the_line_and_problem() {
+        let e = TrustAnchors::parse(". IN DS 20326 8 2 ZZZZ\n", "f.key").unwrap_err();
+        let s = e.to_string();
+        assert!(s.starts_with("f.key:1: bad DS rdata"), "{s}");
+        let e = TrustAnchors::parse("\n\nexample. IN A 192.0.2.1\n", "f.key").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("f.key:3: record type A is not a trust anchor"),
+            "{e}"
+        );
+        let e = TrustAnchors::parse("; nothing\n", "f.key").unwrap_err();
+        assert_eq!(e.to_string(), "f.key: no DS or DNSKEY record found");
+        let e = TrustAnchors::parse(". IN\n", "f.key").unwrap_err();
+        assert!(e.to_string().contains("missing record type"), "{e}");
+    }
+}

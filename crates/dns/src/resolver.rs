@@ -1,0 +1,461 @@
+//! The validating resolver: `lookup(name, type)` → records + security status.
+
+use std::{
+    num::NonZeroUsize,
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use hickory_proto::{
+    op::{Message, ResponseCode},
+    rr::{Name, RData, RecordType},
+};
+use lru::LruCache;
+
+use crate::{
+    anchor::TrustAnchors,
+    budget::{self, Budget},
+    denial::Proof,
+    status::{Answer, AnswerKind, BogusReason, CnameLink, LookupError, Security},
+    trace,
+    upstream::{Capability, UpstreamConfig, Upstreams},
+    validator::{RrSet, Step, ZoneState, find, group, verify_rrset},
+};
+
+/// How long a BOGUS result is remembered (RFC 4035 §4.7 suggests a short time).
+pub(crate) const BOGUS_TTL: u32 = 60;
+/// How long "no zone cut here" / "insecure delegation" is remembered.
+pub(crate) const STEP_TTL: u32 = 300;
+
+/// Resolver settings.
+#[derive(Clone, Debug)]
+pub struct ResolverConfig {
+    /// Upstream recursive resolvers with priorities.
+    pub upstreams: Vec<UpstreamConfig>,
+    /// Trust anchors (built-in root KSKs by default).
+    pub anchors: TrustAnchors,
+    /// Time allowed for each attempt at each upstream.
+    pub timeout: Duration,
+    /// Most validated answers kept in the cache.
+    pub cache_entries: usize,
+    /// Most zone-cut facts kept in the cache.
+    pub zone_entries: usize,
+    /// No answer is cached longer than this (seconds).
+    pub max_ttl: u32,
+}
+
+impl ResolverConfig {
+    /// Defaults around the given upstreams and anchors.
+    pub fn new(upstreams: Vec<UpstreamConfig>, anchors: TrustAnchors) -> Self {
+        ResolverConfig {
+            upstreams,
+            anchors,
+            timeout: Duration::from_secs(3),
+            cache_entries: 10_000,
+            zone_entries: 10_000,
+            max_ttl: 86_400,
+        }
+    }
+}
+
+type AnswerCache = LruCache<(Name, RecordType), (Answer, Instant)>;
+type ZoneCache = LruCache<Name, (Step, Instant)>;
+
+pub(crate) struct Inner {
+    pub(crate) upstreams: Upstreams,
+    pub(crate) anchors: TrustAnchors,
+    pub(crate) max_ttl: u32,
+    answers: Mutex<AnswerCache>,
+    zones: Mutex<ZoneCache>,
+    probed: tokio::sync::OnceCell<()>,
+}
+
+impl Inner {
+    pub(crate) fn lock_zones(&self) -> MutexGuard<'_, ZoneCache> {
+        self.zones.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn lock_answers(&self) -> MutexGuard<'_, AnswerCache> {
+        self.answers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A DNSSEC-validating stub resolver. Cheap to clone; clones share the cache.
+#[derive(Clone)]
+pub struct Resolver {
+    inner: Arc<Inner>,
+}
+
+impl Resolver {
+    /// A resolver over the configured upstreams. Nothing is sent until the first lookup
+    /// (or [`Resolver::probe`]).
+    pub fn new(config: ResolverConfig) -> Self {
+        let entries = NonZeroUsize::new(config.cache_entries.max(1)).unwrap_or(NonZeroUsize::MIN);
+        let zones = NonZeroUsize::new(config.zone_entries.max(1)).unwrap_or(NonZeroUsize::MIN);
+        Resolver {
+            inner: Arc::new(Inner {
+                upstreams: Upstreams::new(config.upstreams, config.timeout),
+                anchors: config.anchors,
+                max_ttl: config.max_ttl,
+                answers: Mutex::new(LruCache::new(entries)),
+                zones: Mutex::new(LruCache::new(zones)),
+                probed: tokio::sync::OnceCell::new(),
+            }),
+        }
+    }
+
+    /// Probes every upstream for DNSSEC support (once; later calls return at once).
+    pub async fn probe(&self) {
+        self.inner
+            .probed
+            .get_or_init(|| async {
+                let zone = self
+                    .inner
+                    .anchors
+                    .iter()
+                    .map(|(n, _)| n.clone())
+                    .min_by_key(|n| n.num_labels())
+                    .unwrap_or_else(Name::root);
+                self.inner.upstreams.probe(&zone).await;
+            })
+            .await;
+    }
+
+    /// Each upstream and what the probe found.
+    pub fn upstream_status(&self) -> Vec<(UpstreamConfig, Capability)> {
+        self.inner.upstreams.status()
+    }
+
+    /// The trust anchors in use.
+    pub fn anchors(&self) -> &TrustAnchors {
+        &self.inner.anchors
+    }
+
+    /// Looks up `name`/`rtype`, following CNAMEs, and validates every part of the answer.
+    ///
+    /// `Ok` carries data, NXDOMAIN or NODATA, each SECURE, INSECURE or BOGUS; `Err` is a
+    /// temporary failure, never to be read as insecure (RFC 7672 §2.1.1-2.1.2).
+    pub async fn lookup(&self, name: &Name, rtype: RecordType) -> Result<Answer, LookupError> {
+        let mut name = name.clone();
+        name.set_fqdn(true);
+        trace::query_start(&name, rtype);
+        let key = (name.clone(), rtype);
+        if let Some(hit) = self.cached(&key) {
+            trace::response(&hit);
+            return Ok(hit);
+        }
+        self.probe().await;
+        let mut budget = Budget::default();
+        let answer = self.resolve(&name, rtype, &mut budget).await?;
+        trace::response(&answer);
+        self.store(key, &answer);
+        Ok(answer)
+    }
+
+    fn cached(&self, key: &(Name, RecordType)) -> Option<Answer> {
+        let mut cache = self.inner.lock_answers();
+        match cache.get(key) {
+            Some((a, exp)) if *exp > Instant::now() => Some(a.clone()),
+            Some(_) => {
+                cache.pop(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn store(&self, key: (Name, RecordType), answer: &Answer) {
+        let ttl = match answer.security {
+            Security::Bogus(_) => answer.ttl.min(BOGUS_TTL),
+            _ => answer.ttl,
+        }
+        .min(self.inner.max_ttl);
+        if ttl == 0 {
+            return;
+        }
+        let expires = Instant::now() + Duration::from_secs(u64::from(ttl));
+        let micros = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() + u128::from(ttl) * 1_000_000)
+            .unwrap_or(0);
+        trace::encache(answer, micros);
+        self.inner
+            .lock_answers()
+            .put(key, (answer.clone(), expires));
+    }
+
+    async fn resolve(
+        &self,
+        qname: &Name,
+        qtype: RecordType,
+        budget: &mut Budget,
+    ) -> Result<Answer, LookupError> {
+        let inner = &self.inner;
+        let mut chain: Vec<CnameLink> = Vec::new();
+        let mut security = Security::Secure;
+        let mut ttl = u32::MAX;
+        let mut current = qname.clone();
+        let mut msg: Message = inner.upstreams.query(&current, qtype).await?.message;
+        loop {
+            let answers = group(&msg.answers);
+            if let Some(set) = find(&answers, &current, qtype) {
+                let (sec, labels) = self.validate_positive(set, budget).await?;
+                let mut sec = sec;
+                if let (Security::Secure, Some(labels)) = (&sec, labels) {
+                    sec = self.check_wildcard(&msg, set, labels, budget).await?;
+                }
+                ttl = ttl.min(set.ttl());
+                return Ok(Answer {
+                    qname: qname.clone(),
+                    qtype,
+                    kind: AnswerKind::Data,
+                    security: security.and(sec),
+                    records: set.records.clone(),
+                    chain,
+                    ttl,
+                });
+            }
+            if qtype != RecordType::CNAME {
+                if let Some(cname) = find(&answers, &current, RecordType::CNAME) {
+                    let target = match cname.records.first().map(|r| &r.data) {
+                        Some(RData::CNAME(c)) => c.0.clone(),
+                        _ => {
+                            return Ok(self.bogus(
+                                qname,
+                                qtype,
+                                chain,
+                                BogusReason::Malformed(format!("bad CNAME at {current}")),
+                            ));
+                        }
+                    };
+                    let (sec, labels) = self.validate_positive(cname, budget).await?;
+                    let sec = match (sec, labels) {
+                        (Security::Secure, Some(l)) => {
+                            self.check_wildcard(&msg, cname, l, budget).await?
+                        }
+                        (s, _) => s,
+                    };
+                    ttl = ttl.min(cname.ttl());
+                    security = security.and(sec.clone());
+                    chain.push(CnameLink {
+                        owner: current.clone(),
+                        target: target.clone(),
+                        security: sec,
+                    });
+                    if chain.len() > budget::MAX_CNAME_LINKS
+                        || chain.iter().filter(|l| l.owner == target).count() > 0
+                    {
+                        return Ok(self.bogus(
+                            qname,
+                            qtype,
+                            chain,
+                            BogusReason::Malformed(format!(
+                                "CNAME chain from {qname} loops or is too long"
+                            )),
+                        ));
+                    }
+                    current = target;
+                    let has_more = answers.iter().any(|s| s.name == current);
+                    if !has_more {
+                        msg = inner.upstreams.query(&current, qtype).await?.message;
+                    }
+                    continue;
+                }
+            }
+            // Negative answer for `current` (RFC 2308).
+            let kind = if msg.metadata.response_code == ResponseCode::NXDomain {
+                AnswerKind::NxDomain
+            } else {
+                AnswerKind::NoData
+            };
+            let (sec, neg_ttl) = self
+                .validate_negative(&msg, &current, qtype, kind, budget)
+                .await?;
+            ttl = ttl.min(neg_ttl);
+            return Ok(Answer {
+                qname: qname.clone(),
+                qtype,
+                kind,
+                security: security.and(sec),
+                records: Vec::new(),
+                chain,
+                ttl,
+            });
+        }
+    }
+
+    fn bogus(
+        &self,
+        qname: &Name,
+        qtype: RecordType,
+        chain: Vec<CnameLink>,
+        r: BogusReason,
+    ) -> Answer {
+        Answer {
+            qname: qname.clone(),
+            qtype,
+            kind: AnswerKind::Data,
+            security: Security::Bogus(r),
+            records: Vec::new(),
+            chain,
+            ttl: BOGUS_TTL,
+        }
+    }
+
+    /// Validates a positive RRset; returns its status and, when secure, the RRSIG labels.
+    async fn validate_positive(
+        &self,
+        set: &RrSet,
+        budget: &mut Budget,
+    ) -> Result<(Security, Option<u8>), LookupError> {
+        let inner = &self.inner;
+        if set.sigs.is_empty() {
+            // Unsigned: fine only if the zone holding it is provably insecure.
+            let target = if set.rtype == RecordType::DS {
+                set.name.base_name()
+            } else {
+                set.name.clone()
+            };
+            return Ok(match inner.zone_for(&target, budget).await? {
+                ZoneState::Insecure(why) => {
+                    trace::insecure(&set.name, set.rtype, &why);
+                    (Security::Insecure, None)
+                }
+                ZoneState::Bogus(r) => (Security::Bogus(r), None),
+                ZoneState::Secure(z) => (
+                    Security::Bogus(BogusReason::MissingSignature(format!(
+                        "{} {} has no RRSIG although zone {} is signed",
+                        set.name, set.rtype, z.apex
+                    ))),
+                    None,
+                ),
+            });
+        }
+        // Signed: the signer must be the name's zone or an ancestor (RFC 4035 §5.3.1).
+        let signer = set
+            .sigs
+            .iter()
+            .map(|s| s.input().signer_name.clone())
+            .find(|s| s.zone_of(&set.name) && !(set.rtype == RecordType::DS && *s == set.name))
+            .ok_or(());
+        let signer = match signer {
+            Ok(s) => s,
+            Err(()) => {
+                let s = &set.sigs[0].input().signer_name;
+                return Ok((
+                    Security::Bogus(BogusReason::WrongSigner(format!(
+                        "{} {} is signed by {s}, which is not its zone",
+                        set.name, set.rtype
+                    ))),
+                    None,
+                ));
+            }
+        };
+        Ok(match inner.zone_for(&signer, budget).await? {
+            ZoneState::Insecure(why) => {
+                trace::insecure(&set.name, set.rtype, &why);
+                (Security::Insecure, None)
+            }
+            ZoneState::Bogus(r) => (Security::Bogus(r), None),
+            ZoneState::Secure(z) if z.apex != signer => (
+                Security::Bogus(BogusReason::WrongSigner(format!(
+                    "{} {} is signed by {signer}, which is not a zone apex (the zone is {})",
+                    set.name, set.rtype, z.apex
+                ))),
+                None,
+            ),
+            ZoneState::Secure(z) => match verify_rrset(&z, set, budget) {
+                Ok(v) if v.labels < set.name.num_labels() => (Security::Secure, Some(v.labels)),
+                Ok(_) => (Security::Secure, None),
+                Err(r) => (Security::Bogus(r), None),
+            },
+        })
+    }
+
+    /// A wildcard-expanded answer needs proof that the name itself does not exist.
+    async fn check_wildcard(
+        &self,
+        msg: &Message,
+        set: &RrSet,
+        labels: u8,
+        budget: &mut Budget,
+    ) -> Result<Security, LookupError> {
+        let signer = set.sigs[0].input().signer_name.clone();
+        let ZoneState::Secure(z) = self.inner.zone_for(&signer, budget).await? else {
+            return Ok(Security::Bogus(BogusReason::BadDenial(format!(
+                "no keys for {signer}"
+            ))));
+        };
+        let denial = self.inner.denial_from(&z, &msg.authorities, budget);
+        Ok(match denial.wildcard_answer(&set.name, labels, budget) {
+            Proof::Secure => Security::Secure,
+            Proof::Insecure(_) => Security::Insecure,
+            Proof::Fail(why) => Security::Bogus(BogusReason::BadDenial(format!(
+                "wildcard answer for {}: {why}",
+                set.name
+            ))),
+        })
+    }
+
+    /// Validates NXDOMAIN / NODATA for `name` (RFC 4035 §5.4); returns status and TTL.
+    async fn validate_negative(
+        &self,
+        msg: &Message,
+        name: &Name,
+        qtype: RecordType,
+        kind: AnswerKind,
+        budget: &mut Budget,
+    ) -> Result<(Security, u32), LookupError> {
+        let auth = group(&msg.authorities);
+        let ttl = auth
+            .iter()
+            .find(|s| s.rtype == RecordType::SOA)
+            .and_then(|s| {
+                s.records.first().map(|r| match &r.data {
+                    RData::SOA(soa) => r.ttl.min(soa.minimum),
+                    _ => r.ttl,
+                })
+            })
+            .unwrap_or(STEP_TTL);
+        let target = if qtype == RecordType::DS && !name.is_root() {
+            name.base_name()
+        } else {
+            name.clone()
+        };
+        let z = match self.inner.zone_for(&target, budget).await? {
+            ZoneState::Insecure(why) => {
+                trace::insecure(name, qtype, &why);
+                return Ok((Security::Insecure, ttl));
+            }
+            ZoneState::Bogus(r) => return Ok((Security::Bogus(r), ttl)),
+            ZoneState::Secure(z) => z,
+        };
+        let denial = self.inner.denial_from(&z, &msg.authorities, budget);
+        let proof = match kind {
+            AnswerKind::NxDomain => denial.nxdomain(name, budget),
+            _ => denial.nodata(name, qtype, budget),
+        };
+        let sec = match proof {
+            Proof::Secure => Security::Secure,
+            Proof::Insecure(_) => Security::Insecure,
+            Proof::Fail(why) => {
+                // Say why the records that should have proved it were unusable, if they were.
+                let sig_problem = auth
+                    .iter()
+                    .filter(|s| {
+                        matches!(
+                            s.rtype,
+                            RecordType::NSEC | RecordType::NSEC3 | RecordType::SOA
+                        )
+                    })
+                    .find_map(|s| verify_rrset(&z, s, budget).err());
+                match sig_problem {
+                    Some(r) => Security::Bogus(r),
+                    None => {
+                        Security::Bogus(BogusReason::BadDenial(format!("zone {}: {why}", z.apex)))
+                    }
+                }
+            }
+        };
+        Ok((sec, ttl))
+    }
+}
