@@ -884,3 +884,46 @@ fn check_address(addr: &str, allow_empty: bool) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ehlo(lines: &[&str]) -> Capabilities {
+        Capabilities::from_ehlo(&Reply {
+            code: 250,
+            enhanced: None,
+            lines: lines.iter().map(|l| l.to_string()).collect(),
+        })
+    }
+
+    #[test]
+    fn ehlo_capabilities() {
+        let c = ehlo(&[
+            "mx.example.net Hello",
+            "PIPELINING",
+            "SIZE 35882577",
+            "AUTH LOGIN PLAIN",
+            "8BITMIME",
+            "ENHANCEDSTATUSCODES",
+            "DSN",
+            "STARTTLS",
+            "X-UNKNOWN foo",
+            "SMTPUTF8",
+            "CHUNKING",
+        ]);
+        assert!(c.esmtp && c.pipelining && c.eight_bit_mime && c.enhanced_status_codes);
+        assert!(c.dsn && c.starttls && c.smtputf8 && c.chunking);
+        assert_eq!(c.size, Some(35882577));
+        assert_eq!(c.greeting, "mx.example.net Hello");
+        assert!(c.has("x-unknown") && c.has("AUTH") && !c.has("ETRN"));
+
+        // Odd parameters fall back to the keyword scan instead of failing.
+        let c = ehlo(&["mx", "SIZE abc", "starttls", "PIPELINING"]);
+        assert!(c.starttls && c.pipelining);
+        assert_eq!(c.size, Some(0));
+
+        let c = ehlo(&["mx only"]);
+        assert!(c.esmtp && !c.starttls && c.size.is_none() && c.keywords.is_empty());
+    }
+}
