@@ -192,6 +192,30 @@ impl Tlsa {
         }
     }
 
+    /// The record of the given parameters for a certificate, given its DER and
+    /// its DER SubjectPublicKeyInfo: what a zone would publish for it (used by
+    /// tests and tooling). `None` for unknown selectors or matching types.
+    pub fn for_cert(
+        usage: u8,
+        selector: u8,
+        matching_type: u8,
+        cert_der: &[u8],
+        spki_der: &[u8],
+    ) -> Option<Tlsa> {
+        let selected = match Selector::from(selector) {
+            Selector::FullCert => cert_der,
+            Selector::Spki => spki_der,
+            Selector::Other(_) => return None,
+        };
+        let data = match MatchingType::from(matching_type) {
+            MatchingType::Full => selected.to_vec(),
+            MatchingType::Sha256 => digest::digest(&digest::SHA256, selected).as_ref().to_vec(),
+            MatchingType::Sha512 => digest::digest(&digest::SHA512, selected).as_ref().to_vec(),
+            MatchingType::Other(_) => return None,
+        };
+        Some(Tlsa::new(usage, selector, matching_type, data))
+    }
+
     /// The wire-format RDATA of this record.
     pub fn to_rdata(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(3 + self.data.len());
@@ -399,5 +423,11 @@ mod tests {
         assert!(Tlsa::new(3, 1, 2, sha512(spki)).matches(cert, spki));
         assert!(!Tlsa::new(3, 1, 1, sha256(cert)).matches(cert, spki));
         assert!(!Tlsa::new(3, 0, 2, sha256(cert)).matches(cert, spki));
+        for (sel, mt) in [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)] {
+            let rec = Tlsa::for_cert(2, sel, mt, cert, spki).unwrap();
+            assert!(rec.matches(cert, spki), "{rec}");
+        }
+        assert!(Tlsa::for_cert(3, 2, 1, cert, spki).is_none());
+        assert!(Tlsa::for_cert(3, 1, 3, cert, spki).is_none());
     }
 }
