@@ -5,7 +5,7 @@ use std::{path::PathBuf, str::FromStr, time::Duration};
 use clap::Args;
 use danegate_dns::{
     AnswerKind, LookupError, Name, RecordType, Resolver, ResolverConfig, Security, TrustAnchors,
-    UpstreamConfig, trace::rdata_text,
+    UpstreamConfig,
 };
 use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt;
@@ -135,7 +135,6 @@ pub async fn run(args: LookupArgs) -> u8 {
                     "kind": kind,
                     "reason": reason,
                     "records": answer.records.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
-                    "data": answer.records.iter().map(rdata_text).collect::<Vec<_>>(),
                     "chain": answer.chain.iter().map(|l| json!({
                         "owner": l.owner.to_ascii(),
                         "target": l.target.to_ascii(),

@@ -5,8 +5,12 @@
 
 use std::{fmt, path::Path};
 
+use data_encoding::BASE64;
 use hickory_proto::{
-    dnssec::rdata::{DNSKEY, DNSSECRData, DS},
+    dnssec::{
+        Algorithm, PublicKeyBuf,
+        rdata::{DNSKEY, DNSSECRData, DS},
+    },
     rr::{Name, RData, RecordType},
 };
 
@@ -117,13 +121,7 @@ impl TrustAnchors {
                     Ok(_) => return Err(err("DS rdata did not parse as DS".into())),
                     Err(e) => return Err(err(format!("bad DS rdata {rdata_text:?}: {e}"))),
                 },
-                "DNSKEY" => match RData::try_from_str(RecordType::DNSKEY, &rdata_text) {
-                    Ok(RData::DNSSEC(DNSSECRData::DNSKEY(k))) => Anchor::Dnskey(k),
-                    Ok(_) => return Err(err("DNSKEY rdata did not parse as DNSKEY".into())),
-                    Err(e) => {
-                        return Err(err(format!("bad DNSKEY rdata {rdata_text:?}: {e}")));
-                    }
-                },
+                "DNSKEY" => Anchor::Dnskey(parse_dnskey(&rest).map_err(err)?),
                 other => {
                     return Err(err(format!(
                         "record type {other} is not a trust anchor (expected DS or DNSKEY)"
@@ -176,6 +174,32 @@ impl fmt::Display for Anchor {
             Anchor::Dnskey(k) => write!(f, "DNSKEY {k}"),
         }
     }
+}
+
+/// DNSKEY presentation format (RFC 4034 §2.2): flags, protocol (3), algorithm, base64 key.
+fn parse_dnskey(fields: &[&str]) -> Result<DNSKEY, String> {
+    let [flags, protocol, algorithm, key @ ..] = fields else {
+        return Err("DNSKEY needs flags, protocol, algorithm and a base64 key".into());
+    };
+    let flags: u16 = flags
+        .parse()
+        .map_err(|_| format!("bad DNSKEY flags {flags:?}"))?;
+    if *protocol != "3" {
+        return Err(format!("bad DNSKEY protocol {protocol:?} (must be 3)"));
+    }
+    let algorithm: u8 = algorithm
+        .parse()
+        .map_err(|_| format!("bad DNSKEY algorithm {algorithm:?}"))?;
+    if key.is_empty() {
+        return Err("DNSKEY has no key".into());
+    }
+    let bytes = BASE64
+        .decode(key.concat().as_bytes())
+        .map_err(|e| format!("bad DNSKEY key (base64): {e}"))?;
+    Ok(DNSKEY::with_flags(
+        flags,
+        PublicKeyBuf::new(bytes, Algorithm::from_u8(algorithm)),
+    ))
 }
 
 /// Splits zone-file text into logical lines: comments removed, parenthesised
@@ -269,5 +293,9 @@ mod tests {
         assert_eq!(e.to_string(), "f.key: no DS or DNSKEY record found");
         let e = TrustAnchors::parse(". IN\n", "f.key").unwrap_err();
         assert!(e.to_string().contains("missing record type"), "{e}");
+        let e = TrustAnchors::parse(". IN DNSKEY 257 2 13 AAAA\n", "f.key").unwrap_err();
+        assert!(e.to_string().contains("protocol"), "{e}");
+        let e = TrustAnchors::parse(". IN DNSKEY 257 3 13 !!!\n", "f.key").unwrap_err();
+        assert!(e.to_string().contains("base64"), "{e}");
     }
 }

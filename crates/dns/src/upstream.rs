@@ -277,9 +277,8 @@ pub async fn exchange(
 ) -> Result<Message, LookupError> {
     trace::query_send(name, rtype, addr);
     let (id, bytes) = build_query(name, rtype)?;
-    let udp = timeout(wait, udp_exchange(addr, id, &bytes, name, rtype))
-        .await
-        .map_err(|_| LookupError::Timeout(addr.to_string()))??;
+    let deadline = tokio::time::Instant::now() + wait;
+    let udp = udp_exchange(addr, id, &bytes, name, rtype, deadline).await?;
     if !udp.metadata.truncation {
         return Ok(udp);
     }
@@ -303,6 +302,7 @@ async fn udp_exchange(
     bytes: &[u8],
     name: &Name,
     rtype: RecordType,
+    deadline: tokio::time::Instant,
 ) -> Result<Message, LookupError> {
     let bind: SocketAddr = match addr {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
@@ -313,16 +313,25 @@ async fn udp_exchange(
     sock.connect(addr).await.map_err(net)?;
     sock.send(bytes).await.map_err(net)?;
     let mut buf = vec![0u8; 65535];
+    let mut ignored: Option<String> = None;
     loop {
-        let n = sock.recv(&mut buf).await.map_err(net)?;
+        let n = match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
+            Ok(r) => r.map_err(net)?,
+            Err(_) => {
+                return Err(LookupError::Timeout(match ignored {
+                    Some(why) => format!("{addr} (its only replies were unusable: {why})"),
+                    None => addr.to_string(),
+                }));
+            }
+        };
         // Anything that does not parse or does not answer our question is ignored
         // (RFC 5452 §9.1): a spoofed or stray datagram must not end the wait.
         match Message::from_vec(&buf[..n]) {
             Ok(msg) if check_reply(&msg, id, name, rtype) => return Ok(msg),
-            Ok(_) => continue,
+            Ok(_) => ignored = Some("a reply that does not match the question".into()),
             Err(e) => {
                 tracing::debug!(target: "danegate::dns", "ignoring malformed DNS reply from {addr}: {e}");
-                continue;
+                ignored = Some(format!("malformed DNS message: {e}"));
             }
         }
     }
