@@ -21,7 +21,8 @@ mod tlsa;
 
 pub use names::{NameCheck, ReferenceIds, check_names, name_matches};
 pub use policy::{
-    Action, AddrStatus, CertStatus, DaneMode, Decision, Inputs, MxStatus, TlsaStatus, decide,
+    Action, AddrStatus, CertStatus, DaneMode, Decision, Inputs, InsecureMx, MxStatus, TlsaStatus,
+    decide, decide_with,
 };
 pub use set::{Ignored, TlsaSet, TlsaSetStatus, Unusable};
 pub use tlsa::{CertUsage, MatchingType, Selector, Tlsa, TlsaParseError, hex};

@@ -11,7 +11,8 @@
 //! reason. Rows are tried in order and the first that matches decides
 //! ([`decide`]); every table is total (tested over every input combination).
 //!
-//! Where RFC 7672 differs from the seed (documented in docs/dane.md):
+//! Where RFC 7672 differs from the seed (the seed is the default; the project's
+//! DANE documentation should repeat this list):
 //! - An insecure MX RRset with a secure TLSA RRset: RFC 7672 §2.2.1 still
 //!   authenticates the MX host with DANE; the seed falls back (Opportunistic) or
 //!   fails (Mandatory).
@@ -316,6 +317,9 @@ pub struct Decision {
     pub row: &'static Row,
     /// Its 1-based position in the table.
     pub line: usize,
+    /// The row was chosen treating an insecure MX as secure
+    /// ([`InsecureMx::Rfc7672`]): never log this as a fully secure delivery.
+    pub insecure_mx: bool,
 }
 
 /// The action for these inputs: the first matching row of the mode's table.
@@ -339,12 +343,47 @@ pub fn decide(mode: DaneMode, inputs: Inputs) -> Decision {
             action: row.action,
             row,
             line: i + 1,
+            insecure_mx: false,
         })
         .unwrap_or(Decision {
             action: Action::DaneFail,
             row: &FAIL_CLOSED,
             line: 0,
+            insecure_mx: false,
         })
+}
+
+/// How an insecure MX RRset is treated (RFC 7672 §2.2.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum InsecureMx {
+    /// The seed's tables as they are: an insecure MX falls back (Opportunistic) or
+    /// fails (Mandatory). The default.
+    #[default]
+    Seed,
+    /// RFC 7672 §2.2.1 (Postfix's default): the MX host's own secure TLSA RRset
+    /// is still honoured; the row is chosen as if the MX answer were secure.
+    /// [`Decision::insecure_mx`] tells the caller not to log such a delivery as
+    /// fully secure, and DANE-TA names must then use the MX host name only
+    /// (RFC 7672 §3.2.2).
+    Rfc7672,
+}
+
+/// [`decide`] with a choice for insecure MX RRsets.
+pub fn decide_with(mode: DaneMode, inputs: Inputs, insecure_mx: InsecureMx) -> Decision {
+    match (insecure_mx, inputs.mx) {
+        (InsecureMx::Rfc7672, MxStatus::Insecure) if mode != DaneMode::None => {
+            let mut d = decide(
+                mode,
+                Inputs {
+                    mx: MxStatus::Secure,
+                    ..inputs
+                },
+            );
+            d.insecure_mx = true;
+            d
+        }
+        _ => decide(mode, inputs),
+    }
 }
 
 fn cell_text<T: fmt::Debug>(c: &Cell<T>) -> String {
@@ -601,6 +640,47 @@ Bogus				DANE Fail";
             };
             assert_eq!(action, expect, "{i:?}");
         }
+    }
+
+    #[test]
+    fn rfc7672_insecure_mx_option() {
+        let i = Inputs {
+            mx: MxStatus::Insecure,
+            a: AddrStatus::Secure,
+            tlsa: TlsaStatus::Secure,
+            cert: CertStatus::Success,
+        };
+        // Seed default: fallback / fail.
+        assert_eq!(decide(DaneMode::Opportunistic, i).action, Action::Fallback);
+        assert_eq!(decide(DaneMode::Mandatory, i).action, Action::DaneFail);
+        assert_eq!(
+            decide_with(DaneMode::Mandatory, i, InsecureMx::Seed),
+            decide(DaneMode::Mandatory, i)
+        );
+        // RFC 7672 §2.2.1: the host's TLSA is honoured, flagged.
+        for mode in [DaneMode::Opportunistic, DaneMode::Mandatory] {
+            let d = decide_with(mode, i, InsecureMx::Rfc7672);
+            assert_eq!(d.action, Action::DaneSuccess);
+            assert!(d.insecure_mx);
+            let failed = Inputs {
+                cert: CertStatus::Failed,
+                ..i
+            };
+            assert_eq!(
+                decide_with(mode, failed, InsecureMx::Rfc7672).action,
+                Action::DaneFail
+            );
+        }
+        // Secure MX and DANE None are unaffected.
+        let secure = Inputs {
+            mx: MxStatus::Secure,
+            ..i
+        };
+        assert!(!decide_with(DaneMode::Mandatory, secure, InsecureMx::Rfc7672).insecure_mx);
+        assert_eq!(
+            decide_with(DaneMode::None, i, InsecureMx::Rfc7672).action,
+            Action::Fallback
+        );
     }
 
     #[test]

@@ -307,6 +307,55 @@ fn dane_ta_via_intermediate() {
 }
 
 #[test]
+fn outcome_log_lines_and_table_input() {
+    let p = pki();
+    let server = server_config(
+        vec![p.leaf.der(), p.inter.cert.der().clone()],
+        &p.leaf.key,
+        BOTH,
+    );
+    let (outcome, _) = run(vec![p.inter.tlsa(2, 0, 1)], &server);
+    let line = outcome.to_string();
+    assert!(line.starts_with("DANE-TA 2 0 1 "), "{line}");
+    assert!(
+        line.ends_with(": matched depth 1, name mx.example.com"),
+        "{line}"
+    );
+    assert_eq!(
+        outcome.dane_cert_status(),
+        danegate_dane::CertStatus::Success
+    );
+
+    let (outcome, _) = run(vec![p.leaf.tlsa(3, 1, 1)], &server);
+    assert!(
+        outcome.to_string().ends_with(": matched the leaf"),
+        "{outcome}"
+    );
+
+    let (outcome, _) = run(vec![p.root.tlsa(2, 1, 0)], &server);
+    assert!(
+        outcome
+            .to_string()
+            .ends_with(": matched trust anchor from DNS above depth 1, name mx.example.com"),
+        "{outcome}"
+    );
+
+    let (outcome, _) = run(vec![root().tlsa(2, 0, 1)], &server);
+    assert_eq!(
+        outcome.dane_cert_status(),
+        danegate_dane::CertStatus::Failed
+    );
+    assert!(
+        outcome.to_string().starts_with("no TLSA record matched"),
+        "{outcome}"
+    );
+    assert_eq!(
+        VerifyOutcome::Unchecked.dane_cert_status(),
+        danegate_dane::CertStatus::Failed
+    );
+}
+
+#[test]
 fn dane_ta_root_presented_at_depth_two() {
     let p = pki();
     let server = server_config(

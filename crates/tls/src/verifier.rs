@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use danegate_dane::{
-    CertUsage, MatchingType, NameCheck, ReferenceIds, Selector, Tlsa, TlsaSet, TlsaSetStatus,
-    check_names,
+    CertStatus, CertUsage, MatchingType, NameCheck, ReferenceIds, Selector, Tlsa, TlsaSet,
+    TlsaSetStatus, check_names,
 };
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -155,6 +155,57 @@ pub enum VerifyOutcome {
     Unchecked,
     /// Verification failed; the handshake was aborted.
     Failed(Failure),
+}
+
+impl VerifyOutcome {
+    /// The certificate column of the DANE decision tables
+    /// ([`danegate_dane::policy`]): `Success` only for a DANE match; an
+    /// unchecked, PKIX-verified or failed certificate is `Failed` for DANE.
+    pub fn dane_cert_status(&self) -> CertStatus {
+        match self {
+            VerifyOutcome::Dane(_) => CertStatus::Success,
+            _ => CertStatus::Failed,
+        }
+    }
+}
+
+/// One line for the logs, e.g. `DANE-TA 2 0 1 3f1c..: matched depth 1, name
+/// mx.example.com (presented *.example.com)`.
+impl fmt::Display for VerifyOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifyOutcome::Dane(m) => {
+                write!(
+                    f,
+                    "{} {}: matched ",
+                    usage_name(m.record.usage),
+                    short(&m.record)
+                )?;
+                match (&m.ta_source, m.depth) {
+                    (Some(TaSource::Dns), d) => write!(
+                        f,
+                        "trust anchor from DNS above depth {}",
+                        d.saturating_sub(1)
+                    )?,
+                    (_, 0) => write!(f, "the leaf")?,
+                    (_, d) => write!(f, "depth {d}")?,
+                }
+                if let Some((reference, presented)) = &m.name {
+                    write!(f, ", name {reference}")?;
+                    if reference != presented {
+                        write!(f, " (presented {presented})")?;
+                    }
+                }
+                Ok(())
+            }
+            VerifyOutcome::Pkix {
+                reference,
+                presented,
+            } => write!(f, "PKIX verified, name {reference} (presented {presented})"),
+            VerifyOutcome::Unchecked => write!(f, "certificate not checked"),
+            VerifyOutcome::Failed(failure) => write!(f, "{failure}"),
+        }
+    }
 }
 
 /// What the verifier saw, beyond the verdict: for logs.
