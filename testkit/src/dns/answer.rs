@@ -30,6 +30,9 @@ enum Lookup {
     },
     NoData(Vec<Record>),
     NxDomain(Vec<Record>),
+    /// At or below a delegation to a zone the world does not declare (NS records written
+    /// into the zone text): nothing serves it.
+    ServFail,
 }
 
 fn labels(n: &Name) -> usize {
@@ -210,11 +213,14 @@ impl Zone {
         v
     }
 
-    fn is_cut(&self, name: &Name) -> bool {
-        *name != self.apex && self.rrset(name, RecordType::NS).is_some()
-    }
-
     fn lookup(&self, qname: &Name, qtype: RecordType) -> Lookup {
+        if self
+            .cuts
+            .iter()
+            .any(|c| c.zone_of(qname) && !(c == qname && qtype == RecordType::DS))
+        {
+            return Lookup::ServFail;
+        }
         if self.exists.contains(qname) {
             let Some(types) = self.data.get(qname) else {
                 // empty non-terminal
@@ -227,7 +233,7 @@ impl Zone {
                     },
                 ));
             };
-            if self.is_cut(qname) && qtype == RecordType::DS {
+            if self.cuts.contains(qname) && qtype == RecordType::DS {
                 if let Some(set) = self.rrset(qname, RecordType::DS) {
                     return Lookup::Data {
                         records: with_sigs(set).collect(),
@@ -420,6 +426,7 @@ impl WorldData {
                     out.rcode = ResponseCode::NXDomain;
                     return out;
                 }
+                Lookup::ServFail => return servfail_answer,
             }
         }
         out

@@ -55,6 +55,8 @@ pub(crate) struct Zone {
     pub bad_denial: bool,
     /// Every RRset of the zone (authoritative data, delegation NS/DS, glue, DNSKEY, NSEC).
     pub data: BTreeMap<Name, BTreeMap<u16, RRset>>,
+    /// Delegation points (owners of NS other than the apex).
+    pub cuts: BTreeSet<Name>,
     /// Names that exist in the zone (authoritative owners, delegation points, empty
     /// non-terminals); glue below cuts is not included.
     pub exists: BTreeSet<Name>,
@@ -653,6 +655,7 @@ fn sign_zone(
         lame: spec.lame,
         bad_denial: spec.bad_denial,
         data,
+        cuts,
         exists,
         nsec,
         nsec3,

@@ -173,18 +173,24 @@ fn fake_key(alg: u8, flags: u16, key_len: usize, sig_len: usize) -> Key {
     }
 }
 
-/// RFC 4034 Appendix B key tag over DNSKEY RDATA.
-fn key_tag(rdata: &[u8]) -> u16 {
-    let mut ac: u32 = 0;
-    for (i, b) in rdata.iter().enumerate() {
-        ac += if i & 1 == 1 {
-            u32::from(*b)
-        } else {
-            u32::from(*b) << 8
-        };
-    }
-    ac += (ac >> 16) & 0xffff;
-    (ac & 0xffff) as u16
+/// RFC 4034 Appendix B: the unfolded sum over DNSKEY RDATA.
+fn key_tag_sum(rdata: &[u8]) -> u32 {
+    rdata
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if i & 1 == 1 {
+                u32::from(*b)
+            } else {
+                u32::from(*b) << 8
+            }
+        })
+        .sum()
+}
+
+/// RFC 4034 Appendix B: folds the sum into the key tag.
+fn key_tag_fold(ac: u32) -> u16 {
+    ((ac + ((ac >> 16) & 0xffff)) & 0xffff) as u16
 }
 
 /// `n` fake keys of the zone's algorithm that all share one key tag (KeyTrap shape).
@@ -218,20 +224,17 @@ pub(crate) fn colliding_keys(alg: Alg, n: usize) -> Vec<Key> {
         // RSA modulus odd) until the tag matches the first key's.
         if let Some(t) = target {
             let pos = (rdata.len() - 3) & !1;
-            let mut found = false;
-            for w in 0..=u16::MAX {
-                rdata[pos..pos + 2].copy_from_slice(&w.to_be_bytes());
-                if key_tag(&rdata) == t {
-                    found = true;
-                    break;
-                }
-            }
-            assert!(found, "no colliding key tag found");
+            rdata[pos..pos + 2].copy_from_slice(&[0, 0]);
+            let rest = key_tag_sum(&rdata);
+            let w = (0..=u16::MAX)
+                .find(|w| key_tag_fold(rest + u32::from(*w)) == t)
+                .expect("no colliding key tag found");
+            rdata[pos..pos + 2].copy_from_slice(&w.to_be_bytes());
         }
         let public = rdata[4..].to_vec();
         let dnskey = DNSKEY::with_flags(flags, PublicKeyBuf::new(public, algorithm));
         let tag = dnskey.calculate_key_tag().expect("key tag");
-        debug_assert_eq!(tag, key_tag(&rdata));
+        debug_assert_eq!(tag, key_tag_fold(key_tag_sum(&rdata)));
         target.get_or_insert(tag);
         keys.push(Key {
             dnskey,

@@ -31,7 +31,9 @@ fn sample() -> &'static SignedWorld {
              *.wild IN A 192.0.2.9\n\
              deep.ent.sub IN A 192.0.2.10\n\
              out IN CNAME www.nsec3.test.\n\
-             toplain IN CNAME www.plain.test.\n",
+             toplain IN CNAME www.plain.test.\n\
+             undeclared IN NS ns.undeclared\n\
+             ns.undeclared IN A 127.0.0.54\n",
         );
         w.zone("nsec3.test.")
             .alg(Alg::RsaSha256)
@@ -86,7 +88,12 @@ fn sample() -> &'static SignedWorld {
             .fault("nosig", RecordType::A, Fault::MissingSignature)
             .fault("wrongkey", RecordType::A, Fault::WrongSigner)
             .fault("tampered", RecordType::A, Fault::TamperedRdata)
-            .fault("tampered", RecordType::TXT, Fault::TamperedRdata);
+            .fault("tampered", RecordType::TXT, Fault::TamperedRdata)
+            .fault("good", RecordType::NSEC, Fault::ExpiredSignature);
+        // a fault on the DS of a child apex lands on the parent's DS RRset
+        w.zone("dsfault.test.")
+            .records("www IN A 192.0.2.66\n")
+            .fault("@", RecordType::DS, Fault::WrongSigner);
         w.zone("baddenial.test.")
             .bad_denial()
             .records("a IN A 192.0.2.70\nm IN A 192.0.2.71\nz IN A 192.0.2.72\n");
@@ -246,21 +253,35 @@ fn ldns_verify(w: &SignedWorld, zone: &str, dir: &Path) -> (bool, String) {
 }
 
 #[test]
-fn ldns_verify_zone_accepts_the_signed_zones() {
+fn ldns_verify_zone_accepts_the_signed_zones_and_rejects_broken_ones() {
     if tool("ldns-verify-zone").is_none() {
         return;
     }
     let dir = temp_dir("ldns");
     let w = sample();
-    let skip = ["faults.test.", "keytrap.test.", "unsupported.test."];
+    // zones with deliberate faults must be rejected ("test." holds dsfault.test.'s DS,
+    // signed by a stray key)
+    let broken = [
+        "faults.test.",
+        "keytrap.test.",
+        "unsupported.test.",
+        "test.",
+    ];
     let mut checked = 0;
     for z in w.zone_names() {
         let unsigned = !w.zone_text(&z).unwrap().contains(" DNSKEY ");
-        if skip.contains(&z.as_str()) || unsigned {
+        if unsigned {
             continue;
         }
         let (ok, text) = ldns_verify(w, &z, &dir);
-        assert!(ok, "ldns-verify-zone rejected {z}:\n{text}");
+        if broken.contains(&z.as_str()) {
+            assert!(
+                !ok,
+                "ldns-verify-zone accepted the broken zone {z}:\n{text}"
+            );
+        } else {
+            assert!(ok, "ldns-verify-zone rejected {z}:\n{text}");
+        }
         checked += 1;
     }
     assert!(checked >= 12, "{checked}");
@@ -412,6 +433,8 @@ fn delv_agrees_with_the_world() {
         ("tampered.faults.test.", "A", Bogus),
         ("tampered.faults.test.", "TXT", Bogus),
         ("good.faults.test.", "A", Secure),
+        ("good.faults.test.", "TXT", Bogus),
+        ("www.dsfault.test.", "A", Bogus),
         ("a.baddenial.test.", "A", Secure),
         ("a.baddenial.test.", "TXT", Bogus),
         ("nope.baddenial.test.", "A", Bogus),
@@ -711,6 +734,12 @@ fn lame_keytrap_unsupported_and_bad_denial_shapes() {
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
     let m = q("lame.test.", RecordType::DS);
     assert_eq!(count(&m.answers, RecordType::DS), 1);
+    // a delegation written into zone text, to a zone the world does not declare
+    let m = q("www.undeclared.secure.test.", RecordType::A);
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    let m = q("undeclared.secure.test.", RecordType::DS);
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(count(&m.authorities, RecordType::NSEC), 1);
 
     let m = q("keytrap.test.", RecordType::DNSKEY);
     let tags: Vec<u16> = m
@@ -829,4 +858,41 @@ async fn usable_from_async_tests() {
     let m = Message::from_vec(&buf[..n]).unwrap();
     assert_eq!(types(&m.answers), vec![RecordType::A, RecordType::RRSIG]);
     drop(s);
+}
+
+#[test]
+fn many_colliding_keys_build_quickly_and_come_over_tcp() {
+    let start = std::time::Instant::now();
+    let mut w = World::new();
+    w.zone("kt.").alg(Alg::RsaSha256).colliding_keys(64);
+    let w = w.build();
+    assert!(start.elapsed() < Duration::from_secs(10));
+    let s = w.serve(ServerOptions::default());
+    let m = udp_exchange(
+        s.addr(),
+        &request("kt.", RecordType::DNSKEY, true, Some(1232)),
+    )
+    .unwrap();
+    assert!(m.metadata.truncation);
+    let mut t = TcpStream::connect(s.addr()).unwrap();
+    let m = tcp_exchange(
+        &mut t,
+        &request("kt.", RecordType::DNSKEY, true, Some(1232)),
+    );
+    assert_eq!(count(&m.answers, RecordType::DNSKEY), 64);
+    assert_eq!(count(&m.answers, RecordType::RRSIG), 64);
+    let tags: std::collections::BTreeSet<u16> = m
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::DNSKEY(k)) => {
+                Some(k.calculate_key_tag().unwrap())
+            }
+            RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::RRSIG(s)) => {
+                Some(s.input().key_tag)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tags.len(), 1);
 }
