@@ -58,6 +58,9 @@ pub struct SinkOptions {
     pub reject: Vec<String>,
     /// Recipients refused with `450 4.2.0` (case-insensitive).
     pub tempfail: Vec<String>,
+    /// Where to listen; `None` is 127.0.0.1 on an ephemeral port. DANE tests put several
+    /// MX hosts on 127.0.0.x with one common port.
+    pub bind: Option<SocketAddr>,
 }
 
 impl Default for SinkOptions {
@@ -72,6 +75,7 @@ impl Default for SinkOptions {
             enhanced_status_codes: true,
             reject: Vec::new(),
             tempfail: Vec::new(),
+            bind: None,
         }
     }
 }
@@ -144,9 +148,16 @@ pub struct SmtpSink {
 }
 
 impl SmtpSink {
-    /// Starts a sink on 127.0.0.1 (ephemeral port).
+    /// Starts a sink on `opts.bind` (default 127.0.0.1, ephemeral port).
+    ///
+    /// # Panics
+    /// If the address cannot be bound.
     pub fn start(opts: SinkOptions) -> Self {
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let bind = opts
+            .bind
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let std_listener =
+            std::net::TcpListener::bind(bind).unwrap_or_else(|e| panic!("bind {bind}: {e}"));
         std_listener
             .set_nonblocking(true)
             .expect("nonblocking listener");
