@@ -187,6 +187,12 @@ fn parse_zone(spec: &ZoneSpec) -> Rrsets {
             for r in set.records_without_rrsigs() {
                 let mut r = r.clone();
                 r.name = r.name.to_lowercase();
+                assert!(
+                    spec.apex.zone_of(&r.name),
+                    "zone {}: record {} is outside the zone",
+                    spec.apex,
+                    r.name
+                );
                 let v = out
                     .entry(r.name.clone())
                     .or_default()

@@ -307,23 +307,13 @@ impl SignedWorld {
     /// The root trust anchor as a DS line: `". 3600 IN DS <tag> 13 2 <hex>"` (SHA-256 of the
     /// root KSK), with a trailing newline.
     pub fn trust_anchor_ds(&self) -> String {
-        let z = &self.inner.zones[0];
-        let (tag, alg, digest) = z.anchor_ds.clone().expect("root is signed");
-        format!(
-            ". 3600 IN DS {tag} {alg} 2 {}\n",
-            data_encoding::HEXUPPER.encode(&digest)
-        )
+        self.ds_line(".").expect("root is signed")
     }
 
     /// The root trust anchor as a DNSKEY line: `". 3600 IN DNSKEY 257 3 13 <base64>"`, with a
     /// trailing newline.
     pub fn trust_anchor_dnskey(&self) -> String {
-        let z = &self.inner.zones[0];
-        let (flags, alg, key) = z.anchor_dnskey.clone().expect("root is signed");
-        format!(
-            ". 3600 IN DNSKEY {flags} 3 {alg} {}\n",
-            data_encoding::BASE64.encode(&key)
-        )
+        self.dnskey_line(".").expect("root is signed")
     }
 
     /// The root KSK's key tag.
@@ -335,15 +325,38 @@ impl SignedWorld {
             .0
     }
 
+    /// A DS line (SHA-256) for the KSK of any signed zone, e.g. to use an island of security
+    /// ([`DsMode::None`]) as a trust anchor. `None` for unknown or unsigned zones.
+    pub fn ds_line(&self, zone: &str) -> Option<String> {
+        let z = self.find(zone)?;
+        let (tag, alg, digest) = z.anchor_ds.as_ref()?;
+        Some(format!(
+            "{} 3600 IN DS {tag} {alg} 2 {}\n",
+            z.apex,
+            data_encoding::HEXUPPER.encode(digest)
+        ))
+    }
+
+    /// A DNSKEY line for the KSK of any signed zone. `None` for unknown or unsigned zones.
+    pub fn dnskey_line(&self, zone: &str) -> Option<String> {
+        let z = self.find(zone)?;
+        let (flags, alg, key) = z.anchor_dnskey.as_ref()?;
+        Some(format!(
+            "{} 3600 IN DNSKEY {flags} 3 {alg} {}\n",
+            z.apex,
+            data_encoding::BASE64.encode(key)
+        ))
+    }
+
+    fn find(&self, zone: &str) -> Option<&build::Zone> {
+        let apex = parse_abs(zone);
+        self.inner.zones.iter().find(|z| z.apex == apex)
+    }
+
     /// The signed zone `name` in zone-file syntax (for debugging and external checkers),
     /// `None` if the world has no such zone.
     pub fn zone_text(&self, name: &str) -> Option<String> {
-        let apex = parse_abs(name);
-        self.inner
-            .zones
-            .iter()
-            .find(|z| z.apex == apex)
-            .map(text::zone_text)
+        self.find(name).map(text::zone_text)
     }
 
     /// The apex names of all zones, parents before children.

@@ -227,12 +227,15 @@ fn serve_forever() {
 }
 
 fn delv_anchor(w: &SignedWorld) -> String {
-    let line = w.trust_anchor_ds();
+    delv_anchor_line(&w.trust_anchor_ds())
+}
+
+/// "<zone> 3600 IN DS <tag> <alg> <dtype> <hex>" -> a delv trust-anchors clause
+fn delv_anchor_line(line: &str) -> String {
     let f: Vec<&str> = line.split_whitespace().collect();
-    // ". 3600 IN DS <tag> <alg> <dtype> <hex>"
     format!(
-        "trust-anchors {{\n  . static-ds {} {} {} \"{}\";\n}};\n",
-        f[4], f[5], f[6], f[7]
+        "trust-anchors {{\n  {} static-ds {} {} {} \"{}\";\n}};\n",
+        f[0], f[4], f[5], f[6], f[7]
     )
 }
 
@@ -466,6 +469,22 @@ fn delv_agrees_with_the_world() {
     let out = delv(stripping.addr(), &anchor, "secure.test.", "MX");
     if classify(&out) != Bogus {
         failures.push(format!("strip_dnssec: want Bogus\n{out}"));
+    }
+    // an island of security validates from its own anchor
+    let island = dir.join("island.conf");
+    let line = sample().ds_line("island.test").unwrap();
+    assert!(line.starts_with("island.test. 3600 IN DS "), "{line}");
+    std::fs::write(&island, delv_anchor_line(&line)).unwrap();
+    let out = Command::new("delv")
+        .args(["@127.0.0.1", "-p", &addr.port().to_string(), "-a"])
+        .arg(&island)
+        .args(["+root=island.test.", "www.island.test.", "A"])
+        .output()
+        .unwrap();
+    let out =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    if classify(&out) != Secure {
+        failures.push(format!("island with its own anchor: want Secure\n{out}"));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     let _ = std::fs::remove_dir_all(&dir);
