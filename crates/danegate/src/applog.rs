@@ -92,6 +92,15 @@ impl<S: Subscriber> Layer<S> for StderrLayer {
     }
 }
 
+/// Sends `danegate*` events to standard error: warnings always, the debug trace
+/// (every DNS query, every DANE step) with `trace`.
+pub fn install_stderr(trace: bool) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let max = if trace { Level::DEBUG } else { Level::WARN };
+    let subscriber = tracing_subscriber::registry().with(StderrLayer { max });
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

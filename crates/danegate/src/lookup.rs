@@ -8,7 +8,6 @@ use danegate_dns::{
     UpstreamConfig,
 };
 use serde_json::json;
-use tracing_subscriber::layer::SubscriberExt;
 
 use crate::{EXIT_BOGUS, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE, applog};
 
@@ -90,17 +89,7 @@ pub fn build_resolver(
 
 /// Runs `danegate lookup`.
 pub async fn run(args: LookupArgs) -> u8 {
-    if args.trace {
-        let subscriber = tracing_subscriber::registry().with(applog::StderrLayer {
-            max: tracing::Level::DEBUG,
-        });
-        let _ = tracing::subscriber::set_global_default(subscriber);
-    } else {
-        let subscriber = tracing_subscriber::registry().with(applog::StderrLayer {
-            max: tracing::Level::WARN,
-        });
-        let _ = tracing::subscriber::set_global_default(subscriber);
-    }
+    applog::install_stderr(args.trace);
     let name = match Name::from_str(&args.name) {
         Ok(mut n) => {
             n.set_fqdn(true);

@@ -1,6 +1,7 @@
 //! `danegate`: the command line of the DANE outbound mail gateway.
 
 mod applog;
+mod daneverify;
 mod lookup;
 
 use std::process::ExitCode;
@@ -31,10 +32,28 @@ struct Cli {
 enum Command {
     /// Look a name up with DNSSEC validation and print its security status.
     Lookup(lookup::LookupArgs),
+    /// Check whether mail to DOMAIN can be delivered with DANE (the appliance's
+    /// `daneverify`, line for line).
+    Daneverify(daneverify::DaneverifyArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            if !e.use_stderr() {
+                return ExitCode::SUCCESS; // --help, --version
+            }
+            // daneverify documents EX_USAGE (64); lookup keeps clap's 2.
+            let daneverify = std::env::args().nth(1).as_deref() == Some("daneverify");
+            return ExitCode::from(if daneverify {
+                daneverify::EXIT_USAGE
+            } else {
+                EXIT_USAGE
+            });
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -48,6 +67,7 @@ fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Lookup(args) => runtime.block_on(lookup::run(args)),
+        Command::Daneverify(args) => runtime.block_on(daneverify::run(args)),
     };
     ExitCode::from(code)
 }

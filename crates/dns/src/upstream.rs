@@ -206,6 +206,13 @@ impl Upstreams {
                         });
                     }
                     code => {
+                        tracing::warn!(
+                            target: "danegate::dns",
+                            "Received an invalid DNS Response: {} to IP {} looking up {}",
+                            if code == ResponseCode::ServFail { "SERVER FAILED".to_string() } else { code.to_str().to_string() },
+                            u.config.addr.ip(),
+                            display_name(name)
+                        );
                         last_err = Some(LookupError::ServFail {
                             upstream: format!("{} ({})", u.config.addr, code.to_str()),
                             name: display_name(name),
