@@ -589,15 +589,15 @@ impl Walk<'_> {
                 // A TLSA lookup failure makes the whole host unusable (RFC 7672 §2.1.2).
                 AddrResult::HostUnusable => return HostResult::TempFail,
             }
-            if let Some((nt, nip, _)) = attempts.get(j + 1) {
-                if j + 1 < total {
-                    self.emit(Event::NextAddr {
-                        rtype: nt.to_string(),
-                        ip: *nip,
-                        host: hname.clone(),
-                        domain: domain.clone(),
-                    });
-                }
+            if let Some((nt, nip, _)) = attempts.get(j + 1)
+                && j + 1 < total
+            {
+                self.emit(Event::NextAddr {
+                    rtype: nt.to_string(),
+                    ip: *nip,
+                    host: hname.clone(),
+                    domain: domain.clone(),
+                });
             }
         }
         if saw_fail {
@@ -867,16 +867,16 @@ impl Walk<'_> {
                 openssl_cipher_name(info.cipher_suite).to_string(),
             )),
             Err(e) => {
-                if let Some(report) = slot.get() {
-                    if let VerifyOutcome::Failed(f) = &report.outcome {
-                        self.emit(Event::TlsFailed {
-                            error: e.to_string(),
-                        });
-                        self.emit(Event::CertFailed {
-                            reason: f.to_string(),
-                        });
-                        return Err(CertStatus::Failed);
-                    }
+                if let Some(report) = slot.get()
+                    && let VerifyOutcome::Failed(f) = &report.outcome
+                {
+                    self.emit(Event::TlsFailed {
+                        error: e.to_string(),
+                    });
+                    self.emit(Event::CertFailed {
+                        reason: f.to_string(),
+                    });
+                    return Err(CertStatus::Failed);
                 }
                 match e {
                     SmtpError::StartTlsNotOffered | SmtpError::StartTlsRefused { .. } => {

@@ -2,7 +2,6 @@
 //! both seed tables, the RFC 7672 cases beyond them, and the seed's three output samples.
 
 use std::{
-    collections::HashMap,
     net::{IpAddr, SocketAddr},
     sync::OnceLock,
     time::Duration,
@@ -241,14 +240,12 @@ fn build() -> Fixture {
         )
         .fault("bogusaddr", RecordType::A, Fault::ExpiredSignature);
     // TLSA in an unsigned zone below a secure host: TLSA status Insecure.
-    w.zone(&format!("_tcp.tinsec.hosts.test."))
-        .unsigned()
-        .records(
-            &tlsa_line("tinsec.hosts.test.", port, &ee("tinsec")).replace(
-                &format!("_{port}._tcp.tinsec.hosts.test."),
-                &format!("_{port}"),
-            ),
-        );
+    w.zone("_tcp.tinsec.hosts.test.").unsigned().records(
+        &tlsa_line("tinsec.hosts.test.", port, &ee("tinsec")).replace(
+            &format!("_{port}._tcp.tinsec.hosts.test."),
+            &format!("_{port}"),
+        ),
+    );
     w.zone("plainhosts.test.").unsigned().records(&plain);
     let mx = |n: &str| format!("{n} 300 IN MX 10 {n}.hosts.test.\n");
     let mut dom = String::new();
@@ -621,5 +618,4 @@ async fn each_connection_runs_the_verifier_again() {
         let o = run("good.dom.test", M).await;
         assert!(o.events.iter().any(|e| matches!(e, Event::CertOk { .. })));
     }
-    let _ = HashMap::<u8, u8>::new();
 }

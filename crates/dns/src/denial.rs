@@ -147,10 +147,10 @@ impl DenialRecords {
             } else {
                 b
             };
-            if let Some(wild) = wildcard_of(&ce) {
-                if let Some(wnsec) = self.nsec_at(&wild) {
-                    return check_bitmap(wnsec.type_set(), qtype, &wild);
-                }
+            if let Some(wild) = wildcard_of(&ce)
+                && let Some(wnsec) = self.nsec_at(&wild)
+            {
+                return check_bitmap(wnsec.type_set(), qtype, &wild);
             }
         }
         Proof::Fail(format!(
@@ -196,10 +196,10 @@ impl DenialRecords {
                     && !t.contains(RecordType::SOA))
                 .then(|| format!("NSEC3 proves the delegation {name} has no DS"));
             }
-            if let Ok(Some((_, _, cover))) = self.nsec3_closest_encloser(name, &params, budget) {
-                if cover.opt_out() {
-                    return Some(format!("{name} lies in an NSEC3 opt-out span"));
-                }
+            if let Ok(Some((_, _, cover))) = self.nsec3_closest_encloser(name, &params, budget)
+                && cover.opt_out()
+            {
+                return Some(format!("{name} lies in an NSEC3 opt-out span"));
             }
             return None;
         }

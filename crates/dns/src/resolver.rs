@@ -214,52 +214,52 @@ impl Resolver {
                     ttl,
                 });
             }
-            if qtype != RecordType::CNAME {
-                if let Some(cname) = find(&answers, &current, RecordType::CNAME) {
-                    let target = match cname.records.first().map(|r| &r.data) {
-                        Some(RData::CNAME(c)) => c.0.clone(),
-                        _ => {
-                            return Ok(self.bogus(
-                                qname,
-                                qtype,
-                                chain,
-                                BogusReason::Malformed(format!("bad CNAME at {current}")),
-                            ));
-                        }
-                    };
-                    let (sec, labels) = self.validate_positive(cname, budget).await?;
-                    let sec = match (sec, labels) {
-                        (Security::Secure, Some(l)) => {
-                            self.check_wildcard(&msg, cname, l, budget).await?
-                        }
-                        (s, _) => s,
-                    };
-                    ttl = ttl.min(cname.ttl());
-                    security = security.and(sec.clone());
-                    chain.push(CnameLink {
-                        owner: current.clone(),
-                        target: target.clone(),
-                        security: sec,
-                    });
-                    if chain.len() > budget::MAX_CNAME_LINKS
-                        || chain.iter().filter(|l| l.owner == target).count() > 0
-                    {
+            if qtype != RecordType::CNAME
+                && let Some(cname) = find(&answers, &current, RecordType::CNAME)
+            {
+                let target = match cname.records.first().map(|r| &r.data) {
+                    Some(RData::CNAME(c)) => c.0.clone(),
+                    _ => {
                         return Ok(self.bogus(
                             qname,
                             qtype,
                             chain,
-                            BogusReason::Malformed(format!(
-                                "CNAME chain from {qname} loops or is too long"
-                            )),
+                            BogusReason::Malformed(format!("bad CNAME at {current}")),
                         ));
                     }
-                    current = target;
-                    let has_more = answers.iter().any(|s| s.name == current);
-                    if !has_more {
-                        msg = inner.upstreams.query(&current, qtype).await?.message;
+                };
+                let (sec, labels) = self.validate_positive(cname, budget).await?;
+                let sec = match (sec, labels) {
+                    (Security::Secure, Some(l)) => {
+                        self.check_wildcard(&msg, cname, l, budget).await?
                     }
-                    continue;
+                    (s, _) => s,
+                };
+                ttl = ttl.min(cname.ttl());
+                security = security.and(sec.clone());
+                chain.push(CnameLink {
+                    owner: current.clone(),
+                    target: target.clone(),
+                    security: sec,
+                });
+                if chain.len() > budget::MAX_CNAME_LINKS
+                    || chain.iter().filter(|l| l.owner == target).count() > 0
+                {
+                    return Ok(self.bogus(
+                        qname,
+                        qtype,
+                        chain,
+                        BogusReason::Malformed(format!(
+                            "CNAME chain from {qname} loops or is too long"
+                        )),
+                    ));
                 }
+                current = target;
+                let has_more = answers.iter().any(|s| s.name == current);
+                if !has_more {
+                    msg = inner.upstreams.query(&current, qtype).await?.message;
+                }
+                continue;
             }
             // Negative answer for `current` (RFC 2308).
             let kind = if msg.metadata.response_code == ResponseCode::NXDomain {

@@ -451,10 +451,10 @@ impl Inner {
         };
         let mut keys: Vec<(u16, DNSKEY)> = Vec::new();
         for r in &set.records {
-            if let RData::DNSSEC(DNSSECRData::DNSKEY(k)) = &r.data {
-                if let Ok(tag) = k.calculate_key_tag() {
-                    keys.push((tag, k.clone()));
-                }
+            if let RData::DNSSEC(DNSSECRData::DNSKEY(k)) = &r.data
+                && let Ok(tag) = k.calculate_key_tag()
+            {
+                keys.push((tag, k.clone()));
             }
         }
         // The keys vouched for by the parent (or the anchor).
