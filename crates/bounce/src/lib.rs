@@ -1,0 +1,1 @@
+//! danegate-bounce (being written).

@@ -1,0 +1,1 @@
+//! danegate-config (being written).

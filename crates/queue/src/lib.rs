@@ -1,0 +1,1 @@
+//! danegate-queue (being written).

@@ -1,0 +1,1 @@
+//! danegate-smtpd (being written).
