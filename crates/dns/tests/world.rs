@@ -586,3 +586,65 @@ async fn garbage_answers_are_named_in_the_error() {
     assert!(text.contains("malformed DNS message"), "{text}");
     assert!(text.contains(&addr.to_string()), "{text}");
 }
+
+#[tokio::test]
+async fn equal_priorities_share_the_load() {
+    let f = fixture();
+    let a = f.world.serve(ServerOptions::default());
+    let b = f.world.serve(ServerOptions::default());
+    let r = resolver_for(vec![
+        UpstreamConfig {
+            addr: a.addr(),
+            priority: 3,
+        },
+        UpstreamConfig {
+            addr: b.addr(),
+            priority: 3,
+        },
+    ]);
+    for zone in [
+        "rsa.test.",
+        "ed.test.",
+        "nsec.test.",
+        "n3.test.",
+        "oo.test.",
+    ] {
+        for host in ["", "mail.", "nothere.", "www."] {
+            let _ = r.lookup(&n(&format!("{host}{zone}")), RecordType::A).await;
+        }
+    }
+    let (qa, qb) = (a.queries(), b.queries());
+    assert!(qa > 5 && qb > 5, "both upstreams used: {qa} / {qb}");
+}
+
+#[tokio::test]
+async fn truncated_answers_go_over_tcp_with_several_upstreams() {
+    let f = fixture();
+    let silent = f.world.serve(ServerOptions {
+        silent: true,
+        ..Default::default()
+    });
+    let other = f.world.serve(ServerOptions::default());
+    let r = resolver_for(vec![
+        UpstreamConfig {
+            addr: f.server.addr(),
+            priority: 0,
+        },
+        UpstreamConfig {
+            addr: other.addr(),
+            priority: 0,
+        },
+        UpstreamConfig {
+            addr: silent.addr(),
+            priority: 9,
+        },
+    ]);
+    let a = r
+        .lookup(&n("txt.big.test."), RecordType::TXT)
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.security.clone(), a.records.len()),
+        (Security::Secure, 40)
+    );
+}
