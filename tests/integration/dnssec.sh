@@ -25,20 +25,17 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
 SELF="$SCRIPT_DIR/$(basename "${BASH_SOURCE[0]}")"
 
-log() { printf '# %s\n' "$*" >&2; }
-die() { printf 'dnssec.sh: error: %s\n' "$*" >&2; exit 2; }
+PROG=dnssec.sh
+# shellcheck source=lib/common.sh
+. "$SCRIPT_DIR/lib/common.sh"
 
 # ---------------------------------------------------------------------------
 # Outer part: checks, namespace, temp dir, cleanup. The real work is done by
 # this same script re-executed inside the namespace ("inside" mode below).
 # ---------------------------------------------------------------------------
 outer() {
-    [ "$(id -u)" = 0 ] || die "must run as root (it creates a network namespace)"
-    local tool
-    for tool in ip nsd unbound ldns-keygen ldns-signzone ldns-key2ds \
-                dnssec-keygen dnssec-signzone dnssec-dsfromkey delv dig jq timeout; do
-        command -v "$tool" >/dev/null 2>&1 || die "missing tool '$tool' (see tests/integration/README.md)"
-    done
+    need_tools ip nsd unbound ldns-keygen ldns-signzone ldns-key2ds \
+               dnssec-keygen dnssec-signzone dnssec-dsfromkey delv dig jq timeout
 
     DANEGATE=${DANEGATE:-target/debug/danegate}
     if [ "$DANEGATE" != skip ]; then
@@ -51,108 +48,13 @@ outer() {
     fi
     export DANEGATE
 
-    NETNS="dg-int-$$"
-    WORK=$(mktemp -d -t dg-int.XXXXXX)
-    INNER_PID=""
-    trap outer_cleanup EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-
-    ip netns add "$NETNS"
-    NETNS_CREATED=1
-    ip -n "$NETNS" link set lo up
-    local a
-    for a in 127.0.1.1 127.0.2.1 127.0.3.1 127.0.4.1; do
-        ip -n "$NETNS" addr add "$a/32" dev lo
-    done
-    log "namespace $NETNS, work dir $WORK"
-
-    local rc=0
-    ip netns exec "$NETNS" bash "$SELF" __inside "$WORK" &
-    INNER_PID=$!
-    wait "$INNER_PID" || rc=$?
-    INNER_PID=""
-    return "$rc"
-}
-
-outer_cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    set +e
-    if [ -n "${INNER_PID:-}" ]; then
-        kill -TERM "$INNER_PID" 2>/dev/null
-    fi
-    if [ -n "${NETNS_CREATED:-}" ]; then
-        # Every process in this namespace was started by this script.
-        local pids i
-        pids=$(ip netns pids "$NETNS" 2>/dev/null)
-        if [ -n "$pids" ]; then
-            # shellcheck disable=SC2086
-            kill -TERM $pids 2>/dev/null
-            for i in 1 2 3 4 5 6 7 8 9 10; do
-                pids=$(ip netns pids "$NETNS" 2>/dev/null)
-                [ -z "$pids" ] && break
-                sleep 0.2
-            done
-            # shellcheck disable=SC2086
-            [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
-        fi
-        [ -n "${INNER_PID:-}" ] && wait "$INNER_PID" 2>/dev/null
-        ip netns del "$NETNS" 2>/dev/null || log "could not delete namespace $NETNS"
-    fi
-    if [ -n "${WORK:-}" ] && [ -d "$WORK" ]; then
-        if [ "${KEEP_WORK:-0}" = 1 ]; then
-            log "kept work dir $WORK"
-        else
-            rm -rf "$WORK"
-        fi
-    fi
-    exit "$rc"
+    # Namespace, temp dir and cleanup: lib/common.sh.
+    netns_run dg-int 127.0.1.1 127.0.2.1 127.0.3.1 127.0.4.1
 }
 
 # ---------------------------------------------------------------------------
-# Inside the namespace.
+# Inside the namespace (helpers for keys, zones and servers: lib/common.sh).
 # ---------------------------------------------------------------------------
-CHILD_PIDS=()
-
-inner_cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    set +e
-    local p
-    for p in "${CHILD_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${CHILD_PIDS[@]}"; do wait "$p" 2>/dev/null; done
-    exit "$rc"
-}
-
-# Date helpers (UTC, YYYYMMDDHHMMSS).
-ts() { date -u -d "$1" +%Y%m%d%H%M%S; }
-
-# make_keys ZONE ALG  -> sets KSK ZSK (basenames, in $KEYS), ldns tools.
-make_keys_ldns() {
-    local zone=$1 alg=$2 bits=()
-    [ "$alg" = RSASHA256 ] && bits=(-b 2048)
-    ( cd "$KEYS" && ldns-keygen -a "$alg" "${bits[@]}" -k "$zone" ) >"$KEYS/.ksk"
-    ( cd "$KEYS" && ldns-keygen -a "$alg" "${bits[@]}" "$zone" ) >"$KEYS/.zsk"
-    KSK="$KEYS/$(cat "$KEYS/.ksk")"
-    ZSK="$KEYS/$(cat "$KEYS/.zsk")"
-}
-
-# sign_ldns ZONE FILE [extra ldns-signzone options...] -> FILE.signed
-sign_ldns() {
-    local zone=$1 file=$2; shift 2
-    ldns-signzone -o "$zone" -i "$INCEPTION" -e "$EXPIRATION" "$@" \
-        -f "$file.signed" "$file" "$KSK" "$ZSK"
-}
-
-ds_ldns() { ldns-key2ds -n -2 "$KSK.key"; }
-
-soa() { # soa ZONE NSNAME
-    local rname="hostmaster.$1"
-    [ "$1" = . ] && rname=hostmaster.root.
-    printf '$TTL 3600\n$ORIGIN %s\n@ IN SOA %s %s 1 3600 900 604800 300\n' "$1" "$2" "$rname"
-}
-
 build_world() {
     local Z="$WORK/zones"
     KEYS="$WORK/keys"
@@ -367,97 +269,7 @@ EOF
     ROOT_DS=$(ds_ldns)
 
     # Trust anchors: zone-file syntax for danegate, named.conf syntax for delv.
-    printf '%s\n' "$ROOT_DS" >"$WORK/root-anchor.zone"
-    echo "$ROOT_DS" | awk '{ printf "trust-anchors {\n    . static-ds %s %s %s \"%s\";\n};\n", $(NF-3), $(NF-2), $(NF-1), $NF }' \
-        >"$WORK/root-anchor.conf"
-    printf '.            3600000 NS ns.root.\nns.root.     3600000 A  127.0.1.1\n' >"$WORK/root.hints"
-}
-
-start_nsd() { # start_nsd NAME ADDRESS ZONE...
-    local name=$1 addr=$2; shift 2
-    local d="$WORK/nsd-$name" z
-    mkdir -p "$d"
-    {
-        cat <<EOF
-server:
-    ip-address: $addr
-    port: 53
-    do-ip6: no
-    username: ""
-    chroot: ""
-    database: ""
-    zonesdir: "$WORK/zones"
-    zonelistfile: "$d/zone.list"
-    xfrdfile: "$d/xfrd.state"
-    xfrdir: "$d"
-    pidfile: "$d/nsd.pid"
-    logfile: "$d/nsd.log"
-    server-count: 1
-    verbosity: 1
-    hide-version: yes
-remote-control:
-    control-enable: no
-EOF
-        for z in "$@"; do
-            local f="${z%.}.zone.signed"
-            [ "$z" = . ] && f=root.zone.signed
-            [ -f "$WORK/zones/$f" ] || f="${z%.}.zone"
-            printf 'zone:\n    name: "%s"\n    zonefile: "%s"\n' "$z" "$WORK/zones/$f"
-        done
-    } >"$d/nsd.conf"
-    nsd-checkconf "$d/nsd.conf" || die "nsd-checkconf failed for $name"
-    nsd -d -c "$d/nsd.conf" >"$d/stdout.log" 2>&1 &
-    CHILD_PIDS+=("$!")
-}
-
-start_unbound() {
-    local d="$WORK/unbound"
-    mkdir -p "$d"
-    cat >"$d/unbound.conf" <<EOF
-server:
-    interface: 127.0.0.1
-    port: 53
-    do-ip4: yes
-    do-ip6: no
-    do-udp: yes
-    do-tcp: yes
-    num-threads: 1
-    so-reuseport: no
-    access-control: 127.0.0.0/8 allow
-    chroot: ""
-    username: ""
-    directory: "$d"
-    pidfile: "$d/unbound.pid"
-    use-syslog: no
-    logfile: "$d/unbound.log"
-    verbosity: 1
-    val-log-level: 2
-    root-hints: "$WORK/root.hints"
-    trust-anchor-file: "$WORK/root-anchor.zone"
-    module-config: "validator iterator"
-    val-permissive-mode: no
-    do-not-query-localhost: no
-    trust-anchor-signaling: no
-    root-key-sentinel: no
-    # "test." is a special-use name that Unbound answers locally by default.
-    local-zone: "test." nodefault
-remote-control:
-    control-enable: no
-EOF
-    unbound-checkconf "$d/unbound.conf" >/dev/null || die "unbound-checkconf failed"
-    unbound -d -c "$d/unbound.conf" >"$d/stdout.log" 2>&1 &
-    CHILD_PIDS+=("$!")
-}
-
-wait_dns() { # wait_dns ADDRESS QNAME [+rec|+norec]
-    local i
-    for i in $(seq 1 50); do
-        if dig @"$1" "$2" SOA +cd "${3:-+norec}" +time=1 +tries=1 2>/dev/null | grep -q 'status: NOERROR'; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    die "server $1 did not answer for $2 (see logs in $WORK)"
+    write_anchors "$ROOT_DS"
 }
 
 # Classify delv's output (stdout+stderr) into one verdict word. delv runs
@@ -581,11 +393,7 @@ EOF
 )
 
 inside() {
-    WORK=$1
-    trap inner_cleanup EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-    cd "$WORK"   # tools such as dnssec-signzone drop files in the cwd
+    inner_setup "$1"
 
     local t0=$SECONDS
     build_world
