@@ -157,6 +157,24 @@ pub enum Event {
     Verdict { verdict: Verdict, domain: String },
     /// `DANE verification completed.`
     Completed,
+    /// TLS Support None: STARTTLS is not used, even when offered.
+    TlsNotAttempted { ip: IpAddr, mode: String },
+    /// A TLS Support "Preferred" mode goes on in clear text on the same connection
+    /// (STARTTLS not offered or refused: a failure before the server's 220).
+    ClearTextFallback {
+        ip: IpAddr,
+        mode: String,
+        reason: String,
+    },
+    /// The profile's TLS Support setting is not met: no delivery over this connection.
+    TlsPolicyFailed {
+        ip: IpAddr,
+        mode: String,
+        reason: String,
+    },
+    /// TLS Support Preferred-Verify: the certificate failed PKIX verification; the
+    /// message is delivered over the TLS session anyway.
+    CertFailureIgnored { mode: String },
 }
 
 impl fmt::Display for Event {
@@ -287,6 +305,21 @@ impl fmt::Display for Event {
                 Verdict::TempFail => write!(f, "DANE TEMPORARY FAILURE for {domain}"),
             },
             Event::Completed => write!(f, "DANE verification completed."),
+            Event::TlsNotAttempted { ip, mode } => {
+                write!(f, "TLS Support {mode}: not using STARTTLS with {ip}.")
+            }
+            Event::ClearTextFallback { ip, mode, reason } => write!(
+                f,
+                "TLS Support {mode}: continuing in clear text with {ip} ({reason})."
+            ),
+            Event::TlsPolicyFailed { ip, mode, reason } => write!(
+                f,
+                "TLS Support {mode} not met by {ip}: {reason}. Not delivering over this connection."
+            ),
+            Event::CertFailureIgnored { mode } => write!(
+                f,
+                "Certificate verification failure ignored: TLS Support {mode} delivers anyway."
+            ),
         }
     }
 }

@@ -5,10 +5,18 @@
 //!
 //! Used by `danegate daneverify` (which prints the [`Event`]s) and by the gateway's
 //! delivery agent (which logs them and delivers over the session it gets back).
+//!
+//! [`tls_support`] is the path without DANE, per the profile's TLS Support setting
+//! (DANE Support None, a DANE "fallback", SMTP routes to explicit hosts).
 
 pub mod events;
 mod path;
+pub mod tls_support;
 
 pub use danegate_dane::policy::{Action, DaneMode, InsecureMx};
 pub use events::{Event, Sec, Verdict};
 pub use path::{IpPreference, Options, Outcome, Session, verify_destination};
+pub use tls_support::{
+    AttemptError, Candidate, TlsContext, TlsSupport, candidates_from_dns, candidates_from_route,
+    open_first_session, open_session,
+};
