@@ -867,12 +867,10 @@ impl Walk<'_> {
                 openssl_cipher_name(info.cipher_suite).to_string(),
             )),
             Err(e) => {
+                // The verifier said why: that is the line, not rustls's wrapping of it.
                 if let Some(report) = slot.get()
                     && let VerifyOutcome::Failed(f) = &report.outcome
                 {
-                    self.emit(Event::TlsFailed {
-                        error: e.to_string(),
-                    });
                     self.emit(Event::CertFailed {
                         reason: f.to_string(),
                     });

@@ -515,6 +515,14 @@ impl SmtpClient {
                 Ok(Err(e)) => return Err(handshake_error(e)),
                 Ok(Ok(tls)) => tls,
             };
+        // A TLS 1.3 server sends its session tickets after our Finished; our EHLO
+        // leaves before they arrive, so nothing acknowledges them and a server with
+        // Nagle's algorithm holds its EHLO reply for our delayed ACK (40 ms on Linux).
+        // Quick-ACK mode (which also flushes a pending delayed ACK) removes the stall.
+        #[cfg(target_os = "linux")]
+        {
+            let _ = socket2::SockRef::from(tls.get_ref().0).set_tcp_quickack(true);
+        }
         let (_, conn) = tls.get_ref();
         let (Some(protocol), Some(suite)) =
             (conn.protocol_version(), conn.negotiated_cipher_suite())

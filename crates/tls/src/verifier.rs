@@ -372,6 +372,59 @@ struct Ctx<'a, 'c> {
     provider: &'a CryptoProvider,
 }
 
+/// A webpki chain error in words an administrator reads in a log line (webpki's own
+/// `Display` is its `Debug`, with raw Unix times).
+fn webpki_text(e: &webpki::Error) -> String {
+    let when = |t: &UnixTime| utc_date(t.as_secs());
+    match e {
+        webpki::Error::CertExpired { not_after, .. } => {
+            format!("certificate expired (not valid after {})", when(not_after))
+        }
+        webpki::Error::CertNotValidYet { not_before, .. } => {
+            format!(
+                "certificate not yet valid (not valid before {})",
+                when(not_before)
+            )
+        }
+        webpki::Error::UnknownIssuer => "the chain does not lead to the trust anchor".into(),
+        webpki::Error::InvalidSignatureForPublicKey | webpki::Error::SignatureAlgorithmMismatch => {
+            "a signature in the chain does not verify".into()
+        }
+        webpki::Error::CaUsedAsEndEntity => "the leaf is a CA certificate".into(),
+        webpki::Error::EndEntityUsedAsCa => "an end-entity certificate is used as a CA".into(),
+        webpki::Error::NameConstraintViolation => {
+            "a name constraint of the chain is violated".into()
+        }
+        webpki::Error::PathLenConstraintViolated => "a path length constraint is violated".into(),
+        webpki::Error::RequiredEkuNotFoundContext(_) => {
+            "the certificate is not valid for TLS server authentication (extended key usage)".into()
+        }
+        webpki::Error::UnsupportedCertVersion => "unsupported certificate version (v1?)".into(),
+        other => format!("chain invalid ({other:?})"),
+    }
+}
+
+/// `2026-11-28 00:03:09 UTC` for seconds since the epoch.
+fn utc_date(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let s = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60
+    )
+}
+
 fn now_secs(now: UnixTime) -> i64 {
     i64::try_from(now.as_secs()).unwrap_or(i64::MAX)
 }
@@ -580,7 +633,7 @@ impl Ctx<'_, '_> {
                 None,
                 None,
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| webpki_text(&e))?;
         Ok(path.intermediate_certificates().count() + 1)
     }
 
