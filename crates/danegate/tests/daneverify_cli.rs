@@ -29,10 +29,16 @@ fn hex(b: &[u8]) -> String {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let good = TestChain::for_names(&["mx.good.test"]);
         let bad = TestChain::for_names(&["mx.bad.test"]);
-        let spki_hash = |c: &TestChain| hex(ring::digest::digest(&ring::digest::SHA256, &c.leaf.spki_der).as_ref());
+        let spki_hash = |c: &TestChain| {
+            hex(ring::digest::digest(&ring::digest::SHA256, &c.leaf.spki_der).as_ref())
+        };
         let mut w = World::new();
         w.zone("test.");
         w.zone("good.test.").records(&format!(
@@ -44,24 +50,36 @@ fn fixture() -> &'static Fixture {
             "@ MX 10 mx\nmx A 127.0.0.62\n_{port}._tcp.mx TLSA 3 1 1 {}\n",
             spki_hash(&good)
         ));
-        w.zone("plain.test.").unsigned().records("@ MX 10 mx\nmx A 127.0.0.63\n");
-        w.zone("broken.test.").records("@ MX 10 mx\nmx A 127.0.0.64\n");
+        w.zone("plain.test.")
+            .unsigned()
+            .records("@ MX 10 mx\nmx A 127.0.0.63\n");
+        w.zone("broken.test.")
+            .records("@ MX 10 mx\nmx A 127.0.0.64\n");
         let world = w.build();
         let dns = world.serve(ServerOptions {
             servfail: vec![("broken.test.".into(), RecordType::MX)],
             ..Default::default()
         });
-        let anchor = std::env::temp_dir().join(format!("danegate-dv-anchor-{}.key", std::process::id()));
+        let anchor =
+            std::env::temp_dir().join(format!("danegate-dv-anchor-{}.key", std::process::id()));
         std::fs::write(&anchor, world.trust_anchor_ds()).unwrap();
         let sink = |chain: &TestChain, o: u8| {
             SmtpSink::start(SinkOptions {
-                tls: Some(chain.server_config(TlsVersions::Tls12Only, Presented::LeafAndIntermediate)),
+                tls: Some(
+                    chain.server_config(TlsVersions::Tls12Only, Presented::LeafAndIntermediate),
+                ),
                 bind: Some(SocketAddr::new(IpAddr::from([127, 0, 0, o]), port)),
                 ..SinkOptions::default()
             })
         };
         let sinks = vec![sink(&good, 61), sink(&bad, 62), sink(&good, 63)];
-        Fixture { _world: world, dns, anchor, port, _sinks: sinks }
+        Fixture {
+            _world: world,
+            dns,
+            anchor,
+            port,
+            _sinks: sinks,
+        }
     })
 }
 
@@ -69,7 +87,14 @@ fn daneverify(extra: &[&str]) -> (Option<i32>, String, String) {
     let f = fixture();
     let out = Command::new(env!("CARGO_BIN_EXE_danegate"))
         .arg("daneverify")
-        .args(["--resolver", &f.dns.addr().to_string(), "--port", &f.port.to_string(), "--timeout", "5"])
+        .args([
+            "--resolver",
+            &f.dns.addr().to_string(),
+            "--port",
+            &f.port.to_string(),
+            "--timeout",
+            "5",
+        ])
         .arg("--trust-anchor")
         .arg(&f.anchor)
         .args(extra)
@@ -88,22 +113,51 @@ fn success_prints_the_seed_lines_and_exits_0() {
     let (code, out, _) = daneverify(&["good.test"]);
     assert_eq!(code, Some(0), "{out}");
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "SECURE MX record(mx.good.test) found for good.test");
-    assert_eq!(lines[1], "SECURE A record (127.0.0.61) found for MX(mx.good.test) in good.test");
-    assert_eq!(lines[2], format!("Connecting to 127.0.0.61 on port {port}."));
+    assert_eq!(
+        lines[0],
+        "SECURE MX record(mx.good.test) found for good.test"
+    );
+    assert_eq!(
+        lines[1],
+        "SECURE A record (127.0.0.61) found for MX(mx.good.test) in good.test"
+    );
+    assert_eq!(
+        lines[2],
+        format!("Connecting to 127.0.0.61 on port {port}.")
+    );
     assert!(lines[3].starts_with("Connected to 127.0.0.61 from interface "));
-    assert_eq!(lines[4], "SECURE TLSA record found for MX(mx.good.test) in good.test");
+    assert_eq!(
+        lines[4],
+        "SECURE TLSA record found for MX(mx.good.test) in good.test"
+    );
     assert_eq!(lines[5], "Checking TLS connection.");
-    assert_eq!(lines[6], "TLS connection established: protocol TLSv1.2, cipher ECDHE-ECDSA-AES256-GCM-SHA384.");
-    assert_eq!(&lines[7..], &["Certificate verification successful", "TLS connection succeeded good.test.", "DANE SUCCESS for good.test", "DANE verification completed."]);
+    assert_eq!(
+        lines[6],
+        "TLS connection established: protocol TLSv1.2, cipher ECDHE-ECDSA-AES256-GCM-SHA384."
+    );
+    assert_eq!(
+        &lines[7..],
+        &[
+            "Certificate verification successful",
+            "TLS connection succeeded good.test.",
+            "DANE SUCCESS for good.test",
+            "DANE verification completed."
+        ]
+    );
 }
 
 #[test]
 fn failure_exits_1() {
     let (code, out, _) = daneverify(&["bad.test"]);
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("Certificate verification failed: no TLSA record matched"), "{out}");
-    assert!(out.ends_with("DANE FAILED for bad.test\nDANE verification completed.\n"), "{out}");
+    assert!(
+        out.contains("Certificate verification failed: no TLSA record matched"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("DANE FAILED for bad.test\nDANE verification completed.\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -120,8 +174,14 @@ fn opportunistic_mode_prints_fallback_and_exits_3() {
 fn temporary_failure_exits_75() {
     let (code, out, _) = daneverify(&["broken.test"]);
     assert_eq!(code, Some(75), "{out}");
-    assert!(out.contains("Temporary DNS failure looking up MX of broken.test"), "{out}");
-    assert!(out.contains("DANE TEMPORARY FAILURE for broken.test"), "{out}");
+    assert!(
+        out.contains("Temporary DNS failure looking up MX of broken.test"),
+        "{out}"
+    );
+    assert!(
+        out.contains("DANE TEMPORARY FAILURE for broken.test"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -132,17 +192,36 @@ fn json_has_every_step_and_the_verdict() {
     assert_eq!(v["verdict"], "dane-success");
     assert_eq!(v["mode"], "mandatory");
     let steps = v["steps"].as_array().unwrap();
-    assert!(steps.iter().any(|s| s["event"] == "tls-established" && s["protocol"] == "TLSv1.2"));
-    assert!(steps.iter().any(|s| s["event"] == "tlsa-found" && s["records"][0].as_str().unwrap().starts_with("3 1 1 ")));
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["event"] == "tls-established" && s["protocol"] == "TLSv1.2")
+    );
+    assert!(
+        steps.iter().any(|s| s["event"] == "tlsa-found"
+            && s["records"][0].as_str().unwrap().starts_with("3 1 1 "))
+    );
     assert!(steps.iter().any(|s| s["event"] == "decision"));
-    assert_eq!(steps.last().unwrap()["line"], "DANE verification completed.");
+    assert_eq!(
+        steps.last().unwrap()["line"],
+        "DANE verification completed."
+    );
 }
 
 #[test]
 fn trace_shows_dns_queries() {
     let (_, _, err) = daneverify(&["--trace", "good.test"]);
-    assert!(err.contains("Debug: DNS query: Q('good.test', 'MX')"), "{err}");
-    assert!(err.contains(&format!("Debug: DNS query: Q('_{}._tcp.mx.good.test', 'TLSA')", fixture().port)), "{err}");
+    assert!(
+        err.contains("Debug: DNS query: Q('good.test', 'MX')"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "Debug: DNS query: Q('_{}._tcp.mx.good.test', 'TLSA')",
+            fixture().port
+        )),
+        "{err}"
+    );
 }
 
 #[test]
@@ -156,7 +235,12 @@ fn usage_errors_exit_64() {
         vec!["daneverify", "bad..name"],
     ] {
         let out = Command::new(bin).args(&args).output().unwrap();
-        assert_eq!(out.status.code(), Some(64), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(64),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(!out.stderr.is_empty());
     }
 }
