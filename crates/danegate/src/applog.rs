@@ -95,8 +95,12 @@ impl<S: Subscriber> Layer<S> for StderrLayer {
 /// Sends `danegate*` events to standard error: warnings always, the debug trace
 /// (every DNS query, every DANE step) with `trace`.
 pub fn install_stderr(trace: bool) {
+    install_stderr_level(if trace { Level::DEBUG } else { Level::WARN });
+}
+
+/// Sends `danegate*` events up to `max` to standard error.
+pub fn install_stderr_level(max: Level) {
     use tracing_subscriber::layer::SubscriberExt;
-    let max = if trace { Level::DEBUG } else { Level::WARN };
     let subscriber = tracing_subscriber::registry().with(StderrLayer { max });
     let _ = tracing::subscriber::set_global_default(subscriber);
 }

@@ -1,8 +1,10 @@
 //! `danegate`: the command line of the DANE outbound mail gateway.
 
 mod applog;
+mod config_cmd;
 mod daneverify;
 mod lookup;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -35,6 +37,14 @@ enum Command {
     /// Check whether mail to DOMAIN can be delivered with DANE (the appliance's
     /// `daneverify`, line for line).
     Daneverify(daneverify::DaneverifyArgs),
+    /// Run the gateway (listener, queue, delivery) on a configuration file, or on the
+    /// embedded default without --config.
+    Serve(serve::ServeArgs),
+    /// Configuration file tools.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+    /// Validate a configuration file and make the running gateway apply it (SIGHUP).
+    Commit(config_cmd::CommitArgs),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +78,9 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Lookup(args) => runtime.block_on(lookup::run(args)),
         Command::Daneverify(args) => runtime.block_on(daneverify::run(args)),
+        Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Config(cmd) => config_cmd::run(cmd),
+        Command::Commit(args) => config_cmd::commit(args),
     };
     ExitCode::from(code)
 }

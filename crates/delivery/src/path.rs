@@ -160,7 +160,7 @@ struct Walk<'a> {
     opts: &'a Options,
     domain: String,
     events: Vec<Event>,
-    sink: &'a mut (dyn FnMut(&Event) + Send),
+    sink: &'a mut (dyn FnMut(&Event) + Send + Sync),
 }
 
 impl Walk<'_> {
@@ -253,7 +253,7 @@ pub async fn verify_destination(
     resolver: &Resolver,
     domain: &str,
     opts: &Options,
-    sink: &mut (dyn FnMut(&Event) + Send),
+    sink: &mut (dyn FnMut(&Event) + Send + Sync),
 ) -> Outcome {
     let mut walk = Walk {
         resolver,

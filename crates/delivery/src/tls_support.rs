@@ -363,7 +363,7 @@ pub async fn open_session(
     mode: TlsSupport,
     ctx: &TlsContext,
     opts: &Options,
-    sink: &mut (dyn FnMut(&Event) + Send),
+    sink: &mut (dyn FnMut(&Event) + Send + Sync),
 ) -> Result<Session, AttemptError> {
     let ip = cand.addr.ip();
     let port = cand.addr.port();
@@ -547,7 +547,7 @@ async fn before_220(
     cand: &Candidate,
     mode: TlsSupport,
     reason: String,
-    sink: &mut (dyn FnMut(&Event) + Send),
+    sink: &mut (dyn FnMut(&Event) + Send + Sync),
 ) -> Result<Session, AttemptError> {
     let ip = cand.addr.ip();
     if mode.tls_required() {
@@ -581,7 +581,7 @@ pub async fn open_first_session(
     mode: TlsSupport,
     ctx: &TlsContext,
     opts: &Options,
-    sink: &mut (dyn FnMut(&Event) + Send),
+    sink: &mut (dyn FnMut(&Event) + Send + Sync),
 ) -> Result<Session, AttemptError> {
     let mut last_temp = None;
     let mut last_perm = None;

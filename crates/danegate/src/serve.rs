@@ -1,0 +1,115 @@
+//! `danegate serve`: the gateway, on a configuration file or the embedded default.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::Args;
+use danegate_config::Config;
+use danegate_gateway::{GatewayOptions, start};
+
+use crate::{EXIT_TEMPFAIL, EXIT_USAGE, applog};
+
+/// Arguments of `danegate serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The configuration file (TOML, see docs/configuration.md). Without it, the
+    /// embedded default: a listener on 127.0.0.1:2525 relaying for 127.0.0.1 and ::1,
+    /// queue in ./danegate-data, system resolvers, built-in trust anchors, DANE
+    /// Opportunistic with TLS Preferred.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print debug lines (every DNS query and DANE step) on standard error.
+    #[arg(long)]
+    debug: bool,
+    /// Port of destination SMTP servers (for test worlds; real mail uses 25).
+    #[arg(long, default_value_t = 25, hide = true)]
+    smtp_port: u16,
+    /// Extra trusted root certificates (PEM) for the *-verify TLS modes.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+}
+
+fn load(path: Option<&PathBuf>) -> Result<Config, String> {
+    match path {
+        Some(p) => Config::load(p).map_err(|e| e.to_string()),
+        None => Ok(Config::embedded_default()),
+    }
+}
+
+/// Runs the gateway until SIGTERM/SIGINT; SIGHUP reloads the configuration file.
+pub async fn run(args: ServeArgs) -> u8 {
+    applog::install_stderr_level(if args.debug {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::INFO
+    });
+    let config = match load(args.config.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("danegate serve: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    for lint in config.lints() {
+        tracing::warn!(target: "danegate::mail", "config: {lint}");
+    }
+    let extra_roots = match &args.ca_file {
+        None => Vec::new(),
+        Some(p) => match std::fs::read(p)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| danegate_delivery::TlsContext::anchors_from_pem(&pem))
+        {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("danegate serve: --ca-file {}: {e}", p.display());
+                return EXIT_USAGE;
+            }
+        },
+    };
+    let opts = GatewayOptions {
+        config_path: args.config.clone(),
+        smtp_port: args.smtp_port,
+        extra_roots,
+        tick: Duration::from_secs(1),
+    };
+    let running = match start(config, opts).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("danegate serve: {e}");
+            return EXIT_TEMPFAIL;
+        }
+    };
+    for (name, addr) in running.listeners() {
+        eprintln!("danegate: listener {name} on {addr}");
+    }
+    let pid_file = running.config().server.data_dir.join("danegate.pid");
+    let _ = std::fs::write(&pid_file, format!("{}\n", std::process::id()));
+    let (mut hup, mut term, mut int) = match (
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()),
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()),
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()),
+    ) {
+        (Ok(h), Ok(t), Ok(i)) => (h, t, i),
+        _ => {
+            eprintln!("danegate serve: cannot install signal handlers");
+            return EXIT_TEMPFAIL;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                match load(args.config.as_ref()) {
+                    Ok(c) => match running.apply(c) {
+                        Ok(()) => tracing::info!(target: "danegate::mail", "SIGHUP: configuration reloaded"),
+                        Err(e) => tracing::error!(target: "danegate::mail", "SIGHUP: new configuration refused, the old one stays: {e}"),
+                    },
+                    Err(e) => tracing::error!(target: "danegate::mail", "SIGHUP: new configuration refused, the old one stays:\n{e}"),
+                }
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    let _ = std::fs::remove_file(&pid_file);
+    running.shutdown().await;
+    0
+}

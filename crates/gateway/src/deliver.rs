@@ -1,0 +1,614 @@
+//! The delivery agent: one transaction for the recipients of one message at one
+//! destination domain, under the destination's profile; then the queue is told the
+//! fate of each recipient, and bounces become DSNs (RFC 3464).
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
+
+use danegate_bounce::{
+    BounceProfile, DsnAction, DsnInput, DsnKind, DsnRecipient, ReturnContent, build_dsn,
+    delay_warning_due, dsn_envelope, expired, next_retry,
+};
+use danegate_config::{Config, DaneSupport, DestinationProfile, RouteHostName, RouteHosts};
+use danegate_delivery::{
+    DaneMode, Event, IpPreference, Options, Session, TlsContext, TlsSupport, Verdict,
+    candidates_from_dns, candidates_from_route, open_first_session, verify_destination,
+};
+use danegate_queue::{Envelope, NewMessage, NewRecipient, Recipient, RecipientId};
+use danegate_smtp::{RecipientStatus, Timeouts};
+use danegate_smtpd::ServerEvent;
+
+use crate::Shared;
+
+static NEXT_DCID: AtomicU64 = AtomicU64::new(1);
+
+/// What one attempt came to.
+enum Attempt {
+    /// A transaction took place: per-recipient replies.
+    Sent(Vec<(String, RecipientStatus, String)>),
+    /// Nothing was sent: retry later (4.x.x).
+    Defer { enhanced: String, reason: String },
+    /// Nothing can ever be sent (5.x.x): e.g. the domain does not exist.
+    Bounce { enhanced: String, reason: String },
+}
+
+fn bounce_profile(config: &Config, profile: &DestinationProfile) -> BounceProfile {
+    let b = config.bounce_profile_for(profile);
+    BounceProfile {
+        initial_retry: b.initial_retry,
+        max_retry_interval: b.max_retry_interval,
+        max_retries: b.max_retries,
+        max_queue_time: b.max_queue_time,
+        delay_warning_after: b.delay_warning_after,
+        hard_bounces: b.hard_bounces,
+    }
+}
+
+fn tls_mode(profile: &DestinationProfile) -> TlsSupport {
+    profile.tls.as_str().parse().unwrap_or(TlsSupport::Required)
+}
+
+fn ip_pref(profile: &DestinationProfile) -> IpPreference {
+    profile.ip_preference.as_str().parse().unwrap_or_default()
+}
+
+pub(crate) async fn deliver_group(
+    shared: Arc<Shared>,
+    mid: u64,
+    domain: String,
+    rcpts: Vec<Recipient>,
+) {
+    let config = shared.config();
+    let profile = config.destination_for(&domain).clone();
+    let slots = shared
+        .slots
+        .for_domain(&domain, profile.max_concurrent_connections);
+    let Ok(_slot) = slots.acquire_owned().await else {
+        return;
+    };
+    let rids: Vec<RecipientId> = rcpts.iter().map(|r| r.rid).collect();
+    let (env, data) = match (
+        shared.store.envelope(mid).await,
+        shared.store.data(mid).await,
+    ) {
+        (Ok(Some(e)), Ok(Some(d))) => (e, d),
+        (Ok(None), _) | (_, Ok(None)) => return, // removed by an administrator meanwhile
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(target: "danegate::mail", "MID {mid} cannot be read from the queue: {e}");
+            let _ = shared.store.release(mid, &rids).await;
+            return;
+        }
+    };
+    let dcid = NEXT_DCID.fetch_add(1, Ordering::Relaxed);
+    let rid_list = rids
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    tracing::info!(target: "danegate::mail", "Delivery start DCID {dcid} MID {mid} to RID [{rid_list}]");
+    let attempt = attempt(
+        &shared, &config, &profile, &domain, dcid, &env, &rcpts, &data,
+    )
+    .await;
+    settle(
+        &shared, &config, &profile, dcid, &env, &rcpts, &data, attempt,
+    )
+    .await;
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn attempt(
+    shared: &Shared,
+    config: &Config,
+    profile: &DestinationProfile,
+    domain: &str,
+    dcid: u64,
+    env: &Envelope,
+    rcpts: &[Recipient],
+    data: &[u8],
+) -> Attempt {
+    let resolver = shared.resolver();
+    let mut opts = Options {
+        mode: match profile.dane {
+            DaneSupport::None => DaneMode::None,
+            DaneSupport::Opportunistic => DaneMode::Opportunistic,
+            DaneSupport::Mandatory => DaneMode::Mandatory,
+        },
+        port: shared.opts.smtp_port,
+        ip_preference: ip_pref(profile),
+        timeouts: Timeouts::uniform(Duration::from_secs(60)),
+        helo_name: config.server.hostname.clone(),
+        local: profile.outbound_interface,
+        ..Options::default()
+    };
+    let mut log = |e: &Event| log_delivery_event(dcid, e);
+    let route = config.route_for(domain);
+    let tls = tls_mode(profile);
+    let session = match route.map(|r| &r.hosts) {
+        Some(RouteHosts::Hosts(hosts)) => {
+            if profile.dane != DaneSupport::None {
+                // The appliance: DANE is skipped on a route to an explicit host, and
+                // with DANE on the profile the mail stays queued until it bounces.
+                let list = hosts
+                    .iter()
+                    .map(|h| h.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Attempt::Defer {
+                    enhanced: "4.7.5".into(),
+                    reason: format!(
+                        "DANE {} cannot be verified for {domain}: its SMTP route sends to {list}, not to the MX hosts; held until the bounce profile's limit (fix: a destination profile for {domain} with dane = none)",
+                        profile.dane.as_str()
+                    ),
+                };
+            }
+            let pairs: Vec<(String, u16)> = hosts
+                .iter()
+                .map(|h| {
+                    let name = match &h.host {
+                        RouteHostName::Ip(ip) => ip.to_string(),
+                        RouteHostName::Name(n) => n.clone(),
+                    };
+                    (name, h.port)
+                })
+                .collect();
+            let route_host = pairs.first().map(|(n, _)| n.clone());
+            let cands = match candidates_from_route(&resolver, &pairs, opts.ip_preference).await {
+                Ok(c) => c,
+                Err(e) => return defer_or_bounce(e.temporary, e.enhanced, e.reason),
+            };
+            let ctx = TlsContext::with_roots(domain, route_host, shared.roots.clone());
+            match open_first_session(&cands, tls, &ctx, &opts, &mut log).await {
+                Ok(s) => s,
+                Err(e) => return defer_or_bounce(e.temporary, e.enhanced, e.reason),
+            }
+        }
+        _ if profile.dane == DaneSupport::None => {
+            match plain_path(shared, &resolver, domain, tls, &opts, &mut log).await {
+                Ok(s) => s,
+                Err(a) => return a,
+            }
+        }
+        _ => {
+            let outcome = verify_destination(&resolver, domain, &opts, &mut log).await;
+            match outcome.verdict {
+                Verdict::DaneSuccess => match outcome.session {
+                    Some(s) => s,
+                    None => {
+                        return Attempt::Defer {
+                            enhanced: "4.7.5".into(),
+                            reason: format!("DANE SUCCESS for {domain} without a session"),
+                        };
+                    }
+                },
+                Verdict::Fallback => {
+                    opts.mode = DaneMode::None;
+                    match plain_path(shared, &resolver, domain, tls, &opts, &mut log).await {
+                        Ok(s) => s,
+                        Err(a) => return a,
+                    }
+                }
+                Verdict::DaneFailed => {
+                    let why = last_reason(&outcome.events);
+                    // A domain that does not exist will never be deliverable.
+                    if outcome
+                        .events
+                        .iter()
+                        .any(|e| matches!(e, Event::NoMailDomain { .. }))
+                    {
+                        return Attempt::Bounce {
+                            enhanced: "5.1.2".into(),
+                            reason: format!("DANE FAILED for {domain}: {why}"),
+                        };
+                    }
+                    return Attempt::Defer {
+                        enhanced: "4.7.5".into(),
+                        reason: format!("DANE FAILED for {domain}: {why}"),
+                    };
+                }
+                Verdict::TempFail => {
+                    return Attempt::Defer {
+                        enhanced: "4.4.3".into(),
+                        reason: format!(
+                            "temporary failure for {domain}: {}",
+                            last_reason(&outcome.events)
+                        ),
+                    };
+                }
+            }
+        }
+    };
+    send(session, dcid, env, rcpts, data).await
+}
+
+async fn plain_path(
+    shared: &Shared,
+    resolver: &danegate_dns::Resolver,
+    domain: &str,
+    tls: TlsSupport,
+    opts: &Options,
+    log: &mut (dyn FnMut(&Event) + Send + Sync),
+) -> Result<Session, Attempt> {
+    let cands = candidates_from_dns(resolver, domain, opts.ip_preference, shared.opts.smtp_port)
+        .await
+        .map_err(|e| defer_or_bounce(e.temporary, e.enhanced, e.reason))?;
+    let ctx = TlsContext::with_roots(domain, None, shared.roots.clone());
+    open_first_session(&cands, tls, &ctx, opts, log)
+        .await
+        .map_err(|e| defer_or_bounce(e.temporary, e.enhanced, e.reason))
+}
+
+fn defer_or_bounce(temporary: bool, enhanced: &str, reason: String) -> Attempt {
+    if temporary {
+        Attempt::Defer {
+            enhanced: enhanced.to_string(),
+            reason,
+        }
+    } else {
+        Attempt::Bounce {
+            enhanced: enhanced.to_string(),
+            reason,
+        }
+    }
+}
+
+/// The most telling line of a DANE walk: the last failure before the verdict.
+fn last_reason(events: &[Event]) -> String {
+    events
+        .iter()
+        .rev()
+        .find(|e| {
+            !matches!(
+                e,
+                Event::Verdict { .. }
+                    | Event::Completed
+                    | Event::Decision { .. }
+                    | Event::NextMx { .. }
+                    | Event::NextAddr { .. }
+            )
+        })
+        .map(|e| e.to_string())
+        .unwrap_or_else(|| "no usable MX host".into())
+}
+
+async fn send(
+    session: Session,
+    dcid: u64,
+    env: &Envelope,
+    rcpts: &[Recipient],
+    data: &[u8],
+) -> Attempt {
+    let Session {
+        mut client,
+        host,
+        addr,
+        ..
+    } = session;
+    let addrs: Vec<&str> = rcpts.iter().map(|r| r.address.as_str()).collect();
+    let result = client.send(&env.sender, &addrs, data).await;
+    let _ = client.quit().await;
+    match result {
+        Ok(d) => {
+            let out = d
+                .recipients
+                .iter()
+                .map(|r| {
+                    (
+                        r.address.clone(),
+                        r.status,
+                        format!("{host} [{}]: {}", addr.ip(), r.reply),
+                    )
+                })
+                .collect();
+            Attempt::Sent(out)
+        }
+        Err(e) => {
+            tracing::info!(target: "danegate::mail", "DCID {dcid} transaction with {host} failed: {e}");
+            let permanent = matches!(&e, danegate_smtp::SmtpError::Rejected { reply, .. } if reply.is_permanent());
+            defer_or_bounce(
+                !permanent,
+                if permanent { "5.0.0" } else { "4.4.2" },
+                format!("{host} [{}]: {e}", addr.ip()),
+            )
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn settle(
+    shared: &Shared,
+    config: &Config,
+    profile: &DestinationProfile,
+    dcid: u64,
+    env: &Envelope,
+    rcpts: &[Recipient],
+    data: &[u8],
+    attempt: Attempt,
+) {
+    let mid = env.mid;
+    let bp = bounce_profile(config, profile);
+    let now = SystemTime::now();
+    let mut delivered = Vec::new();
+    let mut deferred: Vec<(&Recipient, String, String)> = Vec::new();
+    let mut bounced: Vec<(&Recipient, String, String)> = Vec::new();
+    match attempt {
+        Attempt::Sent(results) => {
+            for r in rcpts {
+                let found = results
+                    .iter()
+                    .find(|(a, _, _)| a.eq_ignore_ascii_case(&r.address));
+                match found {
+                    Some((_, RecipientStatus::Delivered, reply)) => {
+                        tracing::info!(target: "danegate::mail", "MID {mid} RID [{}] Response '{reply}'", r.rid);
+                        delivered.push(r.rid);
+                    }
+                    Some((_, RecipientStatus::Transient, reply)) => {
+                        deferred.push((r, "4.0.0".into(), reply.clone()))
+                    }
+                    Some((_, RecipientStatus::Permanent, reply)) => {
+                        bounced.push((r, "5.0.0".into(), reply.clone()))
+                    }
+                    None => {
+                        deferred.push((r, "4.0.0".into(), "no reply for this recipient".into()))
+                    }
+                }
+            }
+        }
+        Attempt::Defer { enhanced, reason } => {
+            for r in rcpts {
+                deferred.push((r, enhanced.clone(), reason.clone()));
+            }
+        }
+        Attempt::Bounce { enhanced, reason } => {
+            for r in rcpts {
+                bounced.push((r, enhanced.clone(), reason.clone()));
+            }
+        }
+    }
+    if !delivered.is_empty() {
+        let list = delivered
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        tracing::info!(target: "danegate::mail", "Message done DCID {dcid} MID {mid} to RID [{list}]");
+        if let Err(e) = shared.store.delivered(mid, &delivered, "250").await {
+            tracing::error!(target: "danegate::mail", "MID {mid} queue update failed: {e}");
+        }
+    }
+    let mut still_deferred = false;
+    for (r, enhanced, reason) in deferred {
+        let attempts = r.attempts.saturating_add(1);
+        if expired(&bp, env.received_at, attempts, now) {
+            tracing::info!(target: "danegate::mail", "MID {mid} RID [{}] gave up after {attempts} attempts: {reason}", r.rid);
+            let status = format!("5{}", enhanced.get(1..).unwrap_or(".0.0"));
+            bounced.push((
+                r,
+                status,
+                format!("{reason} (retried until the bounce profile's limit)"),
+            ));
+            continue;
+        }
+        still_deferred = true;
+        let wait = next_retry(&bp, attempts, &mut rand::rng());
+        tracing::info!(target: "danegate::mail", "Delayed: DCID {dcid} MID {mid} to RID [{}] - {enhanced} {reason}; next attempt in {}s", r.rid, wait.as_secs());
+        if let Err(e) = shared
+            .store
+            .deferred(mid, &[r.rid], now + wait, &format!("{enhanced} {reason}"))
+            .await
+        {
+            tracing::error!(target: "danegate::mail", "MID {mid} queue update failed: {e}");
+        }
+    }
+    if !bounced.is_empty() {
+        for (r, enhanced, reason) in &bounced {
+            tracing::info!(target: "danegate::mail", "Bounced: DCID {dcid} MID {mid} to RID {} - {enhanced} {reason}", r.rid);
+            if let Err(e) = shared
+                .store
+                .bounced(mid, &[r.rid], &format!("{enhanced} {reason}"))
+                .await
+            {
+                tracing::error!(target: "danegate::mail", "MID {mid} queue update failed: {e}");
+            }
+        }
+        if bp.hard_bounces {
+            let list: Vec<DsnRecipient> = bounced
+                .iter()
+                .map(|(r, enhanced, reason)| DsnRecipient {
+                    final_recipient: r.address.clone(),
+                    original_recipient: r.dsn_orcpt.clone(),
+                    action: DsnAction::Failed,
+                    status: enhanced.clone(),
+                    remote_mta: None,
+                    diagnostic: Some(reason.clone()),
+                    last_attempt: Some(now),
+                    will_retry_until: None,
+                })
+                .collect();
+            send_dsn(shared, config, env, data, DsnKind::Failed, list).await;
+        }
+    }
+    if still_deferred && delay_warning_due(&bp, env.received_at, now, env.delay_warned) {
+        let list: Vec<DsnRecipient> = rcpts
+            .iter()
+            .map(|r| DsnRecipient {
+                final_recipient: r.address.clone(),
+                original_recipient: r.dsn_orcpt.clone(),
+                action: DsnAction::Delayed,
+                status: "4.0.0".into(),
+                remote_mta: None,
+                diagnostic: r.last_reason.clone(),
+                last_attempt: Some(now),
+                will_retry_until: Some(env.received_at + bp.max_queue_time),
+            })
+            .collect();
+        send_dsn(shared, config, env, data, DsnKind::Delayed, list).await;
+        let _ = shared.store.set_delay_warned(mid).await;
+    }
+}
+
+/// Queues a DSN to the original sender; never for a null sender (no bounce of a bounce).
+async fn send_dsn(
+    shared: &Shared,
+    config: &Config,
+    env: &Envelope,
+    data: &[u8],
+    kind: DsnKind,
+    recipients: Vec<DsnRecipient>,
+) {
+    let Some((from, to)) = dsn_envelope(&env.sender) else {
+        tracing::info!(target: "danegate::mail", "MID {} has a null sender: no DSN", env.mid);
+        return;
+    };
+    let input = DsnInput {
+        reporting_mta: config.server.hostname.clone(),
+        arrival_date: env.received_at,
+        original_sender: env.sender.clone(),
+        original_envelope_id: env.dsn_envid.clone(),
+        original_message: data,
+        return_content: if env
+            .dsn_ret
+            .as_deref()
+            .is_some_and(|r| r.eq_ignore_ascii_case("FULL"))
+        {
+            ReturnContent::Full
+        } else {
+            ReturnContent::Headers
+        },
+        max_returned_bytes: danegate_bounce::DEFAULT_MAX_RETURNED_BYTES,
+        kind,
+        recipients,
+    };
+    let dsn = match build_dsn(&input) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(target: "danegate::mail", "MID {}: cannot build the DSN: {e}", env.mid);
+            return;
+        }
+    };
+    let domain = to
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_ascii_lowercase())
+        .unwrap_or_default();
+    let msg = NewMessage {
+        sender: from,
+        recipients: vec![NewRecipient {
+            address: to,
+            domain,
+            dsn_notify: None,
+            dsn_orcpt: None,
+        }],
+        data: dsn,
+        received_from: "local".into(),
+        icid: 0,
+        policy: "DSN".into(),
+        dsn_ret: None,
+        dsn_envid: None,
+    };
+    match shared.store.enqueue(msg).await {
+        Ok(new) => {
+            tracing::info!(target: "danegate::mail", "MID {new} generated DSN for MID {}", env.mid);
+            shared.wake.notify_one();
+        }
+        Err(e) => {
+            tracing::error!(target: "danegate::mail", "MID {}: cannot queue the DSN: {e}", env.mid)
+        }
+    }
+}
+
+/// Delivery steps as log lines: the appliance's `DCID` lines at Info, every DANE step
+/// at Debug.
+fn log_delivery_event(dcid: u64, e: &Event) {
+    match e {
+        Event::Connected { ip, local } => {
+            tracing::info!(target: "danegate::mail", "New SMTP DCID {dcid} interface {local} address {ip}")
+        }
+        Event::TlsSucceeded { domain } => {
+            tracing::debug!(target: "danegate::dane", "DCID {dcid} {e}");
+            let _ = domain;
+        }
+        _ => tracing::debug!(target: "danegate::dane", "DCID {dcid} {e}"),
+    }
+}
+
+/// Listener events as the appliance's ICID lines.
+pub(crate) fn log_server_event(e: &ServerEvent) {
+    match e {
+        ServerEvent::Connected {
+            icid,
+            peer,
+            local,
+            rdns,
+            policy,
+            sender_group,
+        } => {
+            let (host, verified) = match rdns {
+                Some(r) => (r.name.as_str(), if r.verified { "yes" } else { "no" }),
+                None => ("(unknown)", "no"),
+            };
+            tracing::info!(target: "danegate::mail", "New SMTP ICID {icid} interface {} address {} reverse dns host {host} verified {verified}", local.ip(), peer.ip());
+            tracing::info!(target: "danegate::mail", "ICID {icid} {policy} SG {} match {}", sender_group.as_deref().unwrap_or("(none)"), peer.ip());
+        }
+        ServerEvent::Refused {
+            icid, peer, reason, ..
+        } => {
+            tracing::info!(target: "danegate::mail", "ICID {icid} refused {} ({reason:?})", peer.ip())
+        }
+        ServerEvent::TlsEstablished {
+            icid,
+            protocol,
+            cipher,
+        } => {
+            tracing::info!(target: "danegate::mail", "ICID {icid} TLS success protocol {protocol} cipher {cipher}")
+        }
+        ServerEvent::TlsFailed { icid, error } => {
+            tracing::info!(target: "danegate::mail", "ICID {icid} TLS failed: {error}")
+        }
+        ServerEvent::MailFrom {
+            icid, mid, from, ..
+        } => {
+            tracing::info!(target: "danegate::mail", "Start MID {mid} ICID {icid}");
+            tracing::info!(target: "danegate::mail", "MID {mid} ICID {icid} From: <{from}>");
+        }
+        ServerEvent::Rcpt {
+            icid,
+            mid,
+            rid: Some(rid),
+            to,
+            ..
+        } => {
+            tracing::info!(target: "danegate::mail", "MID {mid} ICID {icid} RID {rid} To: <{to}>")
+        }
+        ServerEvent::Rcpt {
+            icid,
+            mid,
+            rid: None,
+            to,
+            reply,
+        } => {
+            tracing::info!(target: "danegate::mail", "MID {mid} ICID {icid} Rejected RID To: <{to}> {reply}")
+        }
+        ServerEvent::MessageAccepted {
+            mid,
+            queue_id,
+            bytes,
+            from,
+            ..
+        } => {
+            tracing::info!(target: "danegate::mail", "MID {mid} ready {bytes} bytes from <{from}>");
+            tracing::info!(target: "danegate::mail", "MID {mid} queued as {queue_id}");
+        }
+        ServerEvent::MessageRejected { mid, reply, .. } => {
+            tracing::info!(target: "danegate::mail", "MID {mid} rejected: {reply}")
+        }
+        ServerEvent::Closed { icid, .. } => {
+            tracing::info!(target: "danegate::mail", "ICID {icid} close")
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,249 @@
+//! The gateway, in Postfix's order: the listener accepts mail from internal servers
+//! (Host Access Table, Recipient Access Table), the queue stores it durably, the
+//! scheduler picks due recipients per destination domain, the delivery agent sends
+//! them under the destination's TLS and DANE policy, and bounces go back as DSNs.
+
+mod deliver;
+mod listener;
+mod scheduler;
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use danegate_config::Config;
+use danegate_dns::{Resolver, ResolverConfig, TrustAnchors, UpstreamConfig};
+use danegate_queue::{SqliteStore, Store};
+use danegate_smtpd::{ParamsHandle, Server};
+use rustls_pki_types::TrustAnchor;
+use tokio::sync::{Notify, watch};
+
+pub use listener::load_listener_tls;
+
+/// Settings that are not part of the configuration file.
+#[derive(Clone, Debug)]
+pub struct GatewayOptions {
+    /// The configuration file (for reloads); `None` runs the embedded default.
+    pub config_path: Option<PathBuf>,
+    /// The SMTP port of destination servers (25; tests use another).
+    pub smtp_port: u16,
+    /// Extra PKIX roots (PEM) for the `*-verify` TLS modes, besides the webpki roots.
+    pub extra_roots: Vec<TrustAnchor<'static>>,
+    /// The longest the scheduler sleeps without looking at the queue.
+    pub tick: Duration,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        GatewayOptions {
+            config_path: None,
+            smtp_port: 25,
+            extra_roots: Vec::new(),
+            tick: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A gateway start failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The queue could not be opened.
+    #[error("{0}")]
+    Queue(#[from] danegate_queue::QueueError),
+    /// A listener could not be set up.
+    #[error("listener {name} ({addr}): {error}")]
+    Listener {
+        /// Its name.
+        name: String,
+        /// Its address.
+        addr: SocketAddr,
+        /// Why.
+        error: String,
+    },
+    /// The trust-anchor file could not be read.
+    #[error("{0}")]
+    Anchors(#[from] danegate_dns::AnchorError),
+}
+
+/// The shared state of a running gateway.
+pub(crate) struct Shared {
+    pub config: RwLock<Arc<Config>>,
+    pub resolver: RwLock<Resolver>,
+    pub store: Arc<dyn Store>,
+    pub wake: Notify,
+    pub opts: GatewayOptions,
+    pub roots: Arc<Vec<TrustAnchor<'static>>>,
+    pub slots: scheduler::Slots,
+}
+
+impl Shared {
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+    pub fn resolver(&self) -> Resolver {
+        self.resolver
+            .read()
+            .map(|r| r.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+}
+
+/// A running gateway. Dropping it does not stop it; call [`Running::shutdown`].
+pub struct Running {
+    shared: Arc<Shared>,
+    listeners: Vec<(String, SocketAddr, ParamsHandle)>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+fn build_resolver(config: &Config) -> Result<Resolver, StartError> {
+    let upstreams = config
+        .dns
+        .effective_resolvers()
+        .into_iter()
+        .map(|r| UpstreamConfig {
+            addr: r.address,
+            priority: u32::from(r.priority),
+        })
+        .collect();
+    let anchors = match &config.dns.trust_anchor_file {
+        Some(p) => TrustAnchors::from_file(p)?,
+        None => TrustAnchors::builtin(),
+    };
+    let mut rc = ResolverConfig::new(upstreams, anchors);
+    rc.timeout = config.dns.timeout;
+    Ok(Resolver::new(rc))
+}
+
+/// Starts listeners and the scheduler for `config`.
+pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, StartError> {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.server.data_dir)?);
+    let resolver = build_resolver(&config)?;
+    let mut roots: Vec<TrustAnchor<'static>> = danegate_delivery::TlsContext::webpki_root_anchors()
+        .as_ref()
+        .clone();
+    roots.extend(opts.extra_roots.iter().cloned());
+    let shared = Arc::new(Shared {
+        config: RwLock::new(Arc::new(config.clone())),
+        resolver: RwLock::new(resolver),
+        store,
+        wake: Notify::new(),
+        opts,
+        roots: Arc::new(roots),
+        slots: scheduler::Slots::default(),
+    });
+    let (stop, stop_rx) = watch::channel(false);
+    let mut listeners = Vec::new();
+    let mut tasks = Vec::new();
+    for l in &config.listeners {
+        let params = listener::params(&config, l).map_err(|error| StartError::Listener {
+            name: l.name.clone(),
+            addr: l.address,
+            error,
+        })?;
+        let policy = Arc::new(listener::GatewayPolicy::new(shared.clone()));
+        let server = Server::bind(params, policy)
+            .await
+            .map_err(|e| StartError::Listener {
+                name: l.name.clone(),
+                addr: l.address,
+                error: e.to_string(),
+            })?;
+        let addr = server.local_addr();
+        tracing::info!(target: "danegate::mail", "Listener {} ({}) started on {addr}", l.name, if l.tls.is_some() { "STARTTLS" } else { "no TLS" });
+        listeners.push((l.name.clone(), addr, server.params_handle()));
+        let mut rx = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            server
+                .run(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await;
+        }));
+    }
+    let sh = shared.clone();
+    let rx = stop_rx.clone();
+    tasks.push(tokio::spawn(async move { scheduler::run(sh, rx).await }));
+    Ok(Running {
+        shared,
+        listeners,
+        stop,
+        tasks,
+    })
+}
+
+impl Running {
+    /// The bound address of each listener (name, address).
+    pub fn listeners(&self) -> Vec<(String, SocketAddr)> {
+        self.listeners
+            .iter()
+            .map(|(n, a, _)| (n.clone(), *a))
+            .collect()
+    }
+
+    /// The queue.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.shared.store.clone()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.shared.config()
+    }
+
+    /// Looks at the queue now instead of at the next tick.
+    pub fn kick(&self) {
+        self.shared.wake.notify_one();
+    }
+
+    /// Applies a new, already validated configuration atomically: new connections and
+    /// new delivery attempts use it; connections and deliveries in progress finish with
+    /// the old one; nothing queued is touched. Listener addresses cannot change
+    /// without a restart (an error says so and nothing is applied).
+    pub fn apply(&self, config: Config) -> Result<(), String> {
+        let old = self.shared.config();
+        let same_listeners = old.listeners.len() == config.listeners.len()
+            && old
+                .listeners
+                .iter()
+                .zip(&config.listeners)
+                .all(|(a, b)| a.address == b.address);
+        if !same_listeners {
+            return Err("listener addresses changed: restart danegate to apply them".into());
+        }
+        let mut params = Vec::new();
+        for (l, (_, _, _)) in config.listeners.iter().zip(&self.listeners) {
+            params.push(
+                listener::params(&config, l).map_err(|e| format!("listener {}: {e}", l.name))?,
+            );
+        }
+        let resolver = build_resolver(&config).map_err(|e| e.to_string())?;
+        for (p, (_, _, handle)) in params.into_iter().zip(&self.listeners) {
+            handle.set(p);
+        }
+        if let Ok(mut r) = self.shared.resolver.write() {
+            *r = resolver;
+        }
+        if let Ok(mut c) = self.shared.config.write() {
+            *c = Arc::new(config);
+        }
+        tracing::info!(target: "danegate::mail", "Configuration committed");
+        self.kick();
+        Ok(())
+    }
+
+    /// Stops listeners and the scheduler; deliveries in progress are abandoned and
+    /// their recipients become due again at the next start (at-least-once).
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}

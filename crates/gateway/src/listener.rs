@@ -1,0 +1,207 @@
+//! The listener's policy: Host Access Table on connect, relay rules on RCPT, the queue
+//! on DATA (PRODUCT.md §4: RELAY, ACCEPT, REJECT, TCPREFUSE; never an open relay).
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    str::FromStr,
+    sync::Arc,
+};
+
+use danegate_config::{Config, Listener, Policy as HatPolicy};
+use danegate_dns::{AnswerKind, Name, RecordType};
+use danegate_queue::{NewMessage, NewRecipient};
+use danegate_smtpd::{
+    ConnectDecision, Envelope, ListenerParams, Policy, RcptDecision, ReverseDns, ServerEvent,
+    SessionInfo, StoreError,
+};
+use hickory_proto::rr::RData;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+
+use crate::Shared;
+
+/// Reads a listener's certificate chain and key (PEM) into a rustls server config.
+pub fn load_listener_tls(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<Arc<rustls::ServerConfig>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("tls_cert {}: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("tls_cert {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("tls_cert {}: no certificate found", cert.display()));
+    }
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("tls_key {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("tls_cert/tls_key: {e}"))?;
+    Ok(Arc::new(config))
+}
+
+pub(crate) fn params(config: &Config, l: &Listener) -> Result<ListenerParams, String> {
+    let mut p = ListenerParams::new(l.address, config.server.hostname.clone());
+    p.tls = match &l.tls {
+        Some(t) => Some(load_listener_tls(&t.cert, &t.key)?),
+        None => None,
+    };
+    p.max_message_size = usize::try_from(l.max_message_size).unwrap_or(usize::MAX);
+    p.max_recipients = l.max_recipients as usize;
+    p.max_connections = l.max_connections as usize;
+    p.max_connections_per_client = l.max_connections_per_client as usize;
+    p.idle_timeout = l.idle_timeout;
+    p.max_errors = l.max_errors;
+    Ok(p)
+}
+
+/// The gateway's answers to the listener.
+pub(crate) struct GatewayPolicy {
+    shared: Arc<Shared>,
+}
+
+impl GatewayPolicy {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        GatewayPolicy { shared }
+    }
+
+    /// Forward-confirmed reverse DNS, only when some sender group names hosts.
+    async fn verified_rdns(&self, ip: IpAddr) -> Option<String> {
+        let config = self.shared.config();
+        let needs = config.sender_groups.iter().any(|g| {
+            g.senders.iter().any(|s| {
+                matches!(
+                    s,
+                    danegate_config::SenderPattern::Host(_)
+                        | danegate_config::SenderPattern::DomainSuffix(_)
+                )
+            })
+        });
+        if !needs {
+            return None;
+        }
+        let rdns = self.reverse_dns(ip).await?;
+        rdns.verified.then_some(rdns.name)
+    }
+}
+
+fn domain_of(address: &str) -> String {
+    address
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .unwrap_or("")
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+impl Policy for GatewayPolicy {
+    async fn connect(&self, peer: SocketAddr, _local: SocketAddr) -> ConnectDecision {
+        let rdns = self.verified_rdns(peer.ip()).await;
+        let config = self.shared.config();
+        let (group, policy) = config.sender_policy(peer.ip(), rdns.as_deref());
+        let sender_group = group.map(|g| g.name.clone());
+        match policy {
+            HatPolicy::Relay | HatPolicy::Accept => ConnectDecision::Accept {
+                policy: policy.as_str().to_string(),
+                sender_group,
+            },
+            HatPolicy::Reject => ConnectDecision::Reject,
+            HatPolicy::TcpRefuse => ConnectDecision::TcpRefuse,
+        }
+    }
+
+    async fn rcpt(&self, session: &SessionInfo, _mail_from: &str, rcpt: &str) -> RcptDecision {
+        let domain = domain_of(rcpt);
+        if domain.is_empty() || Name::from_str(&domain).is_err() {
+            return RcptDecision::Reject {
+                code: 501,
+                enhanced: "5.1.3".into(),
+                text: "Bad recipient address syntax".into(),
+            };
+        }
+        match session.policy.as_str() {
+            "RELAY" => RcptDecision::Accept,
+            // ACCEPT: only domains of the Recipient Access Table.
+            "ACCEPT" if self.shared.config().rat_accepts(&domain) => RcptDecision::Accept,
+            _ => RcptDecision::Reject {
+                code: 550,
+                enhanced: "5.7.1".into(),
+                text: format!(
+                    "Relaying denied: {domain} is not a domain this gateway accepts mail for"
+                ),
+            },
+        }
+    }
+
+    async fn store(
+        &self,
+        session: &SessionInfo,
+        envelope: Envelope,
+        data: Vec<u8>,
+    ) -> Result<String, StoreError> {
+        let msg = NewMessage {
+            sender: envelope.mail_from.clone(),
+            recipients: envelope
+                .rcpt_to
+                .iter()
+                .map(|r| NewRecipient {
+                    address: r.address.clone(),
+                    domain: domain_of(&r.address),
+                    dsn_notify: r.notify.clone(),
+                    dsn_orcpt: r.orcpt.clone(),
+                })
+                .collect(),
+            data,
+            received_from: session.peer.ip().to_string(),
+            icid: session.icid,
+            policy: session.policy.clone(),
+            dsn_ret: envelope.ret.clone(),
+            dsn_envid: envelope.envid.clone(),
+        };
+        match self.shared.store.enqueue(msg).await {
+            Ok(mid) => {
+                self.shared.wake.notify_one();
+                Ok(mid.to_string())
+            }
+            Err(e) => {
+                tracing::error!(target: "danegate::mail", "ICID {} queue write failed: {e}", session.icid);
+                Err(StoreError::Temporary(e.to_string()))
+            }
+        }
+    }
+
+    async fn reverse_dns(&self, peer: IpAddr) -> Option<ReverseDns> {
+        let resolver = self.shared.resolver();
+        let ptr_name = Name::from(peer);
+        let ans = resolver.lookup(&ptr_name, RecordType::PTR).await.ok()?;
+        if ans.kind != AnswerKind::Data {
+            return None;
+        }
+        let name = ans.records.iter().find_map(|r| match &r.data {
+            RData::PTR(p) => Some(p.0.clone()),
+            _ => None,
+        })?;
+        let rtype = if peer.is_ipv4() {
+            RecordType::A
+        } else {
+            RecordType::AAAA
+        };
+        let fwd = resolver.lookup(&name, rtype).await.ok()?;
+        let verified = fwd.records.iter().any(|r| match &r.data {
+            RData::A(a) => IpAddr::V4(a.0) == peer,
+            RData::AAAA(a) => IpAddr::V6(a.0) == peer,
+            _ => false,
+        });
+        Some(ReverseDns {
+            name: name.to_ascii().trim_end_matches('.').to_string(),
+            verified,
+        })
+    }
+
+    fn event(&self, e: ServerEvent) {
+        crate::deliver::log_server_event(&e);
+    }
+}

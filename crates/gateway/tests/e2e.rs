@@ -1,0 +1,424 @@
+//! The gateway end to end: a real SMTP client → danegate's listener → the durable
+//! queue → the DANE path against the signed test world → real STARTTLS servers, and
+//! bounces back to the sender as DSNs.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use danegate_config::Config;
+use danegate_gateway::{GatewayOptions, Running, start};
+use danegate_queue::RcptState;
+use danegate_smtp::{SmtpClient, Timeouts};
+use danegate_testkit::{
+    certs::{Presented, TestChain, TlsVersions},
+    dns::{DnsServer, ServerOptions, SignedWorld, World},
+    smtp::{SinkOptions, SmtpSink},
+};
+
+struct Net {
+    _world: SignedWorld,
+    dns: DnsServer,
+    anchor: std::path::PathBuf,
+    port: u16,
+    sinks: Vec<(&'static str, SmtpSink)>,
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The world: good.test (DANE-EE matches), bad.test (TLSA names another key),
+/// plain.test (unsigned), sender.test (where bounces go), and fixed-host sinks for
+/// SMTP routes.
+fn net() -> &'static Net {
+    static N: OnceLock<Net> = OnceLock::new();
+    N.get_or_init(|| {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let chain = |n: &str| TestChain::for_names(&[n]);
+        let good = chain("mx.good.test");
+        let bad = chain("mx.bad.test");
+        let other = chain("other.example");
+        let plain = chain("mx.plain.test");
+        let sender = chain("mx.sender.test");
+        let route = chain("relay.internal.test");
+        let tlsa = |c: &TestChain| {
+            hex(ring::digest::digest(&ring::digest::SHA256, &c.leaf.spki_der).as_ref())
+        };
+        let mut w = World::new();
+        w.zone("test.");
+        w.zone("good.test.").records(&format!(
+            "@ MX 10 mx\nmx A 127.0.0.71\n_{port}._tcp.mx TLSA 3 1 1 {}\n",
+            tlsa(&good)
+        ));
+        w.zone("bad.test.").records(&format!(
+            "@ MX 10 mx\nmx A 127.0.0.72\n_{port}._tcp.mx TLSA 3 1 1 {}\n",
+            tlsa(&other)
+        ));
+        w.zone("plain.test.")
+            .unsigned()
+            .records("@ MX 10 mx\nmx A 127.0.0.73\n");
+        w.zone("sender.test.")
+            .unsigned()
+            .records("@ MX 10 mx\nmx A 127.0.0.74\n");
+        let world = w.build();
+        let dns = world.serve(ServerOptions::default());
+        let anchor =
+            std::env::temp_dir().join(format!("danegate-gw-anchor-{}.key", std::process::id()));
+        std::fs::write(&anchor, world.trust_anchor_ds()).unwrap();
+        let sink = |c: &TestChain, o: u8| {
+            SmtpSink::start(SinkOptions {
+                tls: Some(c.server_config(TlsVersions::Both, Presented::LeafAndIntermediate)),
+                bind: Some(SocketAddr::new(IpAddr::from([127, 0, 0, o]), port)),
+                ..SinkOptions::default()
+            })
+        };
+        let sinks = vec![
+            ("good", sink(&good, 71)),
+            ("bad", sink(&bad, 72)),
+            ("plain", sink(&plain, 73)),
+            ("sender", sink(&sender, 74)),
+            ("route", sink(&route, 75)),
+        ];
+        Net {
+            _world: world,
+            dns,
+            anchor,
+            port,
+            sinks,
+        }
+    })
+}
+
+fn sink(name: &str) -> &'static SmtpSink {
+    &net().sinks.iter().find(|(n, _)| *n == name).unwrap().1
+}
+
+async fn gateway(extra: &str) -> (Running, tempfile::TempDir) {
+    let n = net();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+[server]
+hostname = "gw.test"
+data_dir = "{data}"
+
+[[listener]]
+name = "outbound"
+address = "127.0.0.1:0"
+
+[[sender_group]]
+name = "RELAYLIST"
+senders = ["127.0.0.1"]
+policy = "RELAY"
+
+[[sender_group]]
+name = "INBOUND"
+senders = ["127.0.0.3"]
+policy = "ACCEPT"
+
+[recipient_access]
+domains = ["internal.test"]
+
+[dns]
+resolvers = [ {{ address = "{dns}", priority = 0 }} ]
+trust_anchor_file = "{anchor}"
+timeout_secs = 2
+
+[[destination]]
+domain = "default"
+tls = "preferred"
+dane = "opportunistic"
+ip_preference = "ipv4-preferred"
+
+[[destination]]
+domain = "bad.test"
+tls = "required"
+dane = "mandatory"
+bounce_profile = "quick"
+
+[[destination]]
+domain = "internal.test"
+dane = "none"
+
+[[smtp_route]]
+domain = "internal.test"
+hosts = ["127.0.0.75:{port}"]
+
+[[bounce_profile]]
+name = "quick"
+initial_retry_secs = 1
+max_retry_interval_secs = 1
+max_retries = 1
+{extra}
+"#,
+        data = dir.path().display(),
+        dns = n.dns.addr(),
+        anchor = n.anchor.display(),
+        port = n.port,
+    );
+    let config = Config::from_toml_str(&text, "e2e.toml").unwrap_or_else(|e| panic!("{e}"));
+    let opts = GatewayOptions {
+        smtp_port: n.port,
+        tick: Duration::from_millis(200),
+        ..GatewayOptions::default()
+    };
+    (start(config, opts).await.unwrap(), dir)
+}
+
+fn listener(r: &Running) -> SocketAddr {
+    r.listeners()[0].1
+}
+
+async fn submit(
+    to: SocketAddr,
+    local: Option<IpAddr>,
+    from: &str,
+    rcpts: &[&str],
+    subject: &str,
+) -> danegate_smtp::Delivery {
+    let mut c = SmtpClient::connect(to, local, Timeouts::uniform(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    c.ehlo("internal-mta.test").await.unwrap();
+    let body = format!(
+        "From: <{from}>\r\nTo: <{}>\r\nSubject: {subject}\r\nMessage-ID: <{subject}@internal.test>\r\n\r\nHello.\r\n",
+        rcpts[0]
+    );
+    let d = c.send(from, rcpts, body.as_bytes()).await.unwrap();
+    let _ = c.quit().await;
+    d
+}
+
+async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn received(s: &SmtpSink, subject: &str) -> Option<danegate_testkit::smtp::ReceivedMessage> {
+    s.messages()
+        .into_iter()
+        .find(|m| String::from_utf8_lossy(&m.data).contains(&format!("Subject: {subject}")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dane_success_is_delivered_over_authenticated_tls() {
+    let (gw, _dir) = gateway("").await;
+    let d = submit(
+        listener(&gw),
+        None,
+        "alice@sender.test",
+        &["bob@good.test"],
+        "dane-ok",
+    )
+    .await;
+    assert!(d.all_delivered(), "{d:?}");
+    wait_for("delivery to good.test", || {
+        received(sink("good"), "dane-ok").is_some()
+    })
+    .await;
+    let m = received(sink("good"), "dane-ok").unwrap();
+    assert!(m.tls.is_some(), "delivered over TLS");
+    assert_eq!(m.rcpt_to, vec!["bob@good.test".to_string()]);
+    assert!(String::from_utf8_lossy(&m.data).starts_with("Received: from internal-mta.test"));
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opportunistic_fallback_uses_tls_preferred() {
+    let (gw, _dir) = gateway("").await;
+    submit(
+        listener(&gw),
+        None,
+        "alice@sender.test",
+        &["carol@plain.test"],
+        "fallback",
+    )
+    .await;
+    wait_for("delivery to plain.test", || {
+        received(sink("plain"), "fallback").is_some()
+    })
+    .await;
+    assert!(
+        received(sink("plain"), "fallback").unwrap().tls.is_some(),
+        "TLS Preferred used STARTTLS"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dane_failure_stays_queued_then_bounces_with_a_dsn() {
+    let (gw, _dir) = gateway("").await;
+    submit(
+        listener(&gw),
+        None,
+        "alice@sender.test",
+        &["dave@bad.test"],
+        "dane-bad",
+    )
+    .await;
+    let store = gw.store();
+    // First attempt: DANE FAILED, deferred (never sent in clear, never to the bad sink).
+    let mut seen_deferred = false;
+    let start = Instant::now();
+    while !seen_deferred {
+        let list = store.list(Some("bad.test"), 10).await.unwrap();
+        if let Some(r) = list.first()
+            && r.state == RcptState::Queued
+            && r.attempts >= 1
+        {
+            let reason = r.last_reason.clone().unwrap_or_default();
+            assert!(reason.contains("DANE FAILED for bad.test"), "{reason}");
+            seen_deferred = true;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "no deferral");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(seen_deferred, "deferred before bouncing");
+    assert!(
+        received(sink("bad"), "dane-bad").is_none(),
+        "nothing reached the unauthenticated server"
+    );
+    // The DSN goes to the sender, from the null sender.
+    wait_for("the DSN at sender.test", || {
+        sink("sender")
+            .messages()
+            .iter()
+            .any(|m| String::from_utf8_lossy(&m.data).contains("dave@bad.test"))
+    })
+    .await;
+    let dsn = sink("sender")
+        .messages()
+        .into_iter()
+        .find(|m| String::from_utf8_lossy(&m.data).contains("dave@bad.test"))
+        .unwrap();
+    assert_eq!(dsn.mail_from, "");
+    assert_eq!(dsn.rcpt_to, vec!["alice@sender.test".to_string()]);
+    let text = String::from_utf8_lossy(&dsn.data);
+    assert!(text.contains("multipart/report"), "{text}");
+    assert!(
+        text.contains("Final-Recipient: rfc822; dave@bad.test"),
+        "{text}"
+    );
+    assert!(text.contains("Action: failed"), "{text}");
+    assert!(text.contains("DANE FAILED for bad.test"), "{text}");
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.domains["bad.test"].hard_bounced, 1, "{stats:?}");
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_is_denied_to_unknown_clients_and_accept_takes_only_rat_domains() {
+    let (gw, _dir) = gateway("").await;
+    // 127.0.0.2 matches no sender group: REJECT, never an open relay.
+    let mut c = SmtpClient::connect(
+        listener(&gw),
+        Some("127.0.0.2".parse().unwrap()),
+        Timeouts::uniform(Duration::from_secs(5)),
+    )
+    .await;
+    if let Ok(c2) = c.as_mut() {
+        let r = c2.ehlo("stranger.test").await;
+        assert!(r.is_err(), "a REJECT client cannot go on");
+    }
+    // 127.0.0.3 is ACCEPT: internal.test (RAT) yes, good.test no.
+    let mut c = SmtpClient::connect(
+        listener(&gw),
+        Some("127.0.0.3".parse().unwrap()),
+        Timeouts::uniform(Duration::from_secs(5)),
+    )
+    .await
+    .unwrap();
+    c.ehlo("outside.test").await.unwrap();
+    let d = c
+        .send(
+            "x@outside.test",
+            &["ops@internal.test", "bob@good.test"],
+            b"Subject: inbound\r\n\r\nhi\r\n",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        d.recipients[0].status,
+        danegate_smtp::RecipientStatus::Delivered
+    );
+    assert_eq!(
+        d.recipients[1].status,
+        danegate_smtp::RecipientStatus::Permanent
+    );
+    assert_eq!(d.recipients[1].reply.code, 550);
+    let _ = c.quit().await;
+    // delivered by the SMTP route to the fixed host, no DANE
+    wait_for("route delivery", || {
+        received(sink("route"), "inbound").is_some()
+    })
+    .await;
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_to_explicit_host_with_dane_is_held_then_bounced() {
+    // hold.test is routed to a fixed host while the default profile has DANE.
+    let (gw, _dir) = gateway(
+        r#"
+[[smtp_route]]
+domain = "hold.test"
+hosts = ["127.0.0.75"]
+
+[[destination]]
+domain = "hold.test"
+dane = "opportunistic"
+bounce_profile = "quick"
+"#,
+    )
+    .await;
+    assert!(
+        gw.config()
+            .lints()
+            .iter()
+            .any(|l| l.key.contains("smtp_route")),
+        "config check warns"
+    );
+    submit(
+        listener(&gw),
+        None,
+        "alice@sender.test",
+        &["erin@hold.test"],
+        "held",
+    )
+    .await;
+    wait_for("the DSN for the held message", || {
+        sink("sender")
+            .messages()
+            .iter()
+            .any(|m| String::from_utf8_lossy(&m.data).contains("erin@hold.test"))
+    })
+    .await;
+    assert!(
+        received(sink("route"), "held").is_none(),
+        "never delivered on the route"
+    );
+    let dsn = sink("sender")
+        .messages()
+        .into_iter()
+        .find(|m| String::from_utf8_lossy(&m.data).contains("erin@hold.test"))
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&dsn.data).contains("cannot be verified"),
+        "{}",
+        String::from_utf8_lossy(&dsn.data)
+    );
+    gw.shutdown().await;
+}
