@@ -136,6 +136,8 @@ pub struct ReceivedMessage {
 struct Shared {
     messages: Vec<ReceivedMessage>,
     connections: usize,
+    open: usize,
+    peak_open: usize,
     commands: Vec<String>,
 }
 
@@ -181,10 +183,16 @@ impl SmtpSink {
                             _ = &mut stopped => break,
                             acc = listener.accept() => {
                                 let Ok((tcp, _)) = acc else { continue };
-                                lock(&sh).connections += 1;
+                                {
+                                    let mut g = lock(&sh);
+                                    g.connections += 1;
+                                    g.open += 1;
+                                    g.peak_open = g.peak_open.max(g.open);
+                                }
                                 let (opts, sh) = (opts.clone(), sh.clone());
                                 tokio::spawn(async move {
-                                    let _ = connection(tcp, opts, sh).await;
+                                    let _ = connection(tcp, opts, sh.clone()).await;
+                                    lock(&sh).open -= 1;
                                 });
                             }
                         }
@@ -225,6 +233,11 @@ impl SmtpSink {
     /// Number of TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         lock(&self.shared).connections
+    }
+
+    /// The most connections that were open at the same time.
+    pub fn peak_connections(&self) -> usize {
+        lock(&self.shared).peak_open
     }
 
     /// Every command line received so far, in arrival order (all sessions).

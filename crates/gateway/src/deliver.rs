@@ -28,6 +28,7 @@ use crate::Shared;
 static NEXT_DCID: AtomicU64 = AtomicU64::new(1);
 
 /// What one attempt came to.
+#[derive(Clone)]
 enum Attempt {
     /// A transaction took place: per-recipient replies.
     Sent(Vec<(String, RecipientStatus, String)>),
@@ -57,61 +58,129 @@ fn ip_pref(profile: &DestinationProfile) -> IpPreference {
     profile.ip_preference.as_str().parse().unwrap_or_default()
 }
 
-pub(crate) async fn deliver_group(
-    shared: Arc<Shared>,
-    mid: u64,
-    domain: String,
+/// One message of a batch, loaded from the queue.
+struct Loaded {
+    env: Envelope,
+    data: Vec<u8>,
     rcpts: Vec<Recipient>,
+}
+
+/// Delivers a batch of messages for one destination domain over one connection (up to
+/// the profile's messages per connection), within the profile's concurrency and
+/// recipient rate limits (PRODUCT.md §4, Destination Controls).
+pub(crate) async fn deliver_batch(
+    shared: Arc<Shared>,
+    domain: String,
+    batch: Vec<(u64, Vec<Recipient>)>,
 ) {
     let config = shared.config();
     let profile = config.destination_for(&domain).clone();
+    let slot_key = match (profile.apply_limits, profile.outbound_interface) {
+        (danegate_config::ApplyLimits::PerInterface, Some(ip)) => format!("{domain}|{ip}"),
+        _ => domain.clone(),
+    };
     let slots = shared
         .slots
-        .for_domain(&domain, profile.max_concurrent_connections);
+        .for_domain(&slot_key, profile.max_concurrent_connections);
     let Ok(_slot) = slots.acquire_owned().await else {
         return;
     };
-    let rids: Vec<RecipientId> = rcpts.iter().map(|r| r.rid).collect();
-    let (env, data) = match (
-        shared.store.envelope(mid).await,
-        shared.store.data(mid).await,
-    ) {
-        (Ok(Some(e)), Ok(Some(d))) => (e, d),
-        (Ok(None), _) | (_, Ok(None)) => return, // removed by an administrator meanwhile
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::error!(target: "danegate::mail", "MID {mid} cannot be read from the queue: {e}");
-            let _ = shared.store.release(mid, &rids).await;
+    let mut msgs: Vec<Loaded> = Vec::new();
+    for (mid, rcpts) in batch {
+        let rids: Vec<RecipientId> = rcpts.iter().map(|r| r.rid).collect();
+        match (
+            shared.store.envelope(mid).await,
+            shared.store.data(mid).await,
+        ) {
+            (Ok(Some(env)), Ok(Some(data))) => msgs.push(Loaded { env, data, rcpts }),
+            (Ok(None), _) | (_, Ok(None)) => {} // removed by an administrator meanwhile
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(target: "danegate::mail", "MID {mid} cannot be read from the queue: {e}");
+                let _ = shared.store.release(mid, &rids).await;
+            }
+        }
+    }
+    let Some(first) = msgs.first() else { return };
+    shared
+        .rates
+        .wait(&domain, profile.recipient_limit.as_ref(), first.rcpts.len())
+        .await;
+    let dcid = NEXT_DCID.fetch_add(1, Ordering::Relaxed);
+    let mut session = match open(&shared, &config, &profile, &domain, dcid).await {
+        Ok(s) => s,
+        Err(attempt) => {
+            for m in &msgs {
+                log_start(dcid, m);
+                settle(
+                    &shared,
+                    &config,
+                    &profile,
+                    dcid,
+                    &m.env,
+                    &m.rcpts,
+                    &m.data,
+                    attempt.clone(),
+                )
+                .await;
+            }
             return;
         }
     };
-    let dcid = NEXT_DCID.fetch_add(1, Ordering::Relaxed);
-    let rid_list = rids
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    tracing::info!(target: "danegate::mail", "Delivery start DCID {dcid} MID {mid} to RID [{rid_list}]");
-    let attempt = attempt(
-        &shared, &config, &profile, &domain, dcid, &env, &rcpts, &data,
-    )
-    .await;
-    settle(
-        &shared, &config, &profile, dcid, &env, &rcpts, &data, attempt,
-    )
-    .await;
+    let mut rest = msgs.into_iter().enumerate();
+    while let Some((i, m)) = rest.next() {
+        if i > 0
+            && !shared
+                .rates
+                .try_take(&domain, profile.recipient_limit.as_ref(), m.rcpts.len())
+        {
+            // Over the recipient rate: this one and the rest go back and wait their turn.
+            release(&shared, &m).await;
+            for (_, m) in rest.by_ref() {
+                release(&shared, &m).await;
+            }
+            break;
+        }
+        log_start(dcid, &m);
+        let (attempt, alive) = send(&mut session, dcid, &m.env, &m.rcpts, &m.data).await;
+        settle(
+            &shared, &config, &profile, dcid, &m.env, &m.rcpts, &m.data, attempt,
+        )
+        .await;
+        if !alive {
+            // The connection is gone: the others go back to the queue untouched.
+            for (_, m) in rest.by_ref() {
+                release(&shared, &m).await;
+            }
+            break;
+        }
+    }
+    let _ = session.client.quit().await;
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn attempt(
+fn log_start(dcid: u64, m: &Loaded) {
+    let list = m
+        .rcpts
+        .iter()
+        .map(|r| r.rid.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    tracing::info!(target: "danegate::mail", "Delivery start DCID {dcid} MID {} to RID [{list}]", m.env.mid);
+}
+
+async fn release(shared: &Shared, m: &Loaded) {
+    let rids: Vec<RecipientId> = m.rcpts.iter().map(|r| r.rid).collect();
+    let _ = shared.store.release(m.env.mid, &rids).await;
+}
+
+/// Opens a session for `domain` under its profile: an SMTP route to fixed hosts, the
+/// DANE path, or the TLS Support path.
+async fn open(
     shared: &Shared,
     config: &Config,
     profile: &DestinationProfile,
     domain: &str,
     dcid: u64,
-    env: &Envelope,
-    rcpts: &[Recipient],
-    data: &[u8],
-) -> Attempt {
+) -> Result<Session, Attempt> {
     let resolver = shared.resolver();
     let mut opts = Options {
         mode: match profile.dane {
@@ -139,13 +208,13 @@ async fn attempt(
                     .map(|h| h.to_string())
                     .collect::<Vec<_>>()
                     .join(", ");
-                return Attempt::Defer {
+                return Err(Attempt::Defer {
                     enhanced: "4.7.5".into(),
                     reason: format!(
                         "DANE {} cannot be verified for {domain}: its SMTP route sends to {list}, not to the MX hosts; held until the bounce profile's limit (fix: a destination profile for {domain} with dane = none)",
                         profile.dane.as_str()
                     ),
-                };
+                });
             }
             let pairs: Vec<(String, u16)> = hosts
                 .iter()
@@ -160,18 +229,18 @@ async fn attempt(
             let route_host = pairs.first().map(|(n, _)| n.clone());
             let cands = match candidates_from_route(&resolver, &pairs, opts.ip_preference).await {
                 Ok(c) => c,
-                Err(e) => return defer_or_bounce(e.temporary, e.enhanced, e.reason),
+                Err(e) => return Err(defer_or_bounce(e.temporary, e.enhanced, e.reason)),
             };
             let ctx = TlsContext::with_roots(domain, route_host, shared.roots.clone());
             match open_first_session(&cands, tls, &ctx, &opts, &mut log).await {
                 Ok(s) => s,
-                Err(e) => return defer_or_bounce(e.temporary, e.enhanced, e.reason),
+                Err(e) => return Err(defer_or_bounce(e.temporary, e.enhanced, e.reason)),
             }
         }
         _ if profile.dane == DaneSupport::None => {
             match plain_path(shared, &resolver, domain, tls, &opts, &mut log).await {
                 Ok(s) => s,
-                Err(a) => return a,
+                Err(a) => return Err(a),
             }
         }
         _ => {
@@ -180,17 +249,17 @@ async fn attempt(
                 Verdict::DaneSuccess => match outcome.session {
                     Some(s) => s,
                     None => {
-                        return Attempt::Defer {
+                        return Err(Attempt::Defer {
                             enhanced: "4.7.5".into(),
                             reason: format!("DANE SUCCESS for {domain} without a session"),
-                        };
+                        });
                     }
                 },
                 Verdict::Fallback => {
                     opts.mode = DaneMode::None;
                     match plain_path(shared, &resolver, domain, tls, &opts, &mut log).await {
                         Ok(s) => s,
-                        Err(a) => return a,
+                        Err(a) => return Err(a),
                     }
                 }
                 Verdict::DaneFailed => {
@@ -201,29 +270,29 @@ async fn attempt(
                         .iter()
                         .any(|e| matches!(e, Event::NoMailDomain { .. }))
                     {
-                        return Attempt::Bounce {
+                        return Err(Attempt::Bounce {
                             enhanced: "5.1.2".into(),
                             reason: format!("DANE FAILED for {domain}: {why}"),
-                        };
+                        });
                     }
-                    return Attempt::Defer {
+                    return Err(Attempt::Defer {
                         enhanced: "4.7.5".into(),
                         reason: format!("DANE FAILED for {domain}: {why}"),
-                    };
+                    });
                 }
                 Verdict::TempFail => {
-                    return Attempt::Defer {
+                    return Err(Attempt::Defer {
                         enhanced: "4.4.3".into(),
                         reason: format!(
                             "temporary failure for {domain}: {}",
                             last_reason(&outcome.events)
                         ),
-                    };
+                    });
                 }
             }
         }
     };
-    send(session, dcid, env, rcpts, data).await
+    Ok(session)
 }
 
 async fn plain_path(
@@ -276,23 +345,17 @@ fn last_reason(events: &[Event]) -> String {
         .unwrap_or_else(|| "no usable MX host".into())
 }
 
+/// One transaction on an open session; the flag is false when the connection is lost.
 async fn send(
-    session: Session,
+    session: &mut Session,
     dcid: u64,
     env: &Envelope,
     rcpts: &[Recipient],
     data: &[u8],
-) -> Attempt {
-    let Session {
-        mut client,
-        host,
-        addr,
-        ..
-    } = session;
+) -> (Attempt, bool) {
     let addrs: Vec<&str> = rcpts.iter().map(|r| r.address.as_str()).collect();
-    let result = client.send(&env.sender, &addrs, data).await;
-    let _ = client.quit().await;
-    match result {
+    let (host, ip) = (session.host.clone(), session.addr.ip());
+    match session.client.send(&env.sender, &addrs, data).await {
         Ok(d) => {
             let out = d
                 .recipients
@@ -301,20 +364,22 @@ async fn send(
                     (
                         r.address.clone(),
                         r.status,
-                        format!("{host} [{}]: {}", addr.ip(), r.reply),
+                        format!("{host} [{ip}]: {}", r.reply),
                     )
                 })
                 .collect();
-            Attempt::Sent(out)
+            (Attempt::Sent(out), true)
         }
         Err(e) => {
             tracing::info!(target: "danegate::mail", "DCID {dcid} transaction with {host} failed: {e}");
             let permanent = matches!(&e, danegate_smtp::SmtpError::Rejected { reply, .. } if reply.is_permanent());
-            defer_or_bounce(
+            let alive = matches!(&e, danegate_smtp::SmtpError::Rejected { .. });
+            let attempt = defer_or_bounce(
                 !permanent,
                 if permanent { "5.0.0" } else { "4.4.2" },
-                format!("{host} [{}]: {e}", addr.ip()),
-            )
+                format!("{host} [{ip}]: {e}"),
+            );
+            (attempt, alive)
         }
     }
 }
@@ -417,8 +482,10 @@ async fn settle(
             }
         }
         if bp.hard_bounces {
+            // RFC 3461 §4.1: NOTIFY=NEVER, or a list without FAILURE, asks for no DSN.
             let list: Vec<DsnRecipient> = bounced
                 .iter()
+                .filter(|(r, _, _)| notify_allows(r, "FAILURE"))
                 .map(|(r, enhanced, reason)| DsnRecipient {
                     final_recipient: r.address.clone(),
                     original_recipient: r.dsn_orcpt.clone(),
@@ -436,6 +503,7 @@ async fn settle(
     if still_deferred && delay_warning_due(&bp, env.received_at, now, env.delay_warned) {
         let list: Vec<DsnRecipient> = rcpts
             .iter()
+            .filter(|r| notify_allows(r, "DELAY"))
             .map(|r| DsnRecipient {
                 final_recipient: r.address.clone(),
                 original_recipient: r.dsn_orcpt.clone(),
@@ -452,6 +520,14 @@ async fn settle(
     }
 }
 
+/// Does the recipient's NOTIFY parameter (RFC 3461 §4.1) ask for this kind of DSN?
+/// Without one, failures and delays are reported (RFC 3461 §6.2).
+fn notify_allows(r: &Recipient, kind: &str) -> bool {
+    r.dsn_notify
+        .as_deref()
+        .is_none_or(|n| n.split(',').any(|k| k.trim().eq_ignore_ascii_case(kind)))
+}
+
 /// Queues a DSN to the original sender; never for a null sender (no bounce of a bounce).
 async fn send_dsn(
     shared: &Shared,
@@ -461,6 +537,9 @@ async fn send_dsn(
     kind: DsnKind,
     recipients: Vec<DsnRecipient>,
 ) {
+    if recipients.is_empty() {
+        return;
+    }
     let Some((from, to)) = dsn_envelope(&env.sender) else {
         tracing::info!(target: "danegate::mail", "MID {} has a null sender: no DSN", env.mid);
         return;

@@ -5,6 +5,7 @@
 
 mod deliver;
 mod listener;
+mod rate;
 mod scheduler;
 
 use std::{
@@ -77,6 +78,7 @@ pub(crate) struct Shared {
     pub opts: GatewayOptions,
     pub roots: Arc<Vec<TrustAnchor<'static>>>,
     pub slots: scheduler::Slots,
+    pub rates: rate::RateLimits,
 }
 
 impl Shared {
@@ -137,6 +139,7 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
         opts,
         roots: Arc::new(roots),
         slots: scheduler::Slots::default(),
+        rates: rate::RateLimits::default(),
     });
     let (stop, stop_rx) = watch::channel(false);
     let mut listeners = Vec::new();

@@ -47,19 +47,36 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         if room > 0 {
             match shared.store.due(SystemTime::now(), room.min(256)).await {
                 Ok(list) if !list.is_empty() => {
-                    let mut groups: BTreeMap<(u64, String), Vec<Recipient>> = BTreeMap::new();
+                    // Per destination domain, per message (one transaction each), in
+                    // batches of the profile's messages per connection.
+                    let mut by_domain: BTreeMap<String, BTreeMap<u64, Vec<Recipient>>> =
+                        BTreeMap::new();
                     for r in list {
-                        groups.entry((r.mid, r.domain.clone())).or_default().push(r);
+                        by_domain
+                            .entry(r.domain.clone())
+                            .or_default()
+                            .entry(r.mid)
+                            .or_default()
+                            .push(r);
                     }
-                    for ((mid, domain), rcpts) in groups {
-                        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-                            return;
-                        };
-                        let sh = shared.clone();
-                        tokio::spawn(async move {
-                            deliver::deliver_group(sh, mid, domain, rcpts).await;
-                            drop(permit);
-                        });
+                    let config = shared.config();
+                    for (domain, msgs) in by_domain {
+                        let per_conn = config
+                            .destination_for(&domain)
+                            .max_messages_per_connection
+                            .max(1) as usize;
+                        let msgs: Vec<(u64, Vec<Recipient>)> = msgs.into_iter().collect();
+                        for chunk in msgs.chunks(per_conn) {
+                            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                                return;
+                            };
+                            let sh = shared.clone();
+                            let (domain, chunk) = (domain.clone(), chunk.to_vec());
+                            tokio::spawn(async move {
+                                deliver::deliver_batch(sh, domain, chunk).await;
+                                drop(permit);
+                            });
+                        }
                     }
                     continue;
                 }

@@ -20,6 +20,8 @@ use danegate_testkit::{
 
 struct Net {
     _world: SignedWorld,
+    /// Chains of the hosts whose sinks a test starts itself (late, to build a backlog).
+    late: Vec<(&'static str, u8, TestChain)>,
     dns: DnsServer,
     anchor: std::path::PathBuf,
     port: u16,
@@ -48,6 +50,9 @@ fn net() -> &'static Net {
         let plain = chain("mx.plain.test");
         let sender = chain("mx.sender.test");
         let route = chain("relay.internal.test");
+        let many = chain("mx.many.test");
+        let single = chain("mx.single.test");
+        let conc = chain("mx.conc.test");
         let tlsa = |c: &TestChain| {
             hex(ring::digest::digest(&ring::digest::SHA256, &c.leaf.spki_der).as_ref())
         };
@@ -67,6 +72,16 @@ fn net() -> &'static Net {
         w.zone("sender.test.")
             .unsigned()
             .records("@ MX 10 mx\nmx A 127.0.0.74\n");
+        for (zone, o, c) in [
+            ("many", 76, &many),
+            ("single", 77, &single),
+            ("conc", 78, &conc),
+        ] {
+            w.zone(&format!("{zone}.test.")).records(&format!(
+                "@ MX 10 mx\nmx A 127.0.0.{o}\n_{port}._tcp.mx TLSA 3 1 1 {}\n",
+                tlsa(c)
+            ));
+        }
         let world = w.build();
         let dns = world.serve(ServerOptions::default());
         let anchor =
@@ -86,8 +101,14 @@ fn net() -> &'static Net {
             ("sender", sink(&sender, 74)),
             ("route", sink(&route, 75)),
         ];
+        let late = vec![
+            ("many", 76, many),
+            ("single", 77, single),
+            ("conc", 78, conc),
+        ];
         Net {
             _world: world,
+            late,
             dns,
             anchor,
             port,
@@ -151,11 +172,27 @@ dane = "none"
 domain = "internal.test"
 hosts = ["127.0.0.75:{port}"]
 
+[[destination]]
+domain = "many.test"
+max_messages_per_connection = 10
+bounce_profile = "quick"
+
+[[destination]]
+domain = "single.test"
+max_messages_per_connection = 1
+bounce_profile = "quick"
+
+[[destination]]
+domain = "conc.test"
+max_messages_per_connection = 1
+max_concurrent_connections = 2
+bounce_profile = "quick"
+
 [[bounce_profile]]
 name = "quick"
 initial_retry_secs = 1
 max_retry_interval_secs = 1
-max_retries = 1
+max_retries = 5
 {extra}
 "#,
         data = dir.path().display(),
@@ -419,6 +456,96 @@ bounce_profile = "quick"
         String::from_utf8_lossy(&dsn.data).contains("cannot be verified"),
         "{}",
         String::from_utf8_lossy(&dsn.data)
+    );
+    gw.shutdown().await;
+}
+
+/// Starts the sink of a host that is down at first.
+fn start_late(name: &str) -> SmtpSink {
+    let n = net();
+    let (_, o, c) = n.late.iter().find(|(h, _, _)| *h == name).unwrap();
+    SmtpSink::start(SinkOptions {
+        tls: Some(c.server_config(TlsVersions::Both, Presented::LeafAndIntermediate)),
+        bind: Some(SocketAddr::new(IpAddr::from([127, 0, 0, *o]), n.port)),
+        ..SinkOptions::default()
+    })
+}
+
+/// Submits `count` messages to `domain` while its server is down, waits until each has
+/// been tried and deferred, then starts the server: the backlog goes out together.
+async fn backlog(gw: &Running, domain: &str, count: usize) {
+    let mut c = SmtpClient::connect(
+        listener(gw),
+        None,
+        Timeouts::uniform(Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
+    c.ehlo("internal-mta.test").await.unwrap();
+    for i in 0..count {
+        let body = format!("Subject: {domain}-{i}\r\n\r\nbody {i}\r\n");
+        let d = c
+            .send(
+                "alice@sender.test",
+                &[&format!("u{i}@{domain}")],
+                body.as_bytes(),
+            )
+            .await
+            .unwrap();
+        assert!(d.all_delivered());
+    }
+    let _ = c.quit().await;
+    let store = gw.store();
+    let start = Instant::now();
+    loop {
+        let list = store.list(Some(domain), 1000).await.unwrap();
+        if list.len() == count && list.iter().all(|r| r.attempts >= 1 && !r.in_flight) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "backlog for {domain} not deferred: {list:?} {:?}",
+            store.stats().await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_reused_up_to_messages_per_connection() {
+    let (gw, _dir) = gateway("").await;
+    backlog(&gw, "many.test", 20).await;
+    backlog(&gw, "single.test", 6).await;
+    let many = start_late("many");
+    let single = start_late("single");
+    gw.kick();
+    wait_for("20 messages at many.test", || many.messages().len() >= 20).await;
+    wait_for("6 messages at single.test", || single.messages().len() >= 6).await;
+    // 20 messages, at most 10 per connection: far fewer connections than messages
+    // (the backlog comes due within the retry jitter, so in a few batches).
+    assert!(
+        many.connections() <= 8,
+        "{} connections for 20 messages",
+        many.connections()
+    );
+    assert!(many.messages().iter().all(|m| m.tls.is_some()));
+    // one message per connection when the profile says 1
+    assert_eq!(single.connections(), 6);
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_connections_stay_within_the_profile_limit() {
+    let (gw, _dir) = gateway("").await;
+    backlog(&gw, "conc.test", 10).await;
+    let conc = start_late("conc");
+    gw.kick();
+    wait_for("10 messages at conc.test", || conc.messages().len() >= 10).await;
+    assert_eq!(conc.connections(), 10, "one message per connection");
+    assert!(
+        conc.peak_connections() <= 2,
+        "peak {} > limit 2",
+        conc.peak_connections()
     );
     gw.shutdown().await;
 }
