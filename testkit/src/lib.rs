@@ -3,4 +3,5 @@
 
 pub mod certs;
 pub mod dns;
+pub mod mailworld;
 pub mod smtp;

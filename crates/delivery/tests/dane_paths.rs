@@ -1,333 +1,27 @@
 //! The DANE path against a real signed world and real STARTTLS servers: every row of
 //! both seed tables, the RFC 7672 cases beyond them, and the seed's three output samples.
 
-use std::{
-    net::{IpAddr, SocketAddr},
-    sync::OnceLock,
-    time::Duration,
-};
+use std::time::Duration;
 
-use danegate_dane::Tlsa;
 use danegate_delivery::{
     DaneMode, Event, IpPreference, Options, Outcome, Verdict, verify_destination,
 };
 use danegate_dns::{Resolver, ResolverConfig, TrustAnchors, UpstreamConfig};
 use danegate_smtp::Timeouts;
-use danegate_testkit::{
-    certs::{ChainOptions, Issuance, Presented, TestChain, TlsVersions, Validity},
-    dns::{DnsServer, Fault, ServerOptions, SignedWorld, World},
-    smtp::{SinkOptions, SmtpSink, StartTlsMode},
-};
-use hickory_proto::rr::RecordType;
+use danegate_testkit::mailworld::{self, Expect, MailWorld, SCENARIOS};
 
-/// One MX host of the world: its address, certificate chain and how its server behaves.
-struct Host {
-    name: &'static str,
-    octet: u8,
-    chain: TestChain,
-    versions: TlsVersions,
-    presented: Presented,
-    starttls: StartTlsMode,
-}
-
-struct Fixture {
-    _world: SignedWorld,
-    dns: DnsServer,
-    anchor: String,
-    port: u16,
-    _sinks: Vec<SmtpSink>,
-}
-
-fn leaf_for(name: &str) -> TestChain {
-    TestChain::generate(&ChainOptions::for_names(&[name]))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn tlsa_line(owner: &str, port: u16, t: &Tlsa) -> String {
-    format!(
-        "_{port}._tcp.{owner} 300 IN TLSA {} {} {} {}\n",
-        u8::from(t.usage),
-        u8::from(t.selector),
-        u8::from(t.matching_type),
-        hex(&t.data)
-    )
-}
-
-fn tlsa_of(usage: u8, sel: u8, mt: u8, cert: &danegate_testkit::certs::TestCert) -> Tlsa {
-    Tlsa::for_cert(usage, sel, mt, &cert.der, &cert.spki_der).unwrap()
-}
-
-fn free_port() -> u16 {
-    // A port free on 127.0.0.1 is, in practice, free on the other 127.0.0.x too.
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-fn fixture() -> &'static Fixture {
-    static F: OnceLock<Fixture> = OnceLock::new();
-    F.get_or_init(build)
-}
-
-fn build() -> Fixture {
-    let port = free_port();
-    let h = |name: &'static str, octet: u8| Host {
-        name,
-        octet,
-        chain: leaf_for(&format!("{name}.hosts.test")),
-        versions: TlsVersions::Both,
-        presented: Presented::LeafAndIntermediate,
-        starttls: StartTlsMode::Offer,
-    };
-    let mut hosts: Vec<Host> = vec![
-        h("good", 11),
-        h("wrongtlsa", 12),
-        h("notlsa", 13),
-        h("bogustlsa", 14),
-        Host {
-            starttls: StartTlsMode::NotOffered,
-            ..h("nostarttls", 15)
-        },
-        h("unusable", 16),
-        h("ee301", 17),
-        h("ee312", 18),
-        h("ee300", 19),
-        h("ta201", 20),
-        Host {
-            presented: Presented::Full,
-            ..h("ta211", 21)
-        },
-        Host {
-            chain: leaf_for("someone-else.example"),
-            ..h("tamismatch", 22)
-        },
-        Host {
-            chain: TestChain::generate(&ChainOptions {
-                names: vec!["wrong.example".into()],
-                validity: Validity::Expired,
-                issuance: Issuance::SelfSigned,
-                ..ChainOptions::default()
-            }),
-            ..h("eeexpired", 23)
-        },
-        h("multi", 24),
-        Host {
-            versions: TlsVersions::Tls12Only,
-            ..h("tls12", 25)
-        },
-        Host {
-            versions: TlsVersions::Tls13Only,
-            ..h("tls13", 26)
-        },
-        h("bogusaddr", 27),
-        h("real", 28),
-        h("sfa", 29),
-        h("tinsec", 30),
-    ];
-    // Hosts in the unsigned zone plainhosts.test.
-    hosts.push(Host {
-        chain: leaf_for("mail1.plainhosts.test"),
-        ..h("mail1", 31)
-    });
-    hosts.push(Host {
-        chain: leaf_for("mail2.plainhosts.test"),
-        ..h("mail2", 32)
-    });
-    hosts.push(Host {
-        chain: leaf_for("twoaddr.plainhosts.test"),
-        ..h("twoaddr", 33)
-    });
-
-    let by = |n: &str| hosts.iter().find(|x| x.name == n).unwrap();
-    let other = leaf_for("other.example");
-    let mut hz = String::new();
-    let mut plain = String::new();
-    for host in &hosts {
-        let line = format!("{} 300 IN A 127.0.0.{}\n", host.name, host.octet);
-        if host.octet >= 31 {
-            plain.push_str(&line);
-        } else {
-            hz.push_str(&line);
-        }
-    }
-    plain.push_str("twoaddr 300 IN A 127.0.0.34\n");
-    let ee = |n: &str| tlsa_of(3, 1, 1, &by(n).chain.leaf);
-    for n in [
-        "good",
-        "bogustlsa",
-        "nostarttls",
-        "bogusaddr",
-        "tls12",
-        "tls13",
-        "sfa",
-    ] {
-        hz.push_str(&tlsa_line(n, port, &ee(n)));
-    }
-    hz.push_str(&tlsa_line(
-        "wrongtlsa",
-        port,
-        &tlsa_of(3, 1, 1, &other.leaf),
-    ));
-    hz.push_str(&tlsa_line(
-        "unusable",
-        port,
-        &tlsa_of(1, 1, 1, &by("unusable").chain.leaf),
-    ));
-    hz.push_str(&tlsa_line(
-        "unusable",
-        port,
-        &tlsa_of(0, 0, 1, by("unusable").chain.ca.as_ref().unwrap()),
-    ));
-    hz.push_str(&tlsa_line(
-        "ee301",
-        port,
-        &tlsa_of(3, 0, 1, &by("ee301").chain.leaf),
-    ));
-    hz.push_str(&tlsa_line(
-        "ee312",
-        port,
-        &tlsa_of(3, 1, 2, &by("ee312").chain.leaf),
-    ));
-    hz.push_str(&tlsa_line(
-        "ee300",
-        port,
-        &tlsa_of(3, 0, 0, &by("ee300").chain.leaf),
-    ));
-    hz.push_str(&tlsa_line(
-        "ta201",
-        port,
-        &tlsa_of(2, 0, 1, by("ta201").chain.intermediate.as_ref().unwrap()),
-    ));
-    hz.push_str(&tlsa_line(
-        "ta211",
-        port,
-        &tlsa_of(2, 1, 1, by("ta211").chain.ca.as_ref().unwrap()),
-    ));
-    hz.push_str(&tlsa_line(
-        "tamismatch",
-        port,
-        &tlsa_of(
-            2,
-            0,
-            1,
-            by("tamismatch").chain.intermediate.as_ref().unwrap(),
-        ),
-    ));
-    hz.push_str(&tlsa_line("eeexpired", port, &ee("eeexpired")));
-    hz.push_str(&tlsa_line("multi", port, &tlsa_of(3, 1, 1, &other.leaf)));
-    hz.push_str(&tlsa_line("multi", port, &ee("multi")));
-    hz.push_str(&tlsa_line(
-        "multi",
-        port,
-        &tlsa_of(2, 0, 1, other.intermediate.as_ref().unwrap()),
-    ));
-    hz.push_str(&tlsa_line("real", port, &ee("real")));
-    hz.push_str("alias 300 IN CNAME real\n");
-    for n in ["mail1", "mail2", "twoaddr"] {
-        plain.push_str(&tlsa_line(n, port, &ee(n)));
-    }
-
-    let mut w = World::new();
-    w.zone("test.");
-    w.zone("hosts.test.")
-        .records(&hz)
-        .fault(
-            &format!("_{port}._tcp.bogustlsa"),
-            RecordType::TLSA,
-            Fault::TamperedRdata,
-        )
-        .fault("bogusaddr", RecordType::A, Fault::ExpiredSignature);
-    // TLSA in an unsigned zone below a secure host: TLSA status Insecure.
-    w.zone("_tcp.tinsec.hosts.test.").unsigned().records(
-        &tlsa_line("tinsec.hosts.test.", port, &ee("tinsec")).replace(
-            &format!("_{port}._tcp.tinsec.hosts.test."),
-            &format!("_{port}"),
-        ),
-    );
-    w.zone("plainhosts.test.").unsigned().records(&plain);
-    let mx = |n: &str| format!("{n} 300 IN MX 10 {n}.hosts.test.\n");
-    let mut dom = String::new();
-    let mut idom = String::new();
-    for n in [
-        "good",
-        "wrongtlsa",
-        "notlsa",
-        "bogustlsa",
-        "nostarttls",
-        "unusable",
-        "ee301",
-        "ee312",
-        "ee300",
-        "ta201",
-        "ta211",
-        "tamismatch",
-        "eeexpired",
-        "multi",
-        "tls12",
-        "tls13",
-        "bogusaddr",
-        "sfa",
-        "tinsec",
-    ] {
-        dom.push_str(&mx(n));
-        idom.push_str(&mx(n));
-    }
-    dom.push_str("alias 300 IN MX 10 alias.hosts.test.\n");
-    dom.push_str("plainhost 300 IN MX 10 mail1.plainhosts.test.\n");
-    idom.push_str("plainhost 300 IN MX 10 mail1.plainhosts.test.\n");
-    dom.push_str("bogusmx 300 IN MX 10 good.hosts.test.\n");
-    dom.push_str(
-        "fallover 300 IN MX 10 wrongtlsa.hosts.test.\nfallover 300 IN MX 20 good.hosts.test.\n",
-    );
-    idom.push_str("twoplain 300 IN MX 10 mail1.plainhosts.test.\ntwoplain 300 IN MX 20 mail2.plainhosts.test.\n");
-    idom.push_str("twoaddr 300 IN MX 10 twoaddr.plainhosts.test.\n");
-    w.zone("dom.test.")
-        .records(&dom)
-        .fault("bogusmx", RecordType::MX, Fault::TamperedRdata);
-    w.zone("idom.test.").unsigned().records(&idom);
-    let world = w.build();
-    let dns = world.serve(ServerOptions {
-        servfail: vec![
-            ("sfa.hosts.test.".into(), RecordType::A),
-            ("sfa.hosts.test.".into(), RecordType::AAAA),
-        ],
-        ..Default::default()
-    });
-    let mut sinks = Vec::new();
-    for host in &hosts {
-        let mut octets = vec![host.octet];
-        if host.name == "twoaddr" {
-            octets.push(34);
-        }
-        for o in octets {
-            sinks.push(SmtpSink::start(SinkOptions {
-                hostname: format!("{}.hosts.test", host.name),
-                tls: Some(host.chain.server_config(host.versions, host.presented)),
-                starttls: host.starttls,
-                bind: Some(SocketAddr::new(IpAddr::from([127, 0, 0, o]), port)),
-                ..SinkOptions::default()
-            }));
-        }
-    }
-    Fixture {
-        anchor: world.trust_anchor_ds(),
-        _world: world,
-        dns,
-        port,
-        _sinks: sinks,
-    }
+fn fixture() -> &'static MailWorld {
+    MailWorld::get()
 }
 
 fn resolver() -> Resolver {
     let f = fixture();
     let mut c = ResolverConfig::new(
         vec![UpstreamConfig {
-            addr: f.dns.addr(),
+            addr: f.dns_addr(),
             priority: 0,
         }],
-        TrustAnchors::parse(&f.anchor, "test").unwrap(),
+        TrustAnchors::parse(f.anchor_ds(), "test").unwrap(),
     );
     c.timeout = Duration::from_secs(2);
     Resolver::new(c)
@@ -337,7 +31,7 @@ async fn run(domain: &str, mode: DaneMode) -> Outcome {
     let f = fixture();
     let opts = Options {
         mode,
-        port: f.port,
+        port: f.port(),
         ip_preference: IpPreference::Ipv4Preferred,
         timeouts: Timeouts::uniform(Duration::from_secs(5)),
         helo_name: "client.test".into(),
@@ -358,34 +52,22 @@ fn lines(o: &Outcome) -> Vec<String> {
 use DaneMode::{Mandatory as M, Opportunistic as O};
 use Verdict::{DaneFailed as FAIL, DaneSuccess as OK, Fallback as FB, TempFail as TEMP};
 
+fn verdict(e: Expect) -> Verdict {
+    match e {
+        Expect::DaneSuccess => OK,
+        Expect::DaneFail => FAIL,
+        Expect::Fallback => FB,
+        Expect::TempFail => TEMP,
+    }
+}
+
 /// Every row of both seed tables: (domain, row, Mandatory verdict, Opportunistic verdict).
-const TABLE_ROWS: &[(&str, &str, Verdict, Verdict)] = &[
-    ("good.dom.test", "Secure Secure Secure Success", OK, OK),
-    (
-        "wrongtlsa.dom.test",
-        "Secure Secure Secure Failed",
-        FAIL,
-        FAIL,
-    ),
-    ("tinsec.dom.test", "Secure Secure Insecure", FAIL, FB),
-    ("notlsa.dom.test", "Secure Secure NXDOMAIN", FAIL, FB),
-    ("bogustlsa.dom.test", "Secure Secure Bogus", FAIL, FAIL),
-    ("plainhost.dom.test", "Secure Insecure", FAIL, FB),
-    ("bogusaddr.dom.test", "Secure Bogus", FAIL, FAIL),
-    ("good.idom.test", "Insecure Secure Secure Success", FAIL, FB),
-    (
-        "wrongtlsa.idom.test",
-        "Insecure Secure Secure Failed",
-        FAIL,
-        FB,
-    ),
-    ("tinsec.idom.test", "Insecure Secure Insecure", FAIL, FB),
-    ("notlsa.idom.test", "Insecure Secure NXDOMAIN", FAIL, FB),
-    ("bogustlsa.idom.test", "Insecure Secure Bogus", FAIL, FAIL),
-    ("plainhost.idom.test", "Insecure Insecure", FAIL, FB),
-    ("bogusaddr.idom.test", "Insecure Bogus", FAIL, FAIL),
-    ("bogusmx.dom.test", "Bogus", FAIL, FAIL),
-];
+fn table_rows() -> Vec<(&'static str, &'static str, Verdict, Verdict)> {
+    mailworld::TABLE_ROWS
+        .iter()
+        .map(|&(d, r, m, o)| (d, r, verdict(m), verdict(o)))
+        .collect()
+}
 
 /// The non-empty input cells of the last deciding row, e.g. ["Secure", "Secure", "Insecure"].
 fn last_row(o: &Outcome) -> Vec<String> {
@@ -407,7 +89,11 @@ fn last_row(o: &Outcome) -> Vec<String> {
 #[tokio::test]
 async fn every_row_of_both_seed_tables() {
     let mut wrong = Vec::new();
-    for &(domain, row, want_m, want_o) in TABLE_ROWS {
+    let rows = table_rows();
+    // The 14 rows of the Opportunistic table, "Insecure Secure Secure" with both
+    // certificate outcomes; they are also every kind of row of the Mandatory table.
+    assert_eq!(rows.len(), 15, "a scenario per table row");
+    for (domain, row, want_m, want_o) in rows {
         for (mode, want) in [(M, want_m), (O, want_o)] {
             let o = run(domain, mode).await;
             if o.verdict != want {
@@ -452,6 +138,26 @@ async fn tlsa_parameter_combinations_and_chains() {
         let o = run(domain, M).await;
         assert_eq!(o.verdict, want, "{domain}:\n{}", lines(&o).join("\n"));
     }
+}
+
+#[tokio::test]
+async fn every_extra_scenario_in_both_modes() {
+    let mut wrong = Vec::new();
+    for s in SCENARIOS {
+        for (mode, want) in [(M, s.mandatory), (O, s.opportunistic)] {
+            let o = run(s.domain, mode).await;
+            if o.verdict != verdict(want) {
+                wrong.push(format!(
+                    "{} ({}) {mode:?}: want {want:?}, got {:?}\n  {}",
+                    s.domain,
+                    s.about,
+                    o.verdict,
+                    lines(&o).join("\n  ")
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 #[tokio::test]
@@ -544,7 +250,7 @@ async fn golden_success_sample() {
     let want_head = [
         "SECURE MX record(good.hosts.test) found for good.dom.test".to_string(),
         "SECURE A record (127.0.0.11) found for MX(good.hosts.test) in good.dom.test".to_string(),
-        format!("Connecting to 127.0.0.11 on port {}.", f.port),
+        format!("Connecting to 127.0.0.11 on port {}.", f.port()),
     ];
     assert_eq!(&l[..3], &want_head[..], "{l:#?}");
     assert!(
