@@ -355,7 +355,20 @@ async fn send(
 ) -> (Attempt, bool) {
     let addrs: Vec<&str> = rcpts.iter().map(|r| r.address.as_str()).collect();
     let (host, ip) = (session.host.clone(), session.addr.ip());
-    match session.client.send(&env.sender, &addrs, data).await {
+    // RFC 3461 §6.2: a relay passes the DSN request on to the next hop.
+    let dsn = danegate_smtp::DsnParams {
+        ret: env.dsn_ret.clone(),
+        envid: env.dsn_envid.clone(),
+        recipients: rcpts
+            .iter()
+            .map(|r| (r.dsn_notify.clone(), r.dsn_orcpt.clone()))
+            .collect(),
+    };
+    match session
+        .client
+        .send_with_dsn(&env.sender, &addrs, data, Some(&dsn))
+        .await
+    {
         Ok(d) => {
             let out = d
                 .recipients

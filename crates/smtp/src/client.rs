@@ -16,6 +16,44 @@ use crate::data::encode_data;
 use crate::error::{Phase, Result, SmtpError};
 use crate::reply::{MAX_REPLY_LINE, MAX_REPLY_LINES, Reply};
 
+/// DSN parameters of one transaction (RFC 3461), as received from the client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DsnParams {
+    /// `RET=FULL|HDRS`.
+    pub ret: Option<String>,
+    /// `ENVID`, decoded.
+    pub envid: Option<String>,
+    /// Per recipient, in the order of the `rcpts` slice: (`NOTIFY`, `ORCPT` as
+    /// "addr-type;address" decoded).
+    pub recipients: Vec<(Option<String>, Option<String>)>,
+}
+
+/// RFC 3461 §4: xtext — `+HH` for `+`, `=`, and anything outside `!`..`~`.
+fn xtext(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (33..=126).contains(&b) && b != b'+' && b != b'=' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("+{b:02X}"));
+        }
+    }
+    out
+}
+
+/// RFC 3461 §4.1: `NEVER`, or a comma list of `SUCCESS`, `FAILURE`, `DELAY`.
+fn valid_notify(n: &str) -> bool {
+    let parts: Vec<String> = n
+        .split(',')
+        .map(|p| p.trim().to_ascii_uppercase())
+        .collect();
+    parts == ["NEVER"]
+        || (!parts.is_empty()
+            && parts
+                .iter()
+                .all(|p| matches!(p.as_str(), "SUCCESS" | "FAILURE" | "DELAY")))
+}
+
 /// Per-phase timeouts. The defaults are the minimums of RFC 5321 §4.5.3.2 (a reply must
 /// arrive completely within its timeout; a slow drip does not reset it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -564,6 +602,20 @@ impl SmtpClient {
         rcpts: &[S],
         body: &[u8],
     ) -> Result<Delivery> {
+        self.send_with_dsn(from, rcpts, body, None).await
+    }
+
+    /// [`SmtpClient::send`], carrying the DSN parameters of RFC 3461 to a server that
+    /// offers DSN: `RET` and `ENVID` on MAIL (§4.3, §4.4), `NOTIFY` and `ORCPT` on each
+    /// RCPT (§4.1, §4.2), xtext-encoded (§4). Without DSN on the server they are dropped,
+    /// as RFC 3461 §6.2 has a relay do (it then reports "relayed" itself if asked).
+    pub async fn send_with_dsn<S: AsRef<str>>(
+        &mut self,
+        from: &str,
+        rcpts: &[S],
+        body: &[u8],
+        dsn: Option<&DsnParams>,
+    ) -> Result<Delivery> {
         self.check_usable()?;
         let Some(caps) = self.caps.clone() else {
             return Err(SmtpError::InvalidInput(
@@ -601,10 +653,38 @@ impl SmtpClient {
         if utf8 {
             mail.push_str(" SMTPUTF8");
         }
+        let dsn = dsn.filter(|_| caps.dsn);
+        if let Some(d) = dsn {
+            if let Some(ret) = d
+                .ret
+                .as_deref()
+                .filter(|r| r.eq_ignore_ascii_case("FULL") || r.eq_ignore_ascii_case("HDRS"))
+            {
+                mail.push_str(&format!(" RET={}", ret.to_ascii_uppercase()));
+            }
+            if let Some(envid) = &d.envid {
+                mail.push_str(&format!(" ENVID={}", xtext(envid)));
+            }
+        }
         mail.push_str("\r\n");
         let rcpt_cmds: Vec<String> = rcpts
             .iter()
-            .map(|r| format!("RCPT TO:<{}>\r\n", r.as_ref()))
+            .enumerate()
+            .map(|(i, r)| {
+                let mut cmd = format!("RCPT TO:<{}>", r.as_ref());
+                if let Some((notify, orcpt)) = dsn.and_then(|d| d.recipients.get(i)) {
+                    if let Some(n) = notify.as_deref().filter(|n| valid_notify(n)) {
+                        cmd.push_str(&format!(" NOTIFY={}", n.to_ascii_uppercase()));
+                    }
+                    if let Some(o) = orcpt {
+                        // "addr-type;address": the type stays, the address is xtext.
+                        let (kind, addr) = o.split_once(';').unwrap_or(("rfc822", o.as_str()));
+                        cmd.push_str(&format!(" ORCPT={};{}", kind.trim(), xtext(addr.trim())));
+                    }
+                }
+                cmd.push_str("\r\n");
+                cmd
+            })
             .collect();
         let t = self.timeouts;
 
@@ -933,5 +1013,24 @@ mod tests {
 
         let c = ehlo(&["mx only"]);
         assert!(c.esmtp && !c.starttls && c.size.is_none() && c.keywords.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod dsn_tests {
+    use super::*;
+
+    #[test]
+    fn xtext_encodes_plus_equals_and_controls() {
+        assert_eq!(xtext("a+b=c d"), "a+2Bb+3Dc+20d");
+        assert_eq!(xtext("user@example.org"), "user@example.org");
+    }
+
+    #[test]
+    fn notify_values() {
+        assert!(valid_notify("NEVER"));
+        assert!(valid_notify("success,failure"));
+        assert!(!valid_notify("NEVER,FAILURE"));
+        assert!(!valid_notify("SOMETIMES"));
     }
 }

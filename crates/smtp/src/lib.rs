@@ -25,7 +25,8 @@ mod error;
 mod reply;
 
 pub use client::{
-    Capabilities, Delivery, RecipientResult, RecipientStatus, SmtpClient, Timeouts, TlsInfo,
+    Capabilities, Delivery, DsnParams, RecipientResult, RecipientStatus, SmtpClient, Timeouts,
+    TlsInfo,
 };
 pub use data::encode_data;
 pub use error::{Phase, Result, SmtpError};

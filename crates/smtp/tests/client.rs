@@ -624,3 +624,110 @@ async fn connect_refused() {
         .unwrap_err();
     assert!(matches!(e, SmtpError::Connect { .. }), "{e}");
 }
+
+/// A server offering DSN that records every command line and answers in a fixed way.
+async fn recording_dsn_server(
+    offer_dsn: bool,
+) -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let rec = seen.clone();
+    tokio::spawn(async move {
+        let Ok((s, _)) = l.accept().await else { return };
+        let (r, mut w) = s.into_split();
+        let mut r = tokio::io::BufReader::new(r);
+        let _ = w.write_all(b"220 ok\r\n").await;
+        let mut in_data = false;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match tokio::io::AsyncBufReadExt::read_until(&mut r, b'\n', &mut line).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let text = String::from_utf8_lossy(&line).trim_end().to_string();
+            if in_data {
+                if text == "." {
+                    in_data = false;
+                    let _ = w.write_all(b"250 2.0.0 queued\r\n").await;
+                }
+                continue;
+            }
+            rec.lock().unwrap().push(text.clone());
+            let answer: &[u8] = match text.as_str() {
+                c if c.starts_with("EHLO") && offer_dsn => b"250-x\r\n250 DSN\r\n",
+                c if c.starts_with("EHLO") => b"250 x\r\n",
+                "DATA" => {
+                    in_data = true;
+                    b"354 go\r\n"
+                }
+                "QUIT" => b"221 bye\r\n",
+                _ => b"250 2.0.0 ok\r\n",
+            };
+            let _ = w.write_all(answer).await;
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn dsn_parameters_are_passed_on_when_offered() {
+    let dsn = danegate_smtp::DsnParams {
+        ret: Some("hdrs".into()),
+        envid: Some("id+1=x".into()),
+        recipients: vec![
+            (
+                Some("FAILURE,DELAY".into()),
+                Some("rfc822;orig+x@example.org".into()),
+            ),
+            (Some("NEVER".into()), None),
+        ],
+    };
+    let (addr, seen) = recording_dsn_server(true).await;
+    let mut c = connect(addr).await;
+    c.ehlo("client.test").await.unwrap();
+    let d = c
+        .send_with_dsn(
+            "a@example.org",
+            &["x@example.net", "y@example.net"],
+            MSG,
+            Some(&dsn),
+        )
+        .await
+        .unwrap();
+    assert!(d.all_delivered());
+    let _ = c.quit().await;
+    let lines = seen.lock().unwrap().clone();
+    assert!(
+        lines.contains(&"MAIL FROM:<a@example.org> RET=HDRS ENVID=id+2B1+3Dx".to_string()),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(
+            &"RCPT TO:<x@example.net> NOTIFY=FAILURE,DELAY ORCPT=rfc822;orig+2Bx@example.org"
+                .to_string()
+        ),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"RCPT TO:<y@example.net> NOTIFY=NEVER".to_string()),
+        "{lines:?}"
+    );
+    // a server without DSN gets none of them (RFC 3461 §6.2)
+    let (addr, seen) = recording_dsn_server(false).await;
+    let mut c = connect(addr).await;
+    c.ehlo("client.test").await.unwrap();
+    c.send_with_dsn("a@example.org", &["x@example.net"], MSG, Some(&dsn))
+        .await
+        .unwrap();
+    let lines = seen.lock().unwrap().clone();
+    assert!(
+        lines.contains(&"MAIL FROM:<a@example.org>".to_string()),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"RCPT TO:<x@example.net>".to_string()),
+        "{lines:?}"
+    );
+}
