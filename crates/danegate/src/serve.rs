@@ -81,8 +81,6 @@ pub async fn run(args: ServeArgs) -> u8 {
     for (name, addr) in running.listeners() {
         eprintln!("danegate: listener {name} on {addr}");
     }
-    let pid_file = running.config().server.data_dir.join("danegate.pid");
-    let _ = std::fs::write(&pid_file, format!("{}\n", std::process::id()));
     let (mut hup, mut term, mut int) = match (
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()),
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()),
@@ -94,6 +92,10 @@ pub async fn run(args: ServeArgs) -> u8 {
             return EXIT_TEMPFAIL;
         }
     };
+    // Only now that SIGHUP is handled may `danegate commit` find us (its default action
+    // would end the process).
+    let pid_file = running.config().server.data_dir.join("danegate.pid");
+    let _ = std::fs::write(&pid_file, format!("{}\n", std::process::id()));
     loop {
         tokio::select! {
             _ = hup.recv() => {
