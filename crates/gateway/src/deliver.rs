@@ -109,6 +109,7 @@ pub(crate) async fn deliver_batch(
     let mut session = match open(&shared, &config, &profile, &domain, dcid).await {
         Ok(s) => s,
         Err(attempt) => {
+            record(&shared, &domain, &profile, None, None, false, &attempt);
             for m in &msgs {
                 log_start(dcid, m);
                 settle(
@@ -142,6 +143,18 @@ pub(crate) async fn deliver_batch(
         }
         log_start(dcid, &m);
         let (attempt, alive) = send(&mut session, dcid, &m.env, &m.rcpts, &m.data).await;
+        let tls = (session.protocol != "none")
+            .then(|| (session.protocol.clone(), session.cipher.clone()));
+        let dane = matches!(session.verification, danegate_tls::VerifyOutcome::Dane(_));
+        record(
+            &shared,
+            &domain,
+            &profile,
+            Some(session.host.clone()),
+            tls,
+            dane,
+            &attempt,
+        );
         settle(
             &shared, &config, &profile, dcid, &m.env, &m.rcpts, &m.data, attempt,
         )
@@ -155,6 +168,55 @@ pub(crate) async fn deliver_batch(
         }
     }
     let _ = session.client.quit().await;
+}
+
+/// Remembers the last outcome for `domain` (Delivery Status, `hoststatus`).
+fn record(
+    shared: &Shared,
+    domain: &str,
+    profile: &DestinationProfile,
+    host: Option<String>,
+    tls: Option<(String, String)>,
+    dane_authenticated: bool,
+    attempt: &Attempt,
+) {
+    let detail = match attempt {
+        Attempt::Sent(results) => results
+            .first()
+            .map(|(_, _, r)| r.clone())
+            .unwrap_or_default(),
+        Attempt::Defer { enhanced, reason } | Attempt::Bounce { enhanced, reason } => {
+            format!("{enhanced} {reason}")
+        }
+    };
+    let dane = if profile.dane == DaneSupport::None || config_route_fixed(shared, domain) {
+        "no DANE".to_string()
+    } else if detail.contains("DANE FAILED") {
+        "DANE FAILED".to_string()
+    } else if matches!(attempt, Attempt::Sent(_)) && dane_authenticated {
+        "DANE SUCCESS".to_string()
+    } else if matches!(attempt, Attempt::Sent(_)) {
+        "DANE FALLBACK".to_string()
+    } else {
+        "DANE TEMPORARY FAILURE".to_string()
+    };
+    let o = crate::LastOutcome {
+        when: SystemTime::now(),
+        host,
+        dane,
+        tls,
+        detail,
+    };
+    if let Ok(mut m) = shared.outcomes.lock() {
+        m.insert(domain.to_string(), o);
+    }
+}
+
+fn config_route_fixed(shared: &Shared, domain: &str) -> bool {
+    matches!(
+        shared.config().route_for(domain).map(|r| &r.hosts),
+        Some(RouteHosts::Hosts(_))
+    )
 }
 
 fn log_start(dcid: u64, m: &Loaded) {

@@ -69,6 +69,23 @@ pub enum StartError {
     Anchors(#[from] danegate_dns::AnchorError),
 }
 
+/// The last delivery outcome for a destination domain (for Delivery Status and
+/// `hoststatus`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastOutcome {
+    /// When the attempt ended.
+    pub when: std::time::SystemTime,
+    /// The MX host (or route host) tried last, if any.
+    pub host: Option<String>,
+    /// `DANE SUCCESS`, `DANE FAILED`, `DANE FALLBACK`, `DANE TEMPORARY FAILURE`, or
+    /// `no DANE` when the profile's DANE Support is None or a route applied.
+    pub dane: String,
+    /// TLS protocol and cipher of the session, when one was established.
+    pub tls: Option<(String, String)>,
+    /// What happened, in one line (the reply, or the reason for a deferral).
+    pub detail: String,
+}
+
 /// The shared state of a running gateway.
 pub(crate) struct Shared {
     pub config: RwLock<Arc<Config>>,
@@ -79,6 +96,7 @@ pub(crate) struct Shared {
     pub roots: Arc<Vec<TrustAnchor<'static>>>,
     pub slots: scheduler::Slots,
     pub rates: rate::RateLimits,
+    pub outcomes: std::sync::Mutex<std::collections::HashMap<String, LastOutcome>>,
 }
 
 impl Shared {
@@ -140,6 +158,7 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
         roots: Arc::new(roots),
         slots: scheduler::Slots::default(),
         rates: rate::RateLimits::default(),
+        outcomes: std::sync::Mutex::new(std::collections::HashMap::new()),
     });
     let (stop, stop_rx) = watch::channel(false);
     let mut listeners = Vec::new();
@@ -198,6 +217,31 @@ impl Running {
     /// The configuration in force.
     pub fn config(&self) -> Arc<Config> {
         self.shared.config()
+    }
+
+    /// The last delivery outcome of every destination domain tried since start.
+    pub fn last_outcomes(&self) -> std::collections::HashMap<String, LastOutcome> {
+        self.shared
+            .outcomes
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default()
+    }
+
+    /// Each upstream resolver with what its DNSSEC probe found, and the trust anchors.
+    pub fn dns_status(
+        &self,
+    ) -> (
+        Vec<(UpstreamConfig, danegate_dns::Capability)>,
+        TrustAnchors,
+    ) {
+        let r = self.shared.resolver();
+        (r.upstream_status(), r.anchors().clone())
+    }
+
+    /// The configuration file the gateway was started with (`None`: embedded default).
+    pub fn config_path(&self) -> Option<&std::path::Path> {
+        self.shared.opts.config_path.as_deref()
     }
 
     /// Looks at the queue now instead of at the next tick.

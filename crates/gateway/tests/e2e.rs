@@ -270,6 +270,10 @@ async fn dane_success_is_delivered_over_authenticated_tls() {
     assert!(m.tls.is_some(), "delivered over TLS");
     assert_eq!(m.rcpt_to, vec!["bob@good.test".to_string()]);
     assert!(String::from_utf8_lossy(&m.data).starts_with("Received: from internal-mta.test"));
+    let o = gw.last_outcomes()["good.test"].clone();
+    assert_eq!(o.dane, "DANE SUCCESS");
+    assert_eq!(o.host.as_deref(), Some("mx.good.test"));
+    assert!(o.tls.is_some());
     gw.shutdown().await;
 }
 
@@ -324,6 +328,7 @@ async fn dane_failure_stays_queued_then_bounces_with_a_dsn() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(seen_deferred, "deferred before bouncing");
+    assert_eq!(gw.last_outcomes()["bad.test"].dane, "DANE FAILED");
     assert!(
         received(sink("bad"), "dane-bad").is_none(),
         "nothing reached the unauthenticated server"
