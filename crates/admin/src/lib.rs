@@ -1,0 +1,1 @@
+//! danegate-admin (being written).

@@ -1,0 +1,1 @@
+//! danegate-logs (being written).

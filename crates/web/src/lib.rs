@@ -1,0 +1,1 @@
+//! danegate-web (being written).
