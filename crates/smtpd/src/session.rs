@@ -763,12 +763,12 @@ impl<P: Policy> Session<P> {
         let (_, conn) = tls.get_ref();
         let protocol = conn
             .protocol_version()
-            .map(protocol_name)
+            .map(danegate_tls::protocol_name)
             .unwrap_or("UNKNOWN")
             .to_string();
         let cipher = conn
             .negotiated_cipher_suite()
-            .map(|s| cipher_name(s.suite()))
+            .map(|s| danegate_tls::openssl_cipher_name(s.suite()))
             .unwrap_or("UNKNOWN")
             .to_string();
         self.stream = Stream::Tls(Box::new(tls));
@@ -877,58 +877,23 @@ fn format_reply(code: u16, enhanced: &str, text: &str) -> String {
     format!("{code} {enhanced} {text}")
 }
 
-/// `"TLSv1.2"` / `"TLSv1.3"` (OpenSSL naming, as the appliance logs).
-fn protocol_name(v: rustls::ProtocolVersion) -> &'static str {
-    match v {
-        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
-        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
-        _ => "UNKNOWN",
-    }
-}
-
-/// OpenSSL names of the ring provider's suites.
-fn cipher_name(s: rustls::CipherSuite) -> &'static str {
-    use rustls::CipherSuite as C;
-    match s {
-        C::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
-        C::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
-        C::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
-        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
-        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
-        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-ECDSA-CHACHA20-POLY1305",
-        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
-        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
-        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
-        _ => "UNKNOWN",
-    }
-}
-
 /// An RFC 5322 §3.3 date in UTC: `Tue, 5 Feb 2019 13:20:03 +0000`.
 pub(crate) fn rfc5322_date(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const WD: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     const MON: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let wd = WD[days.rem_euclid(7) as usize];
-    let mon = MON[((mo - 1).clamp(0, 11)) as usize];
-    format!("{wd}, {d} {mon} {y} {h:02}:{m:02}:{s:02} +0000")
+    let d = time::OffsetDateTime::from(t);
+    format!(
+        "{}, {} {} {} {:02}:{:02}:{:02} +0000",
+        WD[usize::from(d.weekday().number_days_from_monday())],
+        d.day(),
+        MON[usize::from(u8::from(d.month())).saturating_sub(1)],
+        d.year(),
+        d.hour(),
+        d.minute(),
+        d.second()
+    )
 }
 
 #[cfg(test)]
