@@ -10,6 +10,13 @@
 //! ADDR:PORT` on stdout once the socket is bound. Exit codes: 0 never (it runs until
 //! killed), 2 for bad arguments or unreadable/unusable certificates, 1 if the address
 //! cannot be bound.
+//!
+//! Bench flags (bench/gateway.sh): `--count-only` serves a minimal SMTP server that
+//! keeps no message, only a count (same EHLO keywords and STARTTLS; TCP_NODELAY set);
+//! `--count-file PATH` rewrites PATH every 100 ms (when it changed) with one line
+//! `MESSAGES LAST_MESSAGE_UNIX_MS CONNECTIONS TLS_MESSAGES`; `--quiet` prints nothing but errors.
+
+mod count;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -49,6 +56,16 @@ struct Args {
     /// Name in the greeting and the EHLO reply.
     #[arg(long, default_value = "sink.test")]
     hostname: String,
+    /// Keep no message in memory, only a count (bench mode; TLS 1.2/1.3 flags apply).
+    #[arg(long)]
+    count_only: bool,
+    /// Every 100 ms, write "MESSAGES LAST_MESSAGE_UNIX_MS CONNECTIONS TLS_MESSAGES" to this file
+    /// (replaced atomically, only when it changed).
+    #[arg(long, value_name = "PATH")]
+    count_file: Option<PathBuf>,
+    /// Do not print the "listening on" line.
+    #[arg(long)]
+    quiet: bool,
 }
 
 fn server_config(args: &Args) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
@@ -97,6 +114,24 @@ fn main() -> ExitCode {
         eprintln!("danegate-smtp-sink: bind {}: {e}", args.listen);
         return ExitCode::from(1);
     }
+    if args.count_only {
+        let counters = Arc::new(count::Counters::default());
+        if let Some(p) = &args.count_file {
+            count::spawn_count_file(p.clone(), counters.clone());
+        }
+        let quiet = args.quiet;
+        let r = count::run(args.listen, args.hostname.clone(), tls, counters, |addr| {
+            if !quiet {
+                println!("listening on {addr}");
+                let _ = std::io::stdout().flush();
+            }
+        });
+        if let Err(e) = r {
+            eprintln!("danegate-smtp-sink: {e}");
+            return ExitCode::from(1);
+        }
+        return ExitCode::SUCCESS;
+    }
     let opts = SinkOptions {
         hostname: args.hostname.clone(),
         tls,
@@ -109,10 +144,31 @@ fn main() -> ExitCode {
         ..SinkOptions::default()
     };
     let sink = SmtpSink::start(opts);
-    println!("listening on {}", sink.addr());
-    let _ = std::io::stdout().flush();
+    if !args.quiet {
+        println!("listening on {}", sink.addr());
+        let _ = std::io::stdout().flush();
+    }
     // Serve until killed (SIGTERM/SIGINT end the process with their default action).
+    let tmp = args.count_file.as_ref().map(|p| p.with_extension("tmp"));
+    let mut last = None;
     loop {
-        std::thread::park();
+        match (&args.count_file, &tmp) {
+            (Some(path), Some(tmp)) => {
+                let messages = sink.messages();
+                let tls = messages.iter().filter(|m| m.tls.is_some()).count();
+                let cur = (messages.len(), sink.connections(), tls);
+                if last != Some(cur) {
+                    let line = format!("{} {} {} {}\n", cur.0, count::now_ms(), cur.1, cur.2);
+                    if std::fs::write(tmp, line)
+                        .and_then(|()| std::fs::rename(tmp, path))
+                        .is_ok()
+                    {
+                        last = Some(cur);
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            _ => std::thread::park(),
+        }
     }
 }

@@ -1,0 +1,420 @@
+#!/usr/bin/env bash
+# Bench: danegate (the gateway, `danegate serve`) vs Postfix as an outbound
+# relay delivering over DANE-authenticated TLS, under the same load, in one run.
+#
+# World (bench/lib/gateway-world.sh, built with the helpers of
+# tests/integration/lib): a signed private hierarchy . / test. / bench.test.
+# served by NSD, Unbound validating from the private root DS, and one MX host
+# mx.bench.test (127.0.20.1:25, DANE-EE 3 1 1) served by
+# `danegate-smtp-sink --count-only`, which counts messages without keeping them.
+# Everything runs in a private network namespace on loopback.
+#
+# For each MTA: `danegate-smtp-load` submits N messages of SIZE bytes to
+# user@bench.test from M concurrent clients (each reusing its connection), and
+# the sink counts deliveries:
+#
+#   danegate  listener 127.0.0.1:2525, RELAY for 127.0.0.1, resolver Unbound,
+#             trust_anchor_file = the private root DS, destination bench.test
+#             with dane = "mandatory", tls = "required", other limits default.
+#   Postfix   a private instance (postfix -c DIR start) on 127.0.0.2:25,
+#             smtp_tls_security_level = dane, smtp_dns_support_level = dnssec
+#             (trusts Unbound's AD bit), concurrency limits default.
+#
+# Measured per MTA: accepted msgs/s and accept latency p50/p99 (end of DATA ->
+# 250, from the load generator), delivered msgs/s (first submission -> the
+# sink's N-th message), peak memory (danegate: VmHWM of its one process;
+# Postfix: peak of the summed PSS, and of the summed RSS, of master + its
+# daemons, sampled every 0.5 s; the largest single VmHWM too).
+#
+# QUEUE_100K=1 instead: danegate only; 100k small messages to
+# user@down.bench.test (secure MX whose address has no listener: everything
+# stays queued), then danegate's VmHWM/VmRSS and the size of its data dir.
+#
+# Not run by CI; no assertions on timings. Must run as root:
+#
+#     cargo build --release -p danegate -p danegate-smtp-sink -p danegate-smtp-load
+#     sudo bash bench/gateway.sh
+#
+# Environment:
+#     N            messages per MTA (default 2000)
+#     M            concurrent clients (default 20)
+#     SIZE         message size in bytes (default 2048)
+#     MTAS         "danegate postfix" (default), or one of them
+#     QUEUE_100K   1: the queued-memory mode above (Q_N default 100000,
+#                  Q_SIZE default 512, Q_SETTLE seconds after the last
+#                  submission before measuring, default 15)
+#     PF_TLS_REUSE 1: Postfix with smtp_tls_connection_reuse = yes (TLS
+#                  connections kept in its connection cache via tlsproxy(8);
+#                  off by default in Postfix, so each delivery is a new TLS session)
+#     DELIVER_TIMEOUT  seconds to wait for the sink to count N (default 900)
+#     DEBUG        1: danegate serve --debug (every DNS/DANE step in its log)
+#     DANEGATE / SINK / LOAD  binaries (default target/release/...)
+#     KEEP_WORK    1: keep the temp dir (configs, logs, JSON results)
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$BENCH_DIR/.." && pwd)
+SELF="$BENCH_DIR/$(basename "${BASH_SOURCE[0]}")"
+PROG=gateway.sh
+# shellcheck source=../tests/integration/lib/common.sh
+. "$REPO/tests/integration/lib/common.sh"
+# shellcheck source=../tests/integration/lib/world.sh
+. "$REPO/tests/integration/lib/world.sh"
+# shellcheck source=lib/gateway-world.sh
+. "$BENCH_DIR/lib/gateway-world.sh"
+# shellcheck source=lib/mem.sh
+. "$BENCH_DIR/lib/mem.sh"
+
+abs() { case "$1" in /*) echo "$1" ;; *) echo "$REPO/$1" ;; esac; }
+
+outer() {
+    need_tools ip nsd unbound ldns-keygen ldns-signzone ldns-key2ds dig openssl \
+               timeout sha256sum od awk jq pgrep du
+    SINK=$(abs "${SINK:-target/release/danegate-smtp-sink}")
+    DANEGATE=$(abs "${DANEGATE:-target/release/danegate}")
+    LOAD=$(abs "${LOAD:-target/release/danegate-smtp-load}")
+    local b
+    for b in "$SINK" "$DANEGATE" "$LOAD"; do
+        [ -x "$b" ] || die "'$b' not found (cargo build --release -p danegate -p danegate-smtp-sink -p danegate-smtp-load)"
+    done
+    "$SINK" --help | grep -q -- --count-only || die "'$SINK' has no --count-only (rebuild it)"
+    QUEUE_100K=${QUEUE_100K:-0}
+    MTAS=${MTAS:-danegate postfix}
+    [ "$QUEUE_100K" = 1 ] && MTAS=danegate
+    if [[ " $MTAS " == *" postfix "* ]] && ! command -v postfix >/dev/null 2>&1 \
+        && ! [ -x /usr/sbin/postfix ]; then
+        log "installing postfix (apt-get, debconf: No configuration)"
+        echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+        DEBIAN_FRONTEND=noninteractive apt-get install -y postfix >/dev/null \
+            || die "could not install postfix"
+    fi
+    PATH=$PATH:/usr/sbin
+    N=${N:-2000} M=${M:-20} SIZE=${SIZE:-2048}
+    Q_N=${Q_N:-100000} Q_SIZE=${Q_SIZE:-512} Q_SETTLE=${Q_SETTLE:-15}
+    DELIVER_TIMEOUT=${DELIVER_TIMEOUT:-900} DEBUG=${DEBUG:-0}
+    PF_TLS_REUSE=${PF_TLS_REUSE:-0}
+    export PF_TLS_REUSE SINK DANEGATE LOAD QUEUE_100K MTAS N M SIZE Q_N Q_SIZE Q_SETTLE DELIVER_TIMEOUT DEBUG PATH
+    NETNS_RESOLV=1 netns_run dg-gwbench "${GW_NS_ADDRS[@]}"
+}
+
+# --- inside the namespace -------------------------------------------------------
+
+PF_STARTED=""
+DG_PID=""
+
+gw_inner_cleanup() {
+    local rc=$?
+    set +e
+    if [ -n "$PF_STARTED" ]; then
+        postfix -c "$WORK/postfix" stop >/dev/null 2>&1 || postfix -c "$WORK/postfix" abort >/dev/null 2>&1
+    fi
+    [ -n "$DG_PID" ] && kill -TERM "$DG_PID" 2>/dev/null
+    (exit "$rc")
+    inner_cleanup
+}
+
+write_danegate_conf() {
+    local f="$WORK/danegate/danegate.toml"
+    mkdir -p "$WORK/danegate/data"
+    cat >"$f" <<EOF
+[server]
+hostname = "danegate.client.test"
+data_dir = "$WORK/danegate/data"
+
+[[listener]]
+name = "bench"
+address = "127.0.0.1:2525"
+
+[[sender_group]]
+name = "RELAYLIST"
+senders = ["127.0.0.1"]
+policy = "RELAY"
+
+[dns]
+resolvers = [{ address = "127.0.0.1:53", priority = 0 }]
+trust_anchor_file = "$WORK/root-anchor.zone"
+
+[[destination]]
+domain = "bench.test"
+dane = "mandatory"
+tls = "required"
+
+[[destination]]
+domain = "down.bench.test"
+dane = "mandatory"
+tls = "required"
+EOF
+    echo "$f"
+}
+
+start_danegate() {
+    local conf; conf=$(write_danegate_conf)
+    local dbg=()
+    [ "$DEBUG" = 1 ] && dbg=(--debug)
+    "$DANEGATE" serve --config "$conf" "${dbg[@]}" >"$WORK/danegate/stdout.log" 2>"$WORK/danegate/stderr.log" &
+    DG_PID=$!
+    CHILD_PIDS+=("$DG_PID")
+    local i
+    for i in $(seq 1 100); do
+        grep -q 'listener bench on' "$WORK/danegate/stderr.log" 2>/dev/null && return 0
+        kill -0 "$DG_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    tail -n 30 "$WORK/danegate/stderr.log" >&2
+    die "danegate did not start (config $conf)"
+}
+
+stop_danegate() {
+    kill -TERM "$DG_PID" 2>/dev/null || true
+    local i
+    for i in $(seq 1 50); do kill -0 "$DG_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$DG_PID" 2>/dev/null || true
+    wait "$DG_PID" 2>/dev/null || true
+    DG_PID=""
+}
+
+start_postfix() {
+    local PF="$WORK/postfix"
+    mkdir -p "$PF/queue" "$PF/data"
+    chmod 755 "$PF"
+    chown postfix "$PF/data"
+    cat >"$PF/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $PF/queue
+data_directory = $PF/data
+maillog_file = $PF/maillog
+maillog_file_prefixes = $PF
+myhostname = postfix.client.test
+mydomain = client.test
+myorigin = \$myhostname
+mydestination =
+relay_domains =
+local_recipient_maps =
+alias_maps =
+alias_database =
+mynetworks = 127.0.0.0/8
+inet_interfaces = 127.0.0.2
+inet_protocols = ipv4
+smtp_address_preference = ipv4
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtp_tls_security_level = dane
+smtp_dns_support_level = dnssec
+smtp_tls_loglevel = 1
+smtputf8_enable = no
+biff = no
+append_dot_mydomain = no
+EOF
+    # Debian's master.cf chroots most daemons; this instance runs unchrooted
+    # (no copy of resolv.conf etc. needed in the queue directory).
+    awk -v reuse="${PF_TLS_REUSE:-0}" 'BEGIN { OFS = " " }
+         reuse == 1 && /^#tlsproxy[ \t]/ { sub(/^#/, "") }
+         /^[a-z]/ && NF >= 8 && $5 == "y" { $5 = "n" } { print }' /etc/postfix/master.cf >"$PF/master.cf"
+    if [ "${PF_TLS_REUSE:-0}" = 1 ]; then
+        echo "smtp_tls_connection_reuse = yes" >>"$PF/main.cf"
+        grep -q '^tlsproxy ' "$PF/master.cf" || die "no tlsproxy service in /etc/postfix/master.cf"
+    fi
+    # Postfix commands log to stderr only when it is a terminal: script(1) makes one.
+    pf_cmd() { script -qec "postfix -c $PF $*" /dev/null; }
+    pf_cmd check >"$PF/check.log" 2>&1 || { cat "$PF/check.log" >&2; die "postfix check failed"; }
+    pf_cmd start >"$PF/start.log" 2>&1 || { cat "$PF/start.log" "$PF/maillog" >&2 2>/dev/null; die "postfix start failed"; }
+    PF_STARTED=1
+    local i
+    for i in $(seq 1 100); do
+        if [ -s "$PF/queue/pid/master.pid" ] && (exec 3<>/dev/tcp/127.0.0.2/25) 2>/dev/null; then
+            PF_PID=$(tr -d ' ' <"$PF/queue/pid/master.pid")
+            return 0
+        fi
+        sleep 0.1
+    done
+    cat "$PF/start.log" "$PF/maillog" >&2 2>/dev/null
+    die "postfix did not start"
+}
+
+stop_postfix() {
+    postfix -c "$WORK/postfix" stop >/dev/null 2>&1 || true
+    local i
+    for i in $(seq 1 50); do kill -0 "$PF_PID" 2>/dev/null || break; sleep 0.1; done
+    PF_STARTED=""
+}
+
+# run_load NAME TARGET RCPT N SIZE -> $WORK/NAME.load.json
+run_load() {
+    local name=$1 target=$2 rcpt=$3 n=$4 size=$5
+    local progress=0
+    [ "$n" -ge 20000 ] && progress=10000
+    "$LOAD" --target "$target" --messages "$n" --concurrency "$M" --size "$size" \
+        --rcpt "$rcpt" --progress "$progress" >"$WORK/$name.load.json" 2>"$WORK/$name.load.err" || true
+    cat "$WORK/$name.load.err" >&2
+    jq -c . "$WORK/$name.load.json" >&2 || die "load generator failed for $name"
+}
+
+# warm_up NAME TARGET: one message, delivered within 60 s, or a diagnosis.
+warm_up() {
+    local name=$1 target=$2 base
+    base=$(gw_sink_count)
+    "$LOAD" --target "$target" --messages 1 --concurrency 1 --size 512 \
+        --rcpt user@bench.test >"$WORK/$name.warmup.json" 2>&1 || true
+    if ! gw_wait_count $((base + 1)) 60; then
+        log "$name: a warm-up message was not delivered within 60 s:"
+        cat "$WORK/$name.warmup.json" >&2
+        return 1
+    fi
+}
+
+# measure NAME TARGET: the N-message run; results in $WORK/NAME.result
+# "accepted_mps delivered_mps p50 p99 accepted delivered_s"
+measure() {
+    local name=$1 target=$2 base start_ms last_ms tls0 conns0
+    base=$(gw_sink_count) tls0=$(gw_sink_tls) conns0=$(gw_sink_conns)
+    run_load "$name" "$target" user@bench.test "$N" "$SIZE"
+    local acc; acc=$(jq -r .accepted "$WORK/$name.load.json")
+    start_ms=$(jq -r .start_unix_ms "$WORK/$name.load.json")
+    local deliv_mps=- deliv_s=-
+    if gw_wait_count $((base + acc)) "$DELIVER_TIMEOUT"; then
+        last_ms=$(gw_sink_last_ms)
+        deliv_s=$(awk -v a="$last_ms" -v b="$start_ms" 'BEGIN { printf "%.3f", (a - b) / 1000 }')
+        deliv_mps=$(awk -v n="$acc" -v s="$deliv_s" 'BEGIN { printf "%.1f", n / s }')
+    else
+        log "$name: only $(( $(gw_sink_count) - base )) of $acc delivered after ${DELIVER_TIMEOUT}s"
+    fi
+    jq -r --arg d "$deliv_mps" --arg ds "$deliv_s" \
+        '"\(.msgs_per_sec * 10 | round / 10) \($d) \(.p50_ms * 10 | round / 10) \(.p99_ms * 10 | round / 10) \(.accepted) \($ds)"' \
+        "$WORK/$name.load.json" >"$WORK/$name.result"
+    # What the sink saw: messages over TLS, delivery connections.
+    echo "$(( $(gw_sink_tls) - tls0 )) $(( $(gw_sink_conns) - conns0 ))" >"$WORK/$name.sink"
+    log "$name: $(cat "$WORK/$name.result") (accepted/s delivered/s p50 p99 accepted delivered-seconds)"
+}
+
+bench_danegate() {
+    start_danegate
+    mem_sampler "$WORK/danegate.mem" "$DG_PID" &
+    local sampler=$!
+    CHILD_PIDS+=("$sampler")
+    if ! warm_up danegate 127.0.0.1:2525; then
+        log "danegate log (last 40 lines of $WORK/danegate/stderr.log):"
+        tail -n 40 "$WORK/danegate/stderr.log" >&2
+        echo "- - - - 0 -" >"$WORK/danegate.result"
+    else
+        measure danegate 127.0.0.1:2525
+    fi
+    sleep 1
+    DG_HWM=$(proc_hwm_kb "$DG_PID")
+    DG_DATA=$(du -sk "$WORK/danegate/data" | awk '{ print $1 }')
+    kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+    stop_danegate
+}
+
+bench_postfix() {
+    start_postfix
+    mem_sampler "$WORK/postfix.mem" "$PF_PID" &
+    local sampler=$!
+    CHILD_PIDS+=("$sampler")
+    if ! warm_up postfix 127.0.0.2:25; then
+        tail -n 40 "$WORK/postfix/maillog" >&2
+        echo "- - - - 0 -" >"$WORK/postfix.result"
+    else
+        measure postfix 127.0.0.2:25
+    fi
+    sleep 1
+    kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+    grep -c 'Verified TLS connection established' "$WORK/postfix/maillog" >"$WORK/postfix.verified" || true
+    stop_postfix
+}
+
+queue_100k() {
+    start_danegate
+    local rss0; rss0=$(awk '/^VmRSS:/ { print $2 }' "/proc/$DG_PID/status")
+    log "danegate idle: VmRSS $rss0 kB; submitting $Q_N messages of $Q_SIZE bytes to user@down.bench.test"
+    local t0=$SECONDS
+    "$LOAD" --target 127.0.0.1:2525 --messages "$Q_N" --concurrency "$M" --size "$Q_SIZE" \
+        --rcpt user@down.bench.test --progress 10000 >"$WORK/q100k.load.json" 2>"$WORK/q100k.load.err" || true
+    cat "$WORK/q100k.load.err" >&2
+    jq -c . "$WORK/q100k.load.json" >&2
+    log "submitted in $((SECONDS - t0)) s; settling $Q_SETTLE s (delivery attempts to the dead MX go on)"
+    sleep "$Q_SETTLE"
+    local hwm rss data wal
+    hwm=$(proc_hwm_kb "$DG_PID")
+    rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$DG_PID/status")
+    data=$(du -sk "$WORK/danegate/data" | awk '{ print $1 }')
+    echo
+    echo "danegate with $(jq -r .accepted "$WORK/q100k.load.json") messages queued (undeliverable: MX without listener), $(nproc) CPUs"
+    printf '%-34s %s\n' "accepted msgs/s" "$(jq -r '.msgs_per_sec * 10 | round / 10' "$WORK/q100k.load.json")"
+    printf '%-34s %s / %s\n' "accept latency p50 / p99 ms" "$(jq -r .p50_ms "$WORK/q100k.load.json")" "$(jq -r .p99_ms "$WORK/q100k.load.json")"
+    printf '%-34s %s MiB\n' "VmRSS idle before" "$(awk -v k="$rss0" 'BEGIN { printf "%.1f", k / 1024 }')"
+    printf '%-34s %s MiB\n' "VmHWM (peak RSS)" "$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')"
+    printf '%-34s %s MiB\n' "VmRSS after ${Q_SETTLE}s" "$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')"
+    printf '%-34s %s MiB\n' "data dir (queue DB) size" "$(awk -v k="$data" 'BEGIN { printf "%.1f", k / 1024 }')"
+    echo "data dir files:"
+    # shellcheck disable=SC2012
+    ls -la "$WORK/danegate/data" | sed 's/^/    /'
+    local verdict=ok
+    [ "$hwm" -le $((200 * 1024)) ] || verdict="OVER the 200 MiB target"
+    echo "target: RSS <= 200 MiB with 100k queued: $verdict"
+    stop_danegate
+}
+
+mib() { awk -v k="$1" 'BEGIN { if (k == "" || k == "-") print "-"; else printf "%.1f", k / 1024 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2fx", a / b }'; }
+
+report() {
+    local d_acc d_del d_p50 d_p99 d_n d_s p_acc p_del p_p50 p_p99 p_n p_s
+    read -r d_acc d_del d_p50 d_p99 d_n d_s 2>/dev/null <"$WORK/danegate.result" || true
+    read -r p_acc p_del p_p50 p_p99 p_n p_s 2>/dev/null <"$WORK/postfix.result" || true
+    local pf_pss=- pf_rss=- pf_hwm=- pf_procs=-
+    [ -f "$WORK/postfix.mem" ] && read -r pf_pss pf_rss pf_hwm pf_procs <"$WORK/postfix.mem"
+    local dg_pss=- _x _y _z
+    [ -f "$WORK/danegate.mem" ] && read -r dg_pss _x _y _z <"$WORK/danegate.mem"
+    echo
+    local reuse=""
+    [ "$PF_TLS_REUSE" = 1 ] && reuse=" (smtp_tls_connection_reuse = yes)"
+    echo "danegate vs Postfix $(postconf -d -h mail_version 2>/dev/null || echo '?')$reuse: N=$N messages of $SIZE bytes, M=$M clients, DANE-EE 3 1 1 MX, $(nproc) CPUs"
+    printf '%-32s %14s %14s %10s\n' "" danegate postfix "dg/pf"
+    printf '%-32s %14s %14s %10s\n' "accepted (of $N)" "${d_n:--}" "${p_n:--}" ""
+    printf '%-32s %14s %14s %10s\n' "accepted msgs/s" "${d_acc:--}" "${p_acc:--}" "$(ratio "${d_acc:--}" "${p_acc:--}")"
+    printf '%-32s %14s %14s %10s\n' "delivered msgs/s" "${d_del:--}" "${p_del:--}" "$(ratio "${d_del:--}" "${p_del:--}")"
+    printf '%-32s %14s %14s %10s\n' "delivered in s (from 1st submit)" "${d_s:--}" "${p_s:--}" ""
+    printf '%-32s %14s %14s %10s\n' "accept latency p50 ms" "${d_p50:--}" "${p_p50:--}" "$(ratio "${d_p50:--}" "${p_p50:--}")"
+    printf '%-32s %14s %14s %10s\n' "accept latency p99 ms" "${d_p99:--}" "${p_p99:--}" "$(ratio "${d_p99:--}" "${p_p99:--}")"
+    printf '%-32s %14s %14s %10s\n' "peak RSS MiB (dg: VmHWM)" "$(mib "${DG_HWM:--}")" "" ""
+    printf '%-32s %14s %14s %10s\n' "peak sum of PSS MiB" "$(mib "$dg_pss")" "$(mib "$pf_pss")" "$(ratio "$dg_pss" "$pf_pss")"
+    printf '%-32s %14s %14s %10s\n' "peak sum of RSS MiB" "$(mib "${DG_HWM:--}")" "$(mib "$pf_rss")" "$(ratio "${DG_HWM:--}" "$pf_rss")"
+    printf '%-32s %14s %14s %10s\n' "largest process VmHWM MiB" "$(mib "${DG_HWM:--}")" "$(mib "$pf_hwm")" ""
+    printf '%-32s %14s %14s %10s\n' "processes (peak)" 1 "$pf_procs" ""
+    printf '%-32s %14s %14s %10s\n' "queue/data dir after, MiB" "$(mib "${DG_DATA:--}")" "" ""
+    local d_tls=- d_conns=- p_tls=- p_conns=-
+    [ -f "$WORK/danegate.sink" ] && read -r d_tls d_conns <"$WORK/danegate.sink"
+    [ -f "$WORK/postfix.sink" ] && read -r p_tls p_conns <"$WORK/postfix.sink"
+    printf '%-32s %14s %14s %10s\n' "sink: received over TLS" "$d_tls" "$p_tls" ""
+    printf '%-32s %14s %14s %10s\n' "sink: delivery connections" "$d_conns" "$p_conns" ""
+    [ -f "$WORK/postfix.verified" ] && echo "Postfix deliveries logged 'Verified TLS connection established': $(cat "$WORK/postfix.verified")"
+    local tls_for; tls_for=$(grep -c 'TLS success.*for bench.test' "$WORK/danegate/stderr.log" 2>/dev/null || true)
+    echo "danegate log lines 'TLS success ... for bench.test' (DANE success): ${tls_for:-0}"
+    if [ "${d_del:--}" != - ] && [ "${p_del:--}" != - ]; then
+        awk -v a="$d_del" -v b="$p_del" 'BEGIN { printf "target: danegate delivered >= 2x Postfix: %s (%.2fx)\n", (a >= 2 * b) ? "met" : "NOT met", a / b }'
+    fi
+}
+
+inside() {
+    inner_setup "$1"
+    trap gw_inner_cleanup EXIT
+    chmod 711 "$WORK"   # Postfix daemons (user postfix) must reach their dirs in it
+    gw_world_build
+    gw_world_start
+    if [ "$QUEUE_100K" = 1 ]; then
+        queue_100k
+        return 0
+    fi
+    local mta
+    for mta in $MTAS; do
+        log "--- $mta ---"
+        "bench_$mta"
+    done
+    report
+    if [ "${KEEP_WORK:-0}" = 1 ]; then log "results and logs in $WORK"; fi
+}
+
+if [ "${1:-}" = __inside ]; then
+    inside "$2"
+else
+    outer
+fi
