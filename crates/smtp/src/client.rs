@@ -312,7 +312,18 @@ impl Stream {
             }
             Stream::Tls(s) => {
                 s.write_all(data).await?;
-                s.flush().await
+                s.flush().await?;
+                // A TLS 1.3 server's session tickets can arrive just after we wrote
+                // (our first EHLO leaves right behind our Finished). Sending data puts
+                // Linux in delayed-ACK ("pingpong") mode, so the tickets would sit
+                // unacknowledged for 40 ms while a server with Nagle's algorithm holds
+                // its reply for that ACK. Quick-ACK mode after each write makes the
+                // kernel acknowledge them as soon as we read them.
+                #[cfg(target_os = "linux")]
+                {
+                    let _ = socket2::SockRef::from(s.get_ref().0).set_tcp_quickack(true);
+                }
+                Ok(())
             }
             Stream::Closed => Err(io::ErrorKind::NotConnected.into()),
         }
@@ -553,14 +564,6 @@ impl SmtpClient {
                 Ok(Err(e)) => return Err(handshake_error(e)),
                 Ok(Ok(tls)) => tls,
             };
-        // A TLS 1.3 server sends its session tickets after our Finished; our EHLO
-        // leaves before they arrive, so nothing acknowledges them and a server with
-        // Nagle's algorithm holds its EHLO reply for our delayed ACK (40 ms on Linux).
-        // Quick-ACK mode (which also flushes a pending delayed ACK) removes the stall.
-        #[cfg(target_os = "linux")]
-        {
-            let _ = socket2::SockRef::from(tls.get_ref().0).set_tcp_quickack(true);
-        }
         let (_, conn) = tls.get_ref();
         let (Some(protocol), Some(suite)) =
             (conn.protocol_version(), conn.negotiated_cipher_suite())
