@@ -1,1 +1,612 @@
-//! danegate-admin (being written).
+//! danegate-admin: the operations of the admin CLI (over the control socket, see
+//! [`control`]) and of the web UI, on a running gateway.
+//!
+//! Configuration changes (destination controls, SMTP routes) are made on the TOML form
+//! of the configuration in force and go through the same validation as the configuration
+//! file, so their errors name the key, the value and the allowed range. A valid change is
+//! written atomically to the configuration file (`<file>.tmp`, fsync, rename; in the
+//! canonical form of `Config::to_toml`, comments are not kept) and then applied with
+//! [`Running::apply`]. A gateway running on the embedded default (no `--config`) refuses
+//! changes: there is no file to persist them to.
+//!
+//! The exact API is listed in `crates/admin/API.md`.
+
+#![warn(missing_docs)]
+
+pub mod control;
+pub mod edit;
+mod views;
+
+#[cfg(test)]
+mod tests;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt,
+    io::Write as _,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::SystemTime,
+};
+
+use danegate_bounce::{
+    DsnAction, DsnInput, DsnKind, DsnRecipient, ReturnContent, build_dsn, dsn_envelope,
+};
+use danegate_config::Config;
+use danegate_gateway::Running;
+use danegate_queue::{NewMessage, NewRecipient, RcptState};
+use serde::{Deserialize, Serialize};
+
+pub use views::*;
+
+/// The status line recorded for recipients bounced by the administrator.
+pub const ADMIN_BOUNCE_STATUS: &str = "5.3.0";
+/// The reason recorded for recipients bounced by the administrator.
+pub const ADMIN_BOUNCE_REASON: &str = "bounced by the administrator";
+
+/// The Destination Controls form (the seed's fields), as strings as typed.
+///
+/// For every field but `domain`: `None` means "Use Default" when adding and "leave
+/// unchanged" when editing; `Some("default")` means "Use Default" (the profile follows
+/// the default profile for that field).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct DestinationForm {
+    /// `example.com`, `.example.com` (its subdomains), or `default` (edit only). When
+    /// editing, a different non-empty domain renames the profile.
+    pub domain: String,
+    /// `ipv6-preferred`, `ipv4-preferred`, `ipv4-only`, `ipv6-only`.
+    pub ip_preference: Option<String>,
+    /// 1 – 1000.
+    pub max_concurrent_connections: Option<String>,
+    /// 1 – 1000.
+    pub max_messages_per_connection: Option<String>,
+    /// `none`, or 0 – 1,000,000,000 recipients per `recipient_limit_per_minutes`.
+    pub recipient_limit: Option<String>,
+    /// 1 – 60 minutes (60 when not given).
+    pub recipient_limit_per_minutes: Option<String>,
+    /// `system-wide` or `per-interface`.
+    pub apply_limits: Option<String>,
+    /// `none`, `preferred`, `required`, `preferred-verify`, `required-verify`,
+    /// `required-verify-hosted-domains`.
+    pub tls: Option<String>,
+    /// `none`, `opportunistic`, `mandatory` (not with TLS `none`).
+    pub dane: Option<String>,
+    /// The name of a bounce profile.
+    pub bounce_profile: Option<String>,
+    /// An IP address of this host, or `none`.
+    pub outbound_interface: Option<String>,
+}
+
+/// One problem of a form (or of the change as a whole).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FieldError {
+    /// The form field (`domain`, `max_concurrent_connections`, `recipient_limit_per_minutes`,
+    /// `hosts`, ...); empty when the error is not about a field (no configuration file,
+    /// I/O error, the gateway refused the change).
+    pub field: String,
+    /// The configuration key path, e.g. `destination[1].max_concurrent_connections`;
+    /// empty when there is none.
+    pub key: String,
+    /// The bad value as given.
+    pub value: String,
+    /// What is wrong, e.g. `must be between 1 and 1000`.
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    /// `key = value: message` (the field name when there is no key).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = if self.key.is_empty() {
+            &self.field
+        } else {
+            &self.key
+        };
+        if !name.is_empty() {
+            f.write_str(name)?;
+            if !self.value.is_empty() {
+                write!(f, " = {}", self.value)?;
+            }
+            f.write_str(": ")?;
+        } else if !self.value.is_empty() {
+            write!(f, "{}: ", self.value)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Every problem of a form; nothing was changed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FormErrors {
+    /// The problems, in order.
+    pub errors: Vec<FieldError>,
+}
+
+impl FormErrors {
+    /// One error about a form field.
+    pub fn field(field: &str, key: &str, value: &str, message: &str) -> FormErrors {
+        FormErrors {
+            errors: vec![FieldError {
+                field: field.into(),
+                key: key.into(),
+                value: value.into(),
+                message: message.into(),
+            }],
+        }
+    }
+
+    /// One error that is not about a field.
+    pub fn general(message: impl Into<String>) -> FormErrors {
+        FormErrors {
+            errors: vec![FieldError {
+                field: String::new(),
+                key: String::new(),
+                value: String::new(),
+                message: message.into(),
+            }],
+        }
+    }
+
+    /// The first error about `field`, if any.
+    pub fn for_field(&self, field: &str) -> Option<&FieldError> {
+        self.errors.iter().find(|e| e.field == field)
+    }
+}
+
+impl fmt::Display for FormErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for FormErrors {}
+
+/// Admin operations on a running gateway. Cheap to clone.
+#[derive(Clone)]
+pub struct Admin {
+    running: Arc<Running>,
+    edits: Arc<Mutex<()>>,
+}
+
+/// Seconds since the Unix epoch (0 before it).
+pub(crate) fn unix(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Writes `text` to `path` atomically: `<path>.tmp`, fsync, rename, fsync of the directory.
+pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    if let Ok(meta) = std::fs::metadata(path) {
+        let _ = std::fs::set_permissions(&tmp, meta.permissions());
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+impl Admin {
+    /// Admin operations on `running`.
+    pub fn new(running: Arc<Running>) -> Self {
+        Admin {
+            running,
+            edits: Arc::new(Mutex::new(())),
+        }
+    }
+
+    /// The gateway.
+    pub fn running(&self) -> &Arc<Running> {
+        &self.running
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.running.config()
+    }
+
+    /// The configuration file changes are written to; `None` when the gateway runs on
+    /// the embedded default (changes are then refused).
+    pub fn config_path(&self) -> Option<PathBuf> {
+        self.running.config_path().map(Path::to_path_buf)
+    }
+
+    /// Validates a change, writes the file, applies it. Serialised.
+    fn change(
+        &self,
+        what: &str,
+        change: impl FnOnce(&mut toml::Table) -> Result<(), FormErrors>,
+    ) -> Result<(), FormErrors> {
+        let _guard = self.edits.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(path) = self.config_path() else {
+            return Err(FormErrors::general(
+                "the gateway runs on the embedded default configuration: start `danegate serve --config FILE` to make changes",
+            ));
+        };
+        let new = edit::edit_config(&self.config(), change)?;
+        let old_text = std::fs::read(&path).ok();
+        write_atomically(&path, &new.to_toml())
+            .map_err(|e| FormErrors::general(format!("cannot write {}: {e}", path.display())))?;
+        if let Err(e) = self.running.apply(new.clone()) {
+            if let Some(old) = old_text {
+                let _ = write_atomically(&path, &String::from_utf8_lossy(&old));
+            }
+            return Err(FormErrors::general(format!(
+                "the gateway refused the change: {e}"
+            )));
+        }
+        for lint in new.lints() {
+            tracing::warn!(target: "danegate::mail", "config: {lint}");
+        }
+        tracing::info!(target: "danegate::mail", "admin: {what}; written to {}", path.display());
+        Ok(())
+    }
+
+    /// Every destination profile, the default one first.
+    pub fn destinations(&self) -> Vec<DestinationView> {
+        let c = self.config();
+        std::iter::once(&c.default_destination)
+            .chain(c.destinations.iter())
+            .map(DestinationView::from_profile)
+            .collect()
+    }
+
+    /// The profile written for `domain` (`default` for the default profile), if any
+    /// (not the one that would apply: see [`Admin::host_status`]).
+    pub fn destination(&self, domain: &str) -> Option<DestinationView> {
+        let want = edit::normalize_domain(domain);
+        self.destinations().into_iter().find(|d| d.domain == want)
+    }
+
+    /// Adds a destination profile.
+    pub fn add_destination(&self, form: &DestinationForm) -> Result<(), FormErrors> {
+        self.change(
+            &format!("destination profile {} added", form.domain.trim()),
+            |t| edit::add_destination(t, form),
+        )
+    }
+
+    /// Edits the destination profile of `domain` (`default`: the default profile).
+    pub fn edit_destination(&self, domain: &str, form: &DestinationForm) -> Result<(), FormErrors> {
+        self.change(&format!("destination profile {domain} edited"), |t| {
+            edit::edit_destination(t, domain, form)
+        })
+    }
+
+    /// Deletes the destination profile of `domain`.
+    pub fn delete_destination(&self, domain: &str) -> Result<(), FormErrors> {
+        self.change(&format!("destination profile {domain} deleted"), |t| {
+            edit::delete_destination(t, domain)
+        })
+    }
+
+    /// The SMTP routes, in file order.
+    pub fn routes(&self) -> Vec<RouteView> {
+        let c = self.config();
+        c.smtp_routes
+            .iter()
+            .map(|r| RouteView::from_route(&c, r))
+            .collect()
+    }
+
+    /// Adds the SMTP route of `domain` or replaces its hosts (`host`, `host:port`,
+    /// `[IPv6]:port`, or `USEDNS`).
+    pub fn set_route(&self, domain: &str, hosts: &[String]) -> Result<(), FormErrors> {
+        self.change(&format!("SMTP route {domain} set"), |t| {
+            edit::set_route(t, domain, hosts)
+        })
+    }
+
+    /// Deletes the SMTP route of `domain`.
+    pub fn delete_route(&self, domain: &str) -> Result<(), FormErrors> {
+        self.change(&format!("SMTP route {domain} deleted"), |t| {
+            edit::delete_route(t, domain)
+        })
+    }
+
+    /// Re-reads the configuration file, validates it and applies it (`danegate commit`).
+    pub fn commit(&self) -> Result<String, FormErrors> {
+        let _guard = self.edits.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(path) = self.config_path() else {
+            return Err(FormErrors::general(
+                "the gateway runs on the embedded default configuration: there is no file to commit",
+            ));
+        };
+        let new = Config::load(&path).map_err(|e| edit::config_errors(&e))?;
+        self.running
+            .apply(new)
+            .map_err(|e| FormErrors::general(format!("the gateway refused the change: {e}")))?;
+        Ok(format!("committed: {} applied", path.display()))
+    }
+
+    /// Upstream resolvers (capability as last probed) and trust anchors.
+    pub fn dns(&self) -> DnsView {
+        let (upstreams, anchors) = self.running.dns_status();
+        DnsView::new(&self.config(), &upstreams, &anchors)
+    }
+
+    /// As [`Admin::dns`], after running the DNSSEC probe if it has not run yet.
+    pub async fn dns_probed(&self) -> DnsView {
+        self.running.probe_dns().await;
+        self.dns()
+    }
+
+    /// Per destination domain (queue counts and the last delivery outcome), sorted by
+    /// domain.
+    pub async fn delivery_status(&self) -> Vec<DomainStatus> {
+        let stats = match self.running.store().stats().await {
+            Ok(s) => s.domains,
+            Err(e) => {
+                tracing::error!(target: "danegate::mail", "admin: queue stats: {e}");
+                BTreeMap::new()
+            }
+        };
+        let mut outcomes = self.running.last_outcomes();
+        let mut out: Vec<DomainStatus> = stats
+            .iter()
+            .map(|(d, c)| DomainStatus::new(d, c, outcomes.remove(d).as_ref()))
+            .collect();
+        for (d, o) in outcomes {
+            out.push(DomainStatus::new(&d, &Default::default(), Some(&o)));
+        }
+        out.sort_by(|a, b| a.domain.cmp(&b.domain));
+        out
+    }
+
+    /// The status of one destination domain: the profile and route that apply, counts,
+    /// last outcome, and its queued recipients (up to 100).
+    pub async fn host_status(&self, domain: &str) -> HostStatus {
+        let domain = danegate_config::normalize(domain.trim());
+        let c = self.config();
+        let counts = self
+            .delivery_status()
+            .await
+            .into_iter()
+            .find(|s| s.domain == domain)
+            .unwrap_or_else(|| DomainStatus::new(&domain, &Default::default(), None));
+        HostStatus {
+            profile: DestinationView::from_profile(c.destination_for(&domain)),
+            route: c.route_for(&domain).map(|r| RouteView::from_route(&c, r)),
+            counts,
+            queued: self.queue_list(Some(&domain), 100).await,
+            domain,
+        }
+    }
+
+    /// The `n` domains with the most active recipients (then in flight, then name).
+    pub async fn top_hosts(&self, n: usize) -> Vec<DomainStatus> {
+        let mut all = self.delivery_status().await;
+        all.sort_by(|a, b| {
+            b.active
+                .cmp(&a.active)
+                .then(b.in_flight.cmp(&a.in_flight))
+                .then(a.domain.cmp(&b.domain))
+        });
+        all.truncate(n);
+        all
+    }
+
+    /// Up to `limit` queued recipients (of one domain or all), in MID and RID order.
+    pub async fn queue_list(&self, domain: Option<&str>, limit: usize) -> Vec<QueuedView> {
+        let store = self.running.store();
+        let domain = domain.map(|d| danegate_config::normalize(d.trim()));
+        let list = match store.list(domain.as_deref(), limit).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(target: "danegate::mail", "admin: queue list: {e}");
+                return Vec::new();
+            }
+        };
+        let mut senders: HashMap<u64, (String, u64)> = HashMap::new();
+        let mut out = Vec::with_capacity(list.len());
+        for r in list {
+            let (sender, received_at) = match senders.get(&r.mid) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = match store.envelope(r.mid).await {
+                        Ok(Some(e)) => (e.sender, unix(e.received_at)),
+                        _ => (String::new(), 0),
+                    };
+                    senders.insert(r.mid, s.clone());
+                    s
+                }
+            };
+            out.push(QueuedView::new(&r, sender, received_at));
+        }
+        out
+    }
+
+    /// A stored message: envelope, subject, every recipient with its state.
+    pub async fn queue_show(&self, mid: u64) -> Option<MessageView> {
+        let store = self.running.store();
+        let env = store.envelope(mid).await.ok().flatten()?;
+        let data = store.data(mid).await.ok().flatten().unwrap_or_default();
+        Some(MessageView::new(&env, views::subject(&data)))
+    }
+
+    /// Makes the queued recipients (of one domain, or all) due now and wakes the
+    /// scheduler; returns how many recipients were concerned.
+    pub async fn deliver_now(&self, domain: Option<&str>) -> usize {
+        let domain = domain.map(|d| danegate_config::normalize(d.trim()));
+        let n = match self.running.store().deliver_now(domain.as_deref()).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(target: "danegate::mail", "admin: deliver now: {e}");
+                0
+            }
+        };
+        tracing::info!(target: "danegate::mail", "admin: delivery now requested for {} ({n} recipients)", domain.as_deref().unwrap_or("all domains"));
+        self.running.kick();
+        n
+    }
+
+    /// Bounces the queued recipients of a message (one RID, or all still queued): they
+    /// become Bounced (`5.3.0 bounced by the administrator`) and a failure DSN (RFC 3464)
+    /// is queued to the sender like for a delivery bounce (not for a null sender, not
+    /// when the recipient's NOTIFY excludes FAILURE or its bounce profile has
+    /// `hard_bounces = false`). Returns how many recipients were bounced.
+    pub async fn bounce(&self, mid: u64, rid: Option<u64>) -> Result<usize, String> {
+        let store = self.running.store();
+        let env = store
+            .envelope(mid)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("MID {mid} is not in the queue"))?;
+        let rcpts: Vec<_> = env
+            .recipients
+            .iter()
+            .filter(|r| r.state == RcptState::Queued && rid.is_none_or(|x| x == r.rid))
+            .cloned()
+            .collect();
+        if rcpts.is_empty() {
+            return Err(match rid {
+                Some(r) => format!("MID {mid} RID {r} is not queued"),
+                None => format!("MID {mid} has no queued recipient"),
+            });
+        }
+        let data = store
+            .data(mid)
+            .await
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        let rids: Vec<u64> = rcpts.iter().map(|r| r.rid).collect();
+        let reason = format!("{ADMIN_BOUNCE_STATUS} {ADMIN_BOUNCE_REASON}");
+        store
+            .bounced(mid, &rids, &reason)
+            .await
+            .map_err(|e| e.to_string())?;
+        for r in &rcpts {
+            tracing::info!(target: "danegate::mail", "Bounced: MID {mid} to RID {} - {reason}", r.rid);
+        }
+        let config = self.config();
+        let now = SystemTime::now();
+        let list: Vec<DsnRecipient> = rcpts
+            .iter()
+            .filter(|r| {
+                config
+                    .bounce_profile_for(config.destination_for(&r.domain))
+                    .hard_bounces
+                    && r.dsn_notify.as_deref().is_none_or(|n| {
+                        n.split(',')
+                            .any(|k| k.trim().eq_ignore_ascii_case("FAILURE"))
+                    })
+            })
+            .map(|r| DsnRecipient {
+                final_recipient: r.address.clone(),
+                original_recipient: r.dsn_orcpt.clone(),
+                action: DsnAction::Failed,
+                status: ADMIN_BOUNCE_STATUS.into(),
+                remote_mta: None,
+                diagnostic: Some(ADMIN_BOUNCE_REASON.into()),
+                last_attempt: Some(now),
+                will_retry_until: None,
+            })
+            .collect();
+        if !list.is_empty() {
+            self.queue_dsn(&config, &env, &data, list).await;
+        }
+        Ok(rids.len())
+    }
+
+    /// Queues a failure DSN to the original sender (never for a null sender).
+    async fn queue_dsn(
+        &self,
+        config: &Config,
+        env: &danegate_queue::Envelope,
+        data: &[u8],
+        recipients: Vec<DsnRecipient>,
+    ) {
+        let Some((from, to)) = dsn_envelope(&env.sender) else {
+            tracing::info!(target: "danegate::mail", "MID {} has a null sender: no DSN", env.mid);
+            return;
+        };
+        let input = DsnInput {
+            reporting_mta: config.server.hostname.clone(),
+            arrival_date: env.received_at,
+            original_sender: env.sender.clone(),
+            original_envelope_id: env.dsn_envid.clone(),
+            original_message: data,
+            return_content: if env
+                .dsn_ret
+                .as_deref()
+                .is_some_and(|r| r.eq_ignore_ascii_case("FULL"))
+            {
+                ReturnContent::Full
+            } else {
+                ReturnContent::Headers
+            },
+            max_returned_bytes: danegate_bounce::DEFAULT_MAX_RETURNED_BYTES,
+            kind: DsnKind::Failed,
+            recipients,
+        };
+        let dsn = match build_dsn(&input) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(target: "danegate::mail", "MID {}: cannot build the DSN: {e}", env.mid);
+                return;
+            }
+        };
+        let domain = to
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_ascii_lowercase())
+            .unwrap_or_default();
+        let msg = NewMessage {
+            sender: from,
+            recipients: vec![NewRecipient {
+                address: to,
+                domain,
+                dsn_notify: None,
+                dsn_orcpt: None,
+            }],
+            data: dsn,
+            received_from: "local".into(),
+            icid: 0,
+            policy: "DSN".into(),
+            dsn_ret: None,
+            dsn_envid: None,
+        };
+        match self.running.store().enqueue(msg).await {
+            Ok(new) => {
+                tracing::info!(target: "danegate::mail", "MID {new} generated DSN for MID {}", env.mid);
+                self.running.kick();
+            }
+            Err(e) => {
+                tracing::error!(target: "danegate::mail", "MID {}: cannot queue the DSN: {e}", env.mid)
+            }
+        }
+    }
+
+    /// Deletes a message whatever the state of its recipients (no DSN); returns whether
+    /// it existed.
+    pub async fn delete(&self, mid: u64) -> bool {
+        match self.running.store().remove(mid).await {
+            Ok(found) => {
+                if found {
+                    tracing::info!(target: "danegate::mail", "MID {mid} deleted by the administrator");
+                }
+                found
+            }
+            Err(e) => {
+                tracing::error!(target: "danegate::mail", "admin: delete MID {mid}: {e}");
+                false
+            }
+        }
+    }
+}

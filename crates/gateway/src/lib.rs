@@ -239,6 +239,13 @@ impl Running {
         (r.upstream_status(), r.anchors().clone())
     }
 
+    /// Runs the DNSSEC capability probe of the upstream resolvers now, if the resolver in
+    /// use has not run it yet (it otherwise runs before the first lookup); for the admin
+    /// `dnsconfig show`.
+    pub async fn probe_dns(&self) {
+        self.shared.resolver().probe().await;
+    }
+
     /// The configuration file the gateway was started with (`None`: embedded default).
     pub fn config_path(&self) -> Option<&std::path::Path> {
         self.shared.opts.config_path.as_deref()

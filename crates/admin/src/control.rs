@@ -1,0 +1,410 @@
+//! The control socket: `<data_dir>/control.sock` (mode 0600), served by `danegate serve`,
+//! used by the admin CLI.
+//!
+//! Protocol: newline-delimited JSON. Each request is one line, a [`Request`] (an object
+//! with an `"op"` and its arguments, e.g. `{"op":"queue_show","mid":12}`); each answer is
+//! one line, a [`Response`]: `{"ok":true,"result":...}` with the operation's result
+//! serialised as in the [`Admin`] API, or `{"ok":false,"error":"...","errors":[...]}`
+//! where `errors` are the [`FieldError`]s of a refused change. Several requests may be
+//! sent on one connection.
+
+use std::{
+    io::{BufRead as _, BufReader, Write as _},
+    os::unix::fs::PermissionsExt as _,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::{Admin, DestinationForm, FieldError, FormErrors};
+
+/// The file name of the control socket in the data directory.
+pub const SOCKET_NAME: &str = "control.sock";
+
+/// Longest request line accepted (bytes).
+const MAX_LINE: usize = 1 << 20;
+
+/// The control socket of a data directory.
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SOCKET_NAME)
+}
+
+/// One request: an [`Admin`] operation and its arguments.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Is the gateway there? Result: [`PingResult`].
+    Ping,
+    /// [`Admin::destinations`].
+    Destinations,
+    /// [`Admin::destination`]; result `null` when there is no such profile.
+    Destination {
+        /// The profile's domain.
+        domain: String,
+    },
+    /// [`Admin::add_destination`]; result `null`.
+    AddDestination {
+        /// The form.
+        form: DestinationForm,
+    },
+    /// [`Admin::edit_destination`]; result `null`.
+    EditDestination {
+        /// The profile to edit.
+        domain: String,
+        /// The changes.
+        form: DestinationForm,
+    },
+    /// [`Admin::delete_destination`]; result `null`.
+    DeleteDestination {
+        /// The profile to delete.
+        domain: String,
+    },
+    /// [`Admin::routes`].
+    Routes,
+    /// [`Admin::set_route`]; result `null`.
+    SetRoute {
+        /// The route's domain.
+        domain: String,
+        /// Its hosts.
+        hosts: Vec<String>,
+    },
+    /// [`Admin::delete_route`]; result `null`.
+    DeleteRoute {
+        /// The route's domain.
+        domain: String,
+    },
+    /// [`Admin::commit`]; result: a message.
+    Commit,
+    /// [`Admin::dns_probed`].
+    Dns,
+    /// [`Admin::delivery_status`].
+    DeliveryStatus,
+    /// [`Admin::host_status`].
+    HostStatus {
+        /// The domain.
+        domain: String,
+    },
+    /// [`Admin::top_hosts`].
+    TopHosts {
+        /// How many.
+        n: usize,
+    },
+    /// [`Admin::queue_list`].
+    QueueList {
+        /// One domain, or all.
+        #[serde(default)]
+        domain: Option<String>,
+        /// At most this many recipients.
+        limit: usize,
+    },
+    /// [`Admin::queue_show`]; result `null` when the message is unknown.
+    QueueShow {
+        /// The message.
+        mid: u64,
+    },
+    /// [`Admin::deliver_now`]; result: the number of recipients.
+    DeliverNow {
+        /// One domain, or all.
+        #[serde(default)]
+        domain: Option<String>,
+    },
+    /// [`Admin::bounce`]; result: the number of recipients bounced.
+    Bounce {
+        /// The message.
+        mid: u64,
+        /// One recipient, or every queued one.
+        #[serde(default)]
+        rid: Option<u64>,
+    },
+    /// [`Admin::delete`]; result: whether the message existed.
+    Delete {
+        /// The message.
+        mid: u64,
+    },
+}
+
+/// The result of [`Request::Ping`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PingResult {
+    /// The gateway's process id.
+    pub pid: u32,
+    /// The configuration file it runs on (`None`: the embedded default).
+    pub config_path: Option<String>,
+    /// The data directory.
+    pub data_dir: String,
+}
+
+/// One response line.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Response {
+    /// True when the operation succeeded.
+    pub ok: bool,
+    /// The operation's result (when `ok`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    /// What went wrong (when not `ok`), one line per error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The field errors of a refused change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl Response {
+    fn ok(v: impl Serialize) -> Response {
+        match serde_json::to_value(v) {
+            Ok(v) => Response {
+                ok: true,
+                result: Some(v),
+                error: None,
+                errors: Vec::new(),
+            },
+            Err(e) => Response::err(format!("cannot serialise the result: {e}")),
+        }
+    }
+
+    fn err(message: impl Into<String>) -> Response {
+        Response {
+            ok: false,
+            result: None,
+            error: Some(message.into()),
+            errors: Vec::new(),
+        }
+    }
+
+    fn form(e: FormErrors) -> Response {
+        Response {
+            ok: false,
+            result: None,
+            error: Some(e.to_string()),
+            errors: e.errors,
+        }
+    }
+
+    fn unit(r: Result<(), FormErrors>) -> Response {
+        match r {
+            Ok(()) => Response::ok(()),
+            Err(e) => Response::form(e),
+        }
+    }
+}
+
+/// Runs a configuration change off the async runtime (it writes the file).
+async fn blocking(
+    admin: &Admin,
+    f: impl FnOnce(&Admin) -> Result<(), FormErrors> + Send + 'static,
+) -> Response {
+    let a = admin.clone();
+    match tokio::task::spawn_blocking(move || f(&a)).await {
+        Ok(r) => Response::unit(r),
+        Err(e) => Response::err(format!("internal error: {e}")),
+    }
+}
+
+/// Performs one request.
+pub async fn handle(admin: &Admin, req: Request) -> Response {
+    match req {
+        Request::Ping => {
+            let c = admin.config();
+            Response::ok(PingResult {
+                pid: std::process::id(),
+                config_path: admin.config_path().map(|p| p.display().to_string()),
+                data_dir: c.server.data_dir.display().to_string(),
+            })
+        }
+        Request::Destinations => Response::ok(admin.destinations()),
+        Request::Destination { domain } => Response::ok(admin.destination(&domain)),
+        Request::AddDestination { form } => {
+            blocking(admin, move |a| a.add_destination(&form)).await
+        }
+        Request::EditDestination { domain, form } => {
+            blocking(admin, move |a| a.edit_destination(&domain, &form)).await
+        }
+        Request::DeleteDestination { domain } => {
+            blocking(admin, move |a| a.delete_destination(&domain)).await
+        }
+        Request::Routes => Response::ok(admin.routes()),
+        Request::SetRoute { domain, hosts } => {
+            blocking(admin, move |a| a.set_route(&domain, &hosts)).await
+        }
+        Request::DeleteRoute { domain } => blocking(admin, move |a| a.delete_route(&domain)).await,
+        Request::Commit => {
+            let a = admin.clone();
+            match tokio::task::spawn_blocking(move || a.commit()).await {
+                Ok(Ok(msg)) => Response::ok(msg),
+                Ok(Err(e)) => Response::form(e),
+                Err(e) => Response::err(format!("internal error: {e}")),
+            }
+        }
+        Request::Dns => {
+            let view = match tokio::time::timeout(Duration::from_secs(20), admin.dns_probed()).await
+            {
+                Ok(v) => v,
+                Err(_) => admin.dns(),
+            };
+            Response::ok(view)
+        }
+        Request::DeliveryStatus => Response::ok(admin.delivery_status().await),
+        Request::HostStatus { domain } => Response::ok(admin.host_status(&domain).await),
+        Request::TopHosts { n } => Response::ok(admin.top_hosts(n).await),
+        Request::QueueList { domain, limit } => {
+            Response::ok(admin.queue_list(domain.as_deref(), limit).await)
+        }
+        Request::QueueShow { mid } => Response::ok(admin.queue_show(mid).await),
+        Request::DeliverNow { domain } => Response::ok(admin.deliver_now(domain.as_deref()).await),
+        Request::Bounce { mid, rid } => match admin.bounce(mid, rid).await {
+            Ok(n) => Response::ok(n),
+            Err(e) => Response::err(e),
+        },
+        Request::Delete { mid } => Response::ok(admin.delete(mid).await),
+    }
+}
+
+/// A running control socket server. Dropping it stops it (and removes the socket).
+pub struct ControlServer {
+    path: PathBuf,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ControlServer {
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops accepting, ends open connections (dropping their [`Admin`] clones), removes
+    /// the socket file.
+    pub async fn shutdown(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Binds `path` (replacing a stale socket; refusing when another gateway answers on it),
+/// mode 0600, and serves `admin` on it.
+pub async fn serve(admin: Admin, path: &Path) -> std::io::Result<ControlServer> {
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("{} is in use by a running gateway", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    // Bind under a temporary name, restrict it, then move it in place: never reachable
+    // with wider permissions.
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp_name);
+    let _ = std::fs::remove_file(&tmp);
+    let listener = tokio::net::UnixListener::bind(&tmp)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&tmp, path)?;
+    let task = tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        let admin = admin.clone();
+                        conns.spawn(async move { connection(admin, stream).await });
+                    }
+                    Err(e) => {
+                        tracing::warn!(target: "danegate::mail", "control socket: accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            }
+        }
+    });
+    Ok(ControlServer {
+        path: path.to_path_buf(),
+        task: Some(task),
+    })
+}
+
+async fn connection(admin: Admin, stream: tokio::net::UnixStream) {
+    let (rd, mut wr) = stream.into_split();
+    let mut rd = tokio::io::BufReader::new(rd);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match (&mut rd).take(MAX_LINE as u64).read_line(&mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let resp = match serde_json::from_str::<Request>(line.trim()) {
+            Ok(req) => handle(&admin, req).await,
+            Err(e) => Response::err(format!("bad request: {e}")),
+        };
+        let mut out = serde_json::to_string(&resp).unwrap_or_else(|e| {
+            format!("{{\"ok\":false,\"error\":\"cannot serialise the response: {e}\"}}")
+        });
+        out.push('\n');
+        if wr.write_all(out.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Why a request could not be made.
+#[derive(Debug)]
+pub enum ClientError {
+    /// No gateway answers on the socket (not running, or another data directory).
+    NotRunning(String),
+    /// The conversation failed.
+    Io(String),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::NotRunning(m) | ClientError::Io(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Sends one request to the gateway on `path` and waits for its answer (blocking).
+pub fn request(path: &Path, req: &Request, timeout: Duration) -> Result<Response, ClientError> {
+    let stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        ClientError::NotRunning(format!(
+            "no running gateway answers on {} ({e}); start it with `danegate serve`, or give --data-dir/--config of the running one",
+            path.display()
+        ))
+    })?;
+    let io = |e: std::io::Error| ClientError::Io(format!("control socket {}: {e}", path.display()));
+    stream.set_read_timeout(Some(timeout)).map_err(io)?;
+    stream.set_write_timeout(Some(timeout)).map_err(io)?;
+    let mut line = serde_json::to_string(req).map_err(|e| ClientError::Io(e.to_string()))?;
+    line.push('\n');
+    (&stream).write_all(line.as_bytes()).map_err(io)?;
+    let mut answer = String::new();
+    BufReader::new(&stream).read_line(&mut answer).map_err(io)?;
+    if answer.is_empty() {
+        return Err(ClientError::Io(format!(
+            "control socket {}: the gateway closed the connection",
+            path.display()
+        )));
+    }
+    serde_json::from_str(answer.trim())
+        .map_err(|e| ClientError::Io(format!("bad answer from the gateway: {e}")))
+}

@@ -1,0 +1,341 @@
+//! TOML-level configuration edits: the running configuration's `to_toml()`, the change
+//! made on the TOML table, then the same validation as the configuration file
+//! ([`Config::from_toml_str`]), so that errors keep their key paths and ranges.
+
+use danegate_config::{Config, ConfigErrors};
+use toml::{Table, Value};
+
+use crate::{DestinationForm, FieldError, FormErrors};
+
+/// The source name used in validation errors of an edit.
+const SOURCE: &str = "admin edit";
+
+/// Applies `change` to the TOML form of `base` and validates the result. Returns the new
+/// configuration; its canonical text is `Config::to_toml()`.
+pub fn edit_config(
+    base: &Config,
+    change: impl FnOnce(&mut Table) -> Result<(), FormErrors>,
+) -> Result<Config, FormErrors> {
+    let text = base.to_toml();
+    let mut table: Table = text
+        .parse()
+        .map_err(|e| FormErrors::general(format!("cannot re-read the configuration: {e}")))?;
+    change(&mut table)?;
+    let new_text = table.to_string();
+    Config::from_toml_str(&new_text, SOURCE).map_err(|e| config_errors(&e))
+}
+
+/// The form field a configuration key path refers to (`destination[2].tls` → `tls`,
+/// `destination[2].recipient_limit.per_minutes` → `recipient_limit_per_minutes`,
+/// `smtp_route[0].hosts[1]` → `hosts`); `""` for keys outside a destination or route.
+pub fn field_of_key(key: &str) -> String {
+    let rest = ["destination[", "smtp_route["]
+        .iter()
+        .find_map(|p| key.strip_prefix(p))
+        .and_then(|r| r.split_once("]."))
+        .map(|(_, field)| field);
+    let Some(field) = rest else {
+        return String::new();
+    };
+    if field == "recipient_limit.per_minutes" {
+        return "recipient_limit_per_minutes".into();
+    }
+    if field.starts_with("recipient_limit") {
+        return "recipient_limit".into();
+    }
+    let end = field.find(['.', '[']).unwrap_or(field.len());
+    field[..end].to_string()
+}
+
+/// Validation errors as form errors.
+pub fn config_errors(e: &ConfigErrors) -> FormErrors {
+    FormErrors {
+        errors: e
+            .iter()
+            .map(|c| FieldError {
+                field: field_of_key(&c.key),
+                key: c.key.clone(),
+                value: c.value.clone(),
+                message: c.message.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A domain as written by `to_toml()` (lower case, no trailing dot, `.` prefix kept).
+pub fn normalize_domain(d: &str) -> String {
+    let d = d.trim();
+    let d = d.strip_suffix('.').unwrap_or(d);
+    d.to_ascii_lowercase()
+}
+
+fn array<'a>(t: &'a mut Table, key: &str) -> &'a mut Vec<Value> {
+    let v = t
+        .entry(key.to_string())
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if !v.is_array() {
+        *v = Value::Array(Vec::new());
+    }
+    match v {
+        Value::Array(a) => a,
+        _ => unreachable!("just made an array"),
+    }
+}
+
+fn domain_of(v: &Value) -> Option<String> {
+    v.get("domain")
+        .and_then(Value::as_str)
+        .map(normalize_domain)
+}
+
+/// Index of the `[[destination]]` (or `[[smtp_route]]`) entry for `domain`.
+fn find(entries: &[Value], domain: &str) -> Option<usize> {
+    let want = normalize_domain(domain);
+    entries
+        .iter()
+        .position(|e| domain_of(e).as_deref() == Some(want.as_str()))
+}
+
+fn is_default(v: &str) -> bool {
+    v.trim().eq_ignore_ascii_case("default")
+}
+
+/// A form value as TOML: an integer when it reads as one (so range errors name the
+/// range), else a string (so type errors show the value).
+fn int_or_string(v: &str) -> Value {
+    let t = v.trim();
+    match t.replace(',', "").parse::<i64>() {
+        Ok(n) => Value::Integer(n),
+        Err(_) => Value::String(t.to_string()),
+    }
+}
+
+/// Sets the fields of a destination entry from a form. `None` leaves a field as it is,
+/// `"default"` removes it (the profile then follows the default profile).
+fn apply_form(entry: &mut Table, form: &DestinationForm) -> Result<(), FormErrors> {
+    let strings = [
+        ("ip_preference", &form.ip_preference),
+        ("apply_limits", &form.apply_limits),
+        ("tls", &form.tls),
+        ("dane", &form.dane),
+        ("bounce_profile", &form.bounce_profile),
+        ("outbound_interface", &form.outbound_interface),
+    ];
+    for (key, value) in strings {
+        match value {
+            None => {}
+            Some(v) if is_default(v) && key != "bounce_profile" => {
+                entry.remove(key);
+            }
+            Some(v) => {
+                let v = v.trim();
+                let v = if key == "bounce_profile" {
+                    v.to_string()
+                } else {
+                    v.to_ascii_lowercase()
+                };
+                entry.insert(key.into(), Value::String(v));
+            }
+        }
+    }
+    for (key, value) in [
+        (
+            "max_concurrent_connections",
+            &form.max_concurrent_connections,
+        ),
+        (
+            "max_messages_per_connection",
+            &form.max_messages_per_connection,
+        ),
+    ] {
+        match value {
+            None => {}
+            Some(v) if is_default(v) => {
+                entry.remove(key);
+            }
+            Some(v) => {
+                entry.insert(key.into(), int_or_string(v));
+            }
+        }
+    }
+    // Recipient limit: "none", N (per M minutes), or "default".
+    let per_minutes = match &form.recipient_limit_per_minutes {
+        Some(m) if !is_default(m) => Some(int_or_string(m)),
+        _ => None,
+    };
+    match &form.recipient_limit {
+        Some(v) if is_default(v) => {
+            entry.remove("recipient_limit");
+        }
+        Some(v) if v.trim().eq_ignore_ascii_case("none") => {
+            entry.insert("recipient_limit".into(), Value::String("none".into()));
+        }
+        Some(v) => {
+            let mut t = Table::new();
+            t.insert("recipients".into(), int_or_string(v));
+            let old_minutes = entry
+                .get("recipient_limit")
+                .and_then(|r| r.get("per_minutes"))
+                .cloned();
+            if let Some(m) = per_minutes.or(old_minutes) {
+                t.insert("per_minutes".into(), m);
+            }
+            entry.insert("recipient_limit".into(), Value::Table(t));
+        }
+        None => {
+            if let Some(m) = per_minutes {
+                match entry.get_mut("recipient_limit") {
+                    Some(Value::Table(t)) => {
+                        t.insert("per_minutes".into(), m);
+                    }
+                    _ => {
+                        return Err(FormErrors::field(
+                            "recipient_limit_per_minutes",
+                            "",
+                            form.recipient_limit_per_minutes.as_deref().unwrap_or(""),
+                            "needs a recipient limit (recipients per M minutes)",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adds a destination profile (a new `[[destination]]` entry).
+pub fn add_destination(t: &mut Table, form: &DestinationForm) -> Result<(), FormErrors> {
+    let domain = form.domain.trim();
+    if domain.is_empty() {
+        return Err(FormErrors::field(
+            "domain",
+            "",
+            "",
+            "is required (example.com, or .example.com for its subdomains)",
+        ));
+    }
+    let list = array(t, "destination");
+    if is_default(domain) || find(list, domain).is_some() {
+        return Err(FormErrors::field(
+            "domain",
+            "",
+            domain,
+            "already has a destination profile (use edit)",
+        ));
+    }
+    let mut entry = Table::new();
+    entry.insert("domain".into(), Value::String(normalize_domain(domain)));
+    apply_form(&mut entry, form)?;
+    list.push(Value::Table(entry));
+    Ok(())
+}
+
+fn not_found(field: &str, what: &str, domain: &str) -> FormErrors {
+    FormErrors::field(field, "", domain, &format!("has no {what}"))
+}
+
+/// Edits the profile of `domain` (`default` for the default profile). A non-empty
+/// `form.domain` different from `domain` renames the profile.
+pub fn edit_destination(
+    t: &mut Table,
+    domain: &str,
+    form: &DestinationForm,
+) -> Result<(), FormErrors> {
+    let list = array(t, "destination");
+    let Some(i) = find(list, domain) else {
+        return Err(not_found("domain", "destination profile", domain));
+    };
+    let new_domain = form.domain.trim();
+    if !new_domain.is_empty() && normalize_domain(new_domain) != normalize_domain(domain) {
+        if is_default(domain) || is_default(new_domain) {
+            return Err(FormErrors::field(
+                "domain",
+                "",
+                new_domain,
+                "the default profile cannot be renamed",
+            ));
+        }
+        if find(list, new_domain).is_some() {
+            return Err(FormErrors::field(
+                "domain",
+                "",
+                new_domain,
+                "already has a destination profile",
+            ));
+        }
+    }
+    let Some(Value::Table(entry)) = list.get_mut(i) else {
+        return Err(not_found("domain", "destination profile", domain));
+    };
+    if !new_domain.is_empty() && !is_default(domain) {
+        entry.insert("domain".into(), Value::String(normalize_domain(new_domain)));
+    }
+    apply_form(entry, form)
+}
+
+/// Deletes the profile of `domain` (the default profile cannot be deleted).
+pub fn delete_destination(t: &mut Table, domain: &str) -> Result<(), FormErrors> {
+    if is_default(domain) {
+        return Err(FormErrors::field(
+            "domain",
+            "",
+            domain,
+            "the default profile cannot be deleted",
+        ));
+    }
+    let list = array(t, "destination");
+    let Some(i) = find(list, domain) else {
+        return Err(not_found("domain", "destination profile", domain));
+    };
+    list.remove(i);
+    Ok(())
+}
+
+/// Adds the SMTP route of `domain`, or replaces its hosts.
+pub fn set_route(t: &mut Table, domain: &str, hosts: &[String]) -> Result<(), FormErrors> {
+    if domain.trim().is_empty() {
+        return Err(FormErrors::field("domain", "", "", "is required"));
+    }
+    if hosts.is_empty() {
+        return Err(FormErrors::field(
+            "hosts",
+            "",
+            "",
+            "at least one host (host, host:port, [IPv6]:port) or USEDNS is required",
+        ));
+    }
+    let hosts = Value::Array(
+        hosts
+            .iter()
+            .map(|h| Value::String(h.trim().to_string()))
+            .collect(),
+    );
+    let list = array(t, "smtp_route");
+    match find(list, domain) {
+        Some(i) => {
+            if let Some(Value::Table(entry)) = list.get_mut(i) {
+                entry.insert("hosts".into(), hosts);
+            }
+        }
+        None => {
+            let mut entry = Table::new();
+            entry.insert("domain".into(), Value::String(normalize_domain(domain)));
+            entry.insert("hosts".into(), hosts);
+            list.push(Value::Table(entry));
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the SMTP route of `domain`.
+pub fn delete_route(t: &mut Table, domain: &str) -> Result<(), FormErrors> {
+    let list = array(t, "smtp_route");
+    let Some(i) = find(list, domain) else {
+        return Err(not_found("domain", "SMTP route", domain));
+    };
+    list.remove(i);
+    if list.is_empty() {
+        t.remove("smtp_route");
+    }
+    Ok(())
+}

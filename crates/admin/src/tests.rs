@@ -1,0 +1,235 @@
+//! Unit tests of the TOML-level edits.
+
+use danegate_config::{Config, DaneSupport, DomainPattern, TlsSupport};
+
+use crate::{DestinationForm, edit};
+
+const BASE: &str = r#"
+[server]
+data_dir = "/tmp/x"
+
+[[destination]]
+domain = "default"
+tls = "preferred"
+dane = "opportunistic"
+
+[[destination]]
+domain = "partner.example"
+tls = "required"
+dane = "mandatory"
+max_concurrent_connections = 20
+
+[[smtp_route]]
+domain = "internal.example"
+hosts = ["10.0.0.1:2525"]
+"#;
+
+fn base() -> Config {
+    Config::from_toml_str(BASE, "base").expect("base config")
+}
+
+fn form(domain: &str) -> DestinationForm {
+    DestinationForm {
+        domain: domain.into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn add_profile_inherits_and_sets() {
+    let mut f = form("Example.COM.");
+    f.tls = Some("Required".into());
+    f.dane = Some("mandatory".into());
+    f.max_concurrent_connections = Some("10".into());
+    f.recipient_limit = Some("100".into());
+    f.recipient_limit_per_minutes = Some("5".into());
+    let c = edit::edit_config(&base(), |t| edit::add_destination(t, &f)).expect("valid");
+    let p = c.destination_for("example.com");
+    assert_eq!(p.tls, TlsSupport::Required);
+    assert_eq!(p.dane, DaneSupport::Mandatory);
+    assert_eq!(p.max_concurrent_connections, 10);
+    assert_eq!(p.max_messages_per_connection, 50, "inherited");
+    let l = p.recipient_limit.expect("limit");
+    assert_eq!((l.recipients, l.interval.as_secs()), (100, 300));
+    // Persisted form round-trips.
+    let again = Config::from_toml_str(&c.to_toml(), "again").expect("round trip");
+    assert_eq!(again, c);
+}
+
+#[test]
+fn add_out_of_range_names_field_key_and_range() {
+    let mut f = form("example.com");
+    f.max_concurrent_connections = Some("1001".into());
+    f.tls = Some("bogus".into());
+    let e = edit::edit_config(&base(), |t| edit::add_destination(t, &f)).expect_err("invalid");
+    let m = e.for_field("max_concurrent_connections").expect("field");
+    assert_eq!(m.key, "destination[2].max_concurrent_connections");
+    assert_eq!(m.value, "1001");
+    assert!(m.message.contains("1000"), "{}", m.message);
+    assert!(e.for_field("tls").is_some(), "{e}");
+    let f = DestinationForm {
+        domain: "example.com".into(),
+        max_messages_per_connection: Some("many".into()),
+        ..Default::default()
+    };
+    let e = edit::edit_config(&base(), |t| edit::add_destination(t, &f)).expect_err("invalid");
+    assert!(e.for_field("max_messages_per_connection").is_some(), "{e}");
+}
+
+#[test]
+fn add_duplicate_and_empty_domain_refused() {
+    let e = edit::edit_config(&base(), |t| {
+        edit::add_destination(t, &form("PARTNER.example"))
+    })
+    .expect_err("dup");
+    assert_eq!(e.errors[0].field, "domain");
+    let e =
+        edit::edit_config(&base(), |t| edit::add_destination(t, &form(" "))).expect_err("empty");
+    assert_eq!(e.errors[0].field, "domain");
+    let e = edit::edit_config(&base(), |t| edit::add_destination(t, &form("bad domain")))
+        .expect_err("syntax");
+    assert_eq!(e.errors[0].field, "domain", "{e}");
+}
+
+#[test]
+fn dane_without_tls_is_refused() {
+    let mut f = form("example.com");
+    f.tls = Some("none".into());
+    f.dane = Some("mandatory".into());
+    let e = edit::edit_config(&base(), |t| edit::add_destination(t, &f)).expect_err("invalid");
+    assert!(e.for_field("dane").is_some(), "{e}");
+}
+
+#[test]
+fn edit_changes_only_given_fields_and_default_resets() {
+    let f = DestinationForm {
+        dane: Some("none".into()),
+        max_concurrent_connections: Some("default".into()),
+        ..Default::default()
+    };
+    let c = edit::edit_config(&base(), |t| {
+        edit::edit_destination(t, "partner.example", &f)
+    })
+    .expect("valid");
+    let p = c.destination_for("partner.example");
+    assert_eq!(p.dane, DaneSupport::None);
+    assert_eq!(p.tls, TlsSupport::Required, "unchanged");
+    assert_eq!(
+        p.max_concurrent_connections, 500,
+        "back to the default profile's"
+    );
+    // The default profile.
+    let f = DestinationForm {
+        tls: Some("required".into()),
+        ..Default::default()
+    };
+    let c = edit::edit_config(&c, |t| edit::edit_destination(t, "default", &f)).expect("valid");
+    assert_eq!(c.default_destination.tls, TlsSupport::Required);
+    // Unknown profile.
+    let e = edit::edit_config(&c, |t| edit::edit_destination(t, "nope.example", &f))
+        .expect_err("unknown");
+    assert_eq!(e.errors[0].field, "domain");
+}
+
+#[test]
+fn edit_renames() {
+    let f = form("partner2.example");
+    let c = edit::edit_config(&base(), |t| {
+        edit::edit_destination(t, "partner.example", &f)
+    })
+    .expect("valid");
+    assert_eq!(
+        c.destination_for("partner2.example").dane,
+        DaneSupport::Mandatory
+    );
+    assert_eq!(
+        c.destination_for("partner.example").dane,
+        DaneSupport::Opportunistic
+    );
+}
+
+#[test]
+fn per_minutes_alone_needs_a_limit() {
+    let f = DestinationForm {
+        recipient_limit_per_minutes: Some("5".into()),
+        ..Default::default()
+    };
+    let e = edit::edit_config(&base(), |t| {
+        edit::edit_destination(t, "partner.example", &f)
+    })
+    .expect_err("no limit");
+    assert_eq!(e.errors[0].field, "recipient_limit_per_minutes");
+    let f = DestinationForm {
+        recipient_limit: Some("10".into()),
+        recipient_limit_per_minutes: Some("61".into()),
+        ..Default::default()
+    };
+    let e = edit::edit_config(&base(), |t| {
+        edit::edit_destination(t, "partner.example", &f)
+    })
+    .expect_err("range");
+    let m = e.for_field("recipient_limit_per_minutes").expect("field");
+    assert!(m.message.contains("60"), "{m}");
+}
+
+#[test]
+fn delete_profile() {
+    let c = edit::edit_config(&base(), |t| edit::delete_destination(t, "partner.example"))
+        .expect("valid");
+    assert!(c.destinations.is_empty());
+    assert!(edit::edit_config(&c, |t| edit::delete_destination(t, "partner.example")).is_err());
+    assert!(edit::edit_config(&c, |t| edit::delete_destination(t, "default")).is_err());
+}
+
+#[test]
+fn routes_set_replace_delete() {
+    let c = edit::edit_config(&base(), |t| {
+        edit::set_route(t, "other.example", &["mx.other.example:2525".into()])
+    })
+    .expect("valid");
+    assert_eq!(c.smtp_routes.len(), 2);
+    let c = edit::edit_config(&c, |t| {
+        edit::set_route(t, "INTERNAL.example", &["USEDNS".into()])
+    })
+    .expect("valid");
+    assert_eq!(c.smtp_routes.len(), 2);
+    assert_eq!(
+        c.route_for("internal.example").map(|r| r.hosts.clone()),
+        Some(danegate_config::RouteHosts::UseDns)
+    );
+    let e = edit::edit_config(&c, |t| {
+        edit::set_route(t, "x.example", &["bad host!".into()])
+    })
+    .expect_err("bad host");
+    assert_eq!(e.errors[0].field, "hosts", "{e}");
+    let c = edit::edit_config(&c, |t| edit::delete_route(t, "internal.example")).expect("valid");
+    let c = edit::edit_config(&c, |t| edit::delete_route(t, "other.example")).expect("valid");
+    assert!(c.smtp_routes.is_empty());
+    assert!(edit::edit_config(&c, |t| edit::delete_route(t, "other.example")).is_err());
+    assert_eq!(
+        DomainPattern::parse("a.b").map(|d| d.to_string()).ok(),
+        Some("a.b".into())
+    );
+}
+
+#[test]
+fn field_names_of_keys() {
+    assert_eq!(edit::field_of_key("destination[3].tls"), "tls");
+    assert_eq!(
+        edit::field_of_key("destination[3].recipient_limit.per_minutes"),
+        "recipient_limit_per_minutes"
+    );
+    assert_eq!(
+        edit::field_of_key("destination[3].recipient_limit.recipients"),
+        "recipient_limit"
+    );
+    assert_eq!(edit::field_of_key("smtp_route[0].hosts[1]"), "hosts");
+    assert_eq!(edit::field_of_key("dns.timeout_secs"), "");
+}
+
+#[test]
+fn subject_is_unfolded() {
+    let m = b"From: a@b\r\nSubject: hello\r\n  world\r\nTo: c@d\r\n\r\nSubject: no\r\n";
+    assert_eq!(crate::views::subject(m).as_deref(), Some("hello world"));
+    assert_eq!(crate::views::subject(b"From: a\r\n\r\n"), None);
+}

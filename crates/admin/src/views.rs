@@ -1,0 +1,454 @@
+//! Serialisable views of the configuration, the queue and the delivery status.
+
+use danegate_config::{Config, DestinationProfile, RouteHosts, SmtpRoute};
+use danegate_dns::{Capability, TrustAnchors, UpstreamConfig, anchor::Anchor};
+use danegate_gateway::LastOutcome;
+use danegate_queue::{DomainCounts, Envelope, RcptState, Recipient};
+use serde::{Deserialize, Serialize};
+
+use crate::unix;
+
+/// What the RFC 5011 column says: anchors are not tracked.
+pub const RFC5011_STATIC: &str = "static (RFC 5011 tracking not implemented)";
+
+/// A recipient rate limit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RecipientLimitView {
+    /// Recipients allowed per interval.
+    pub recipients: u32,
+    /// The interval in minutes.
+    pub per_minutes: u64,
+}
+
+/// A destination profile with its effective values.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DestinationView {
+    /// `default`, `example.com` or `.example.com`.
+    pub domain: String,
+    /// True for the default profile.
+    pub is_default: bool,
+    /// `ipv6-preferred`, ...
+    pub ip_preference: String,
+    /// Simultaneous delivery connections.
+    pub max_concurrent_connections: u32,
+    /// Messages per connection.
+    pub max_messages_per_connection: u32,
+    /// `None`: no limit.
+    pub recipient_limit: Option<RecipientLimitView>,
+    /// `system-wide` or `per-interface`.
+    pub apply_limits: String,
+    /// Source address, `None`: chosen by the system.
+    pub outbound_interface: Option<String>,
+    /// TLS Support.
+    pub tls: String,
+    /// DANE Support.
+    pub dane: String,
+    /// Bounce profile name.
+    pub bounce_profile: String,
+    /// The fields written in the file (the others follow the default profile).
+    pub explicit: Vec<String>,
+}
+
+impl DestinationView {
+    /// The view of a profile.
+    pub fn from_profile(p: &DestinationProfile) -> Self {
+        let e = &p.explicit;
+        let explicit = [
+            ("ip_preference", e.ip_preference),
+            ("max_concurrent_connections", e.max_concurrent_connections),
+            ("max_messages_per_connection", e.max_messages_per_connection),
+            ("recipient_limit", e.recipient_limit),
+            ("apply_limits", e.apply_limits),
+            ("outbound_interface", e.outbound_interface),
+            ("tls", e.tls),
+            ("dane", e.dane),
+            ("bounce_profile", e.bounce_profile),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(n, _)| n.to_string())
+        .collect();
+        DestinationView {
+            domain: p.domain.to_string(),
+            is_default: p.is_default(),
+            ip_preference: p.ip_preference.as_str().into(),
+            max_concurrent_connections: p.max_concurrent_connections,
+            max_messages_per_connection: p.max_messages_per_connection,
+            recipient_limit: p.recipient_limit.map(|l| RecipientLimitView {
+                recipients: l.recipients,
+                per_minutes: l.interval.as_secs() / 60,
+            }),
+            apply_limits: p.apply_limits.as_str().into(),
+            outbound_interface: p.outbound_interface.map(|i| i.to_string()),
+            tls: p.tls.as_str().into(),
+            dane: p.dane.as_str().into(),
+            bounce_profile: p.bounce_profile.clone(),
+            explicit,
+        }
+    }
+}
+
+/// An SMTP route.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RouteView {
+    /// `internal.example` or `.internal.example`.
+    pub domain: String,
+    /// `["USEDNS"]` or the hosts in order (`host`, `host:port`, `[IPv6]:port`).
+    pub hosts: Vec<String>,
+    /// When the destination profile of the route's domain has DANE, which cannot be
+    /// verified on fixed route hosts: the warning and its fix.
+    pub dane_warning: Option<String>,
+}
+
+impl RouteView {
+    /// The view of a route of `config`.
+    pub fn from_route(config: &Config, r: &SmtpRoute) -> Self {
+        let hosts = match &r.hosts {
+            RouteHosts::UseDns => vec!["USEDNS".to_string()],
+            RouteHosts::Hosts(h) => h.iter().map(ToString::to_string).collect(),
+        };
+        let idx = config.smtp_routes.iter().position(|x| x == r);
+        let dane_warning = idx.and_then(|i| {
+            let key = format!("smtp_route[{i}]");
+            config
+                .lints()
+                .into_iter()
+                .find(|l| l.key == key || l.key.starts_with(&format!("{key}.")))
+                .map(|l| {
+                    if l.fix.is_empty() {
+                        l.message
+                    } else {
+                        format!("{} (fix: {})", l.message, l.fix)
+                    }
+                })
+        });
+        RouteView {
+            domain: r.domain.to_string(),
+            hosts,
+            dane_warning,
+        }
+    }
+}
+
+/// An upstream resolver.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UpstreamView {
+    /// Address and port.
+    pub address: String,
+    /// Lower first; equal priorities share the load.
+    pub priority: u32,
+    /// What the DNSSEC probe found: `dnssec`, `no-dnssec` (strips RRSIGs, not used),
+    /// `unreachable`, or `unknown` (not probed yet).
+    pub capability: String,
+}
+
+/// A trust anchor.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AnchorView {
+    /// The zone (`.` for the root).
+    pub owner: String,
+    /// `DS` or `DNSKEY`.
+    pub kind: String,
+    /// The record's data in presentation format.
+    pub text: String,
+    /// RFC 5011 state: always [`RFC5011_STATIC`].
+    pub rfc5011: String,
+}
+
+/// DNS settings and status.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DnsView {
+    /// The upstream resolvers in use, by priority.
+    pub upstreams: Vec<UpstreamView>,
+    /// The trust anchors in use.
+    pub anchors: Vec<AnchorView>,
+    /// Where the anchors come from (a file, or the built-in root anchors).
+    pub anchor_source: String,
+    /// The configured trust-anchor file, if any.
+    pub trust_anchor_file: Option<String>,
+    /// Per-query timeout.
+    pub timeout_secs: u64,
+}
+
+/// A capability as a keyword.
+pub fn capability_keyword(c: &Capability) -> &'static str {
+    match c {
+        Capability::Unknown => "unknown",
+        Capability::Dnssec => "dnssec",
+        Capability::StripsDnssec => "no-dnssec",
+        Capability::Unreachable => "unreachable",
+    }
+}
+
+impl DnsView {
+    /// The view of the resolver status.
+    pub fn new(
+        config: &Config,
+        upstreams: &[(UpstreamConfig, Capability)],
+        anchors: &TrustAnchors,
+    ) -> Self {
+        let mut ups: Vec<UpstreamView> = upstreams
+            .iter()
+            .map(|(u, c)| UpstreamView {
+                address: u.addr.to_string(),
+                priority: u.priority,
+                capability: capability_keyword(c).into(),
+            })
+            .collect();
+        ups.sort_by_key(|u| u.priority);
+        let list = anchors
+            .iter()
+            .map(|(name, a)| {
+                let (kind, text) = match a {
+                    Anchor::Ds(ds) => ("DS", ds.to_string()),
+                    Anchor::Dnskey(k) => ("DNSKEY", k.to_string()),
+                };
+                AnchorView {
+                    owner: name.to_string(),
+                    kind: kind.into(),
+                    text,
+                    rfc5011: RFC5011_STATIC.into(),
+                }
+            })
+            .collect();
+        DnsView {
+            upstreams: ups,
+            anchors: list,
+            anchor_source: anchors.source().to_string(),
+            trust_anchor_file: config
+                .dns
+                .trust_anchor_file
+                .as_ref()
+                .map(|p| p.display().to_string()),
+            timeout_secs: config.dns.timeout.as_secs(),
+        }
+    }
+}
+
+/// The last delivery outcome of a domain.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OutcomeView {
+    /// When the attempt ended (Unix seconds).
+    pub when: u64,
+    /// The host tried last.
+    pub host: Option<String>,
+    /// `DANE SUCCESS`, `DANE FAILED`, `DANE FALLBACK`, `DANE TEMPORARY FAILURE`, `no DANE`.
+    pub dane: String,
+    /// TLS protocol, when a session was established.
+    pub tls_protocol: Option<String>,
+    /// TLS cipher, when a session was established.
+    pub tls_cipher: Option<String>,
+    /// What happened.
+    pub detail: String,
+}
+
+impl From<&LastOutcome> for OutcomeView {
+    fn from(o: &LastOutcome) -> Self {
+        OutcomeView {
+            when: unix(o.when),
+            host: o.host.clone(),
+            dane: o.dane.clone(),
+            tls_protocol: o.tls.as_ref().map(|t| t.0.clone()),
+            tls_cipher: o.tls.as_ref().map(|t| t.1.clone()),
+            detail: o.detail.clone(),
+        }
+    }
+}
+
+/// Delivery status of one destination domain.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DomainStatus {
+    /// The domain (lower case).
+    pub domain: String,
+    /// Queued recipients not in flight (deferred included).
+    pub active: u64,
+    /// Recipients being delivered.
+    pub in_flight: u64,
+    /// Recipients delivered.
+    pub delivered: u64,
+    /// Soft bounce events (deferred attempts).
+    pub soft_bounced: u64,
+    /// Recipients hard bounced.
+    pub hard_bounced: u64,
+    /// The last delivery outcome, if any attempt was made since the gateway started.
+    pub last: Option<OutcomeView>,
+}
+
+impl DomainStatus {
+    /// From queue counts and an outcome.
+    pub fn new(domain: &str, c: &DomainCounts, last: Option<&LastOutcome>) -> Self {
+        DomainStatus {
+            domain: domain.to_string(),
+            active: c.active,
+            in_flight: c.in_flight,
+            delivered: c.delivered,
+            soft_bounced: c.soft_bounced,
+            hard_bounced: c.hard_bounced,
+            last: last.map(OutcomeView::from),
+        }
+    }
+}
+
+/// A queued recipient.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct QueuedView {
+    /// Message id.
+    pub mid: u64,
+    /// Recipient id.
+    pub rid: u64,
+    /// Recipient address.
+    pub address: String,
+    /// Destination domain.
+    pub domain: String,
+    /// Envelope sender (`""`: null sender).
+    pub sender: String,
+    /// Being delivered now.
+    pub in_flight: bool,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// When the message was received (Unix seconds).
+    pub received_at: u64,
+    /// Not attempted before (Unix seconds).
+    pub next_attempt: u64,
+    /// The last deferral reason.
+    pub last_reason: Option<String>,
+}
+
+impl QueuedView {
+    /// From a queue recipient and its message's sender and receive time.
+    pub fn new(r: &Recipient, sender: String, received_at: u64) -> Self {
+        QueuedView {
+            mid: r.mid,
+            rid: r.rid,
+            address: r.address.clone(),
+            domain: r.domain.clone(),
+            sender,
+            in_flight: r.in_flight,
+            attempts: r.attempts,
+            received_at,
+            next_attempt: unix(r.next_attempt),
+            last_reason: r.last_reason.clone(),
+        }
+    }
+}
+
+/// One recipient of a stored message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RecipientView {
+    /// Recipient id.
+    pub rid: u64,
+    /// Address.
+    pub address: String,
+    /// Destination domain.
+    pub domain: String,
+    /// `queued`, `delivered` or `bounced`.
+    pub state: String,
+    /// Being delivered now.
+    pub in_flight: bool,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// Not attempted before (Unix seconds).
+    pub next_attempt: u64,
+    /// The last reason (deferral, bounce, or the delivery reply).
+    pub last_reason: Option<String>,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MessageView {
+    /// Message id.
+    pub mid: u64,
+    /// Envelope sender.
+    pub sender: String,
+    /// When it was received (Unix seconds).
+    pub received_at: u64,
+    /// Body size in bytes.
+    pub size: u64,
+    /// The client's IP address.
+    pub received_from: String,
+    /// The inbound connection.
+    pub icid: u64,
+    /// The mail flow policy that accepted it (`RELAY`, `ACCEPT`, `DSN`).
+    pub policy: String,
+    /// The Subject header, if any.
+    pub subject: Option<String>,
+    /// Every recipient.
+    pub recipients: Vec<RecipientView>,
+}
+
+impl MessageView {
+    /// From an envelope and the message's subject.
+    pub fn new(env: &Envelope, subject: Option<String>) -> Self {
+        MessageView {
+            mid: env.mid,
+            sender: env.sender.clone(),
+            received_at: unix(env.received_at),
+            size: env.size,
+            received_from: env.received_from.clone(),
+            icid: env.icid,
+            policy: env.policy.clone(),
+            subject,
+            recipients: env
+                .recipients
+                .iter()
+                .map(|r| RecipientView {
+                    rid: r.rid,
+                    address: r.address.clone(),
+                    domain: r.domain.clone(),
+                    state: match r.state {
+                        RcptState::Queued => "queued",
+                        RcptState::Delivered => "delivered",
+                        RcptState::Bounced => "bounced",
+                    }
+                    .into(),
+                    in_flight: r.in_flight,
+                    attempts: r.attempts,
+                    next_attempt: unix(r.next_attempt),
+                    last_reason: r.last_reason.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The status of one destination domain (`hoststatus`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HostStatus {
+    /// The domain (lower case).
+    pub domain: String,
+    /// The destination profile that applies to it.
+    pub profile: DestinationView,
+    /// The SMTP route that applies to it, if any.
+    pub route: Option<RouteView>,
+    /// Counts and last outcome.
+    pub counts: DomainStatus,
+    /// Its queued recipients (up to 100).
+    pub queued: Vec<QueuedView>,
+}
+
+/// The unfolded `Subject:` header of a message, if any (raw, not MIME-decoded).
+pub fn subject(data: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(data);
+    let mut found: Option<String> = None;
+    for line in text.split("\r\n").flat_map(|l| l.split('\n')) {
+        if line.is_empty() {
+            break;
+        }
+        if let Some(s) = found.as_mut() {
+            if line.starts_with([' ', '\t']) {
+                s.push(' ');
+                s.push_str(line.trim());
+                continue;
+            }
+            break;
+        }
+        if let Some(rest) = line
+            .get(..8)
+            .filter(|h| h.eq_ignore_ascii_case("subject:"))
+            .and_then(|_| line.get(8..))
+        {
+            found = Some(rest.trim().to_string());
+        }
+    }
+    found
+}
