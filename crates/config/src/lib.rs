@@ -79,6 +79,16 @@ pub mod limits {
     pub const DEFAULT_DATA_DIR: &str = "./danegate-data";
     /// Default listener address.
     pub const DEFAULT_LISTENER: &str = "127.0.0.1:2525";
+    /// `log.rotate_size_bytes` when not 0 (0 = no size rotation): 1 KiB – 1 TiB.
+    pub const LOG_ROTATE_SIZE: (i64, i64) = (1024, 1 << 40);
+    /// Default `log.rotate_size_bytes`: 10 MiB.
+    pub const DEFAULT_LOG_ROTATE_SIZE: u64 = 10 * 1024 * 1024;
+    /// `log.max_files`.
+    pub const LOG_MAX_FILES: (i64, i64) = (1, 1000);
+    /// Default `log.max_files`.
+    pub const DEFAULT_LOG_MAX_FILES: u32 = 10;
+    /// The subscription used when no `[[log]]` is written.
+    pub const DEFAULT_LOG_NAME: &str = "mail_logs";
 }
 
 /// The whole validated configuration.
@@ -102,6 +112,9 @@ pub struct Config {
     pub smtp_routes: Vec<SmtpRoute>,
     /// `[[bounce_profile]]`; one is named `default`.
     pub bounce_profiles: Vec<BounceProfile>,
+    /// `[[log]]` as written, in file order; empty = the default subscription (see
+    /// [`Config::log_subscriptions`]).
+    pub logs: Vec<LogSubscription>,
 }
 
 impl Listener {
@@ -217,6 +230,17 @@ impl Config {
             destinations: Vec::new(),
             smtp_routes: Vec::new(),
             bounce_profiles: vec![BounceProfile::with_defaults("default")],
+            logs: Vec::new(),
+        }
+    }
+
+    /// The log subscriptions in force: the `[[log]]` tables, or without any, one
+    /// `mail_logs` at Info in `<data_dir>/logs/mail_logs` (10 MiB, 10 files).
+    pub fn log_subscriptions(&self) -> Vec<LogSubscription> {
+        if self.logs.is_empty() {
+            vec![LogSubscription::with_defaults(limits::DEFAULT_LOG_NAME)]
+        } else {
+            self.logs.clone()
         }
     }
 

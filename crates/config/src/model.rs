@@ -535,3 +535,113 @@ impl fmt::Display for Note {
         write!(f, "note: {}: {}", self.key, self.message)
     }
 }
+
+/// `[[log]]` `level`: the appliance's log levels, least verbose first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Errors only.
+    Critical,
+    /// Errors and warnings.
+    Warning,
+    /// The mail_logs lines (ICID, MID, RID, DCID).
+    Info,
+    /// Plus every DNS query and DANE step (the seed's debug mail logs).
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogLevel {
+    /// The spelling used in the file: `critical`, `warning`, `info`, `debug`, `trace`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Critical => "critical",
+            LogLevel::Warning => "warning",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// `[[log]]` `format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LogFormat {
+    /// `Tue Feb  5 13:20:03 2019 Info: ...`.
+    #[default]
+    Text,
+    /// One JSON object per line (log shippers).
+    Json,
+}
+
+impl LogFormat {
+    /// `text` or `json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+/// `[[log]]` `rotate_interval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RotateInterval {
+    /// At the first line of a new hour (UTC).
+    Hourly,
+    /// At the first line of a new day (UTC).
+    Daily,
+}
+
+impl RotateInterval {
+    /// `hourly` or `daily`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RotateInterval::Hourly => "hourly",
+            RotateInterval::Daily => "daily",
+        }
+    }
+}
+
+/// `[[log]]`: one log subscription (PRODUCT §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSubscription {
+    /// Unique name, e.g. `mail_logs`, `mail_logs_d`.
+    pub name: String,
+    /// The current file; `None` = `<data_dir>/logs/<name>` (see [`LogSubscription::path`]).
+    pub file: Option<PathBuf>,
+    /// The most verbose level written.
+    pub level: LogLevel,
+    /// Text or JSON lines.
+    pub format: LogFormat,
+    /// Rotate before the file would exceed this many bytes; `None` = no size rotation.
+    pub rotate_size_bytes: Option<u64>,
+    /// Rotate hourly or daily; `None` = no time rotation.
+    pub rotate_interval: Option<RotateInterval>,
+    /// Files kept, the current one included (1–1000).
+    pub max_files: u32,
+}
+
+impl LogSubscription {
+    /// A subscription with the defaults of `docs/configuration.md`: file
+    /// `<data_dir>/logs/<name>`, level info, text, 10 MiB rotation, 10 files.
+    pub fn with_defaults(name: &str) -> LogSubscription {
+        LogSubscription {
+            name: name.to_string(),
+            file: None,
+            level: LogLevel::Info,
+            format: LogFormat::Text,
+            rotate_size_bytes: Some(crate::limits::DEFAULT_LOG_ROTATE_SIZE),
+            rotate_interval: None,
+            max_files: crate::limits::DEFAULT_LOG_MAX_FILES,
+        }
+    }
+
+    /// The file written: `file`, or `<data_dir>/logs/<name>`.
+    pub fn path(&self, data_dir: &std::path::Path) -> PathBuf {
+        match &self.file {
+            Some(f) => f.clone(),
+            None => data_dir.join("logs").join(&self.name),
+        }
+    }
+}

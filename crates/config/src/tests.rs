@@ -809,3 +809,68 @@ fn resolv_conf_parsing() {
     assert_eq!(r.len(), 2);
     assert_eq!(r[1].address.to_string(), "[::1]:53");
 }
+
+// ---------------------------------------------------------------- logs
+
+#[test]
+fn log_subscriptions_default_and_parse() {
+    let d = ok("[server]\ndata_dir = \"/d\"\n");
+    assert!(d.logs.is_empty());
+    let subs = d.log_subscriptions();
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].name, "mail_logs");
+    assert_eq!(subs[0].level, LogLevel::Info);
+    assert_eq!(subs[0].format, LogFormat::Text);
+    assert_eq!(
+        subs[0].path(&d.server.data_dir),
+        std::path::PathBuf::from("/d/logs/mail_logs")
+    );
+
+    let c = ok(EXAMPLE);
+    assert_eq!(c.logs.len(), 3);
+    let dbg = &c.logs[1];
+    assert_eq!(dbg.name, "mail_logs_d");
+    assert_eq!(dbg.level, LogLevel::Debug);
+    assert_eq!(dbg.max_files, 3);
+    assert_eq!(dbg.rotate_size_bytes, Some(52_428_800));
+    assert_eq!(dbg.rotate_interval, None);
+    assert_eq!(c.logs[0].rotate_interval, Some(RotateInterval::Daily));
+    assert_eq!(c.logs[2].format, LogFormat::Json);
+    assert_eq!(c.log_subscriptions(), c.logs);
+
+    let c = ok("[[log]]\nname = \"x\"\nrotate_size_bytes = 0\nlevel = \"WARNING\"\n");
+    assert_eq!(c.logs[0].rotate_size_bytes, None);
+    assert_eq!(c.logs[0].level, LogLevel::Warning);
+    assert_eq!(c.logs[0].file, None);
+    let text = c.to_toml();
+    assert_eq!(ok(&text), c, "{text}");
+}
+
+#[test]
+fn log_subscription_errors_name_the_key() {
+    let e = errs(
+        "[[log]]\nname = \"a\"\nlevel = \"verbose\"\nmax_files = 0\n\
+         [[log]]\nname = \"a\"\nformat = \"xml\"\nrotate_size_bytes = 10\nrotate_interval = \"weekly\"\n\
+         [[log]]\nfile = \"x\"\n\
+         [[log]]\nname = \"b/c\"\n\
+         [[log]]\nname = \"d\"\nfile = \"same\"\n[[log]]\nname = \"e\"\nfile = \"same\"\nbogus = 1\n",
+    );
+    let text = e.to_string();
+    for want in [
+        "log[0].level = \"verbose\": must be one of \"critical\", \"warning\", \"info\", \"debug\", \"trace\"",
+        "log[0].max_files = 0: must be between 1 and 1000",
+        "log[1].name = \"a\": duplicate log subscription name (also log[0])",
+        "log[1].format = \"xml\": must be one of \"text\", \"json\"",
+        "log[1].rotate_size_bytes = 10: must be 0 (no size rotation) or between 1024 and 1099511627776",
+        "log[1].rotate_interval = \"weekly\": must be one of \"none\", \"hourly\", \"daily\"",
+        "log[2].name: is required",
+        "log[3].name = \"b/c\": must be letters",
+        "log[5].file = \"same\": same is already the file of log[4]",
+        "log[5].bogus = 1: unknown key",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    // [log] (a table) instead of [[log]] is a TOML error (log defined twice) or a shape error.
+    let e = errs("[log]\nname = \"a\"\n").to_string();
+    assert!(e.contains("log"), "{e}");
+}

@@ -189,6 +189,26 @@ pub(crate) fn to_toml(c: &Config) -> String {
         );
         let _ = writeln!(o, "hard_bounces = {}", b.hard_bounces);
     }
+
+    for l in &c.logs {
+        let _ = writeln!(o, "\n[[log]]\nname = {}", quote(&l.name));
+        if let Some(f) = &l.file {
+            let _ = writeln!(o, "file = {}", path(f));
+        }
+        let _ = writeln!(o, "level = {}", quote(l.level.as_str()));
+        let _ = writeln!(o, "format = {}", quote(l.format.as_str()));
+        let _ = writeln!(
+            o,
+            "rotate_size_bytes = {}",
+            l.rotate_size_bytes.unwrap_or(0)
+        );
+        let _ = writeln!(
+            o,
+            "rotate_interval = {}",
+            quote(l.rotate_interval.map_or("none", |i| i.as_str()))
+        );
+        let _ = writeln!(o, "max_files = {}", l.max_files);
+    }
     o
 }
 

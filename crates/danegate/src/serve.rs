@@ -37,14 +37,28 @@ fn load(path: Option<&PathBuf>) -> Result<Config, String> {
 
 /// Runs the gateway until SIGTERM/SIGINT; SIGHUP reloads the configuration file.
 pub async fn run(args: ServeArgs) -> u8 {
-    applog::install_stderr_level(if args.debug {
+    let stderr_level = if args.debug {
         tracing::Level::DEBUG
     } else {
         tracing::Level::INFO
-    });
+    };
     let config = match load(args.config.as_ref()) {
         Ok(c) => c,
         Err(e) => {
+            applog::install_stderr_level(stderr_level);
+            eprintln!("danegate serve: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    // The log subscriptions ([[log]], default mail_logs in <data_dir>/logs) beside
+    // standard error; SIGHUP re-applies them (level, file, rotation changes).
+    let logs = match applog::install_with_subscriptions(
+        stderr_level,
+        &danegate_logs::subscriptions_from_config(&config),
+    ) {
+        Ok(h) => h,
+        Err(e) => {
+            applog::install_stderr_level(stderr_level);
             eprintln!("danegate serve: {e}");
             return EXIT_USAGE;
         }
@@ -100,10 +114,18 @@ pub async fn run(args: ServeArgs) -> u8 {
         tokio::select! {
             _ = hup.recv() => {
                 match load(args.config.as_ref()) {
-                    Ok(c) => match running.apply(c) {
-                        Ok(()) => tracing::info!(target: "danegate::mail", "SIGHUP: configuration reloaded"),
-                        Err(e) => tracing::error!(target: "danegate::mail", "SIGHUP: new configuration refused, the old one stays: {e}"),
-                    },
+                    Ok(c) => {
+                        let subs = danegate_logs::subscriptions_from_config(&c);
+                        match running.apply(c) {
+                            Ok(()) => {
+                                match logs.apply(&subs) {
+                                    Ok(()) => tracing::info!(target: "danegate::mail", "SIGHUP: configuration reloaded"),
+                                    Err(e) => tracing::error!(target: "danegate::mail", "SIGHUP: configuration reloaded, but the log subscriptions stay as they were: {e}"),
+                                }
+                            }
+                            Err(e) => tracing::error!(target: "danegate::mail", "SIGHUP: new configuration refused, the old one stays: {e}"),
+                        }
+                    }
                     Err(e) => tracing::error!(target: "danegate::mail", "SIGHUP: new configuration refused, the old one stays:\n{e}"),
                 }
             }

@@ -107,11 +107,13 @@ pub(crate) async fn deliver_batch(
         .await;
     let dcid = NEXT_DCID.fetch_add(1, Ordering::Relaxed);
     let mut session = match open(&shared, &config, &profile, &domain, dcid).await {
-        Ok(s) => s,
+        Ok(s) => {
+            log_tls(dcid, &domain, &s);
+            s
+        }
         Err(attempt) => {
             record(&shared, &domain, &profile, None, None, false, &attempt);
             for m in &msgs {
-                log_start(dcid, m);
                 settle(
                     &shared,
                     &config,
@@ -168,6 +170,20 @@ pub(crate) async fn deliver_batch(
         }
     }
     let _ = session.client.quit().await;
+    tracing::info!(target: "danegate::mail", "DCID {dcid} close");
+}
+
+/// `DCID d TLS success protocol P cipher C`, with ` for <domain>` only when the session
+/// was DANE-authenticated (the appliance's marker: `grep "TLS success.*for"`).
+fn log_tls(dcid: u64, domain: &str, s: &Session) {
+    if s.protocol == "none" {
+        return;
+    }
+    if matches!(s.verification, danegate_tls::VerifyOutcome::Dane(_)) {
+        tracing::info!(target: "danegate::mail", "DCID {dcid} TLS success protocol {} cipher {} for {domain}", s.protocol, s.cipher);
+    } else {
+        tracing::info!(target: "danegate::mail", "DCID {dcid} TLS success protocol {} cipher {}", s.protocol, s.cipher);
+    }
 }
 
 /// Remembers the last outcome for `domain` (Delivery Status, `hoststatus`).
@@ -257,7 +273,13 @@ async fn open(
         local: profile.outbound_interface,
         ..Options::default()
     };
-    let mut log = |e: &Event| log_delivery_event(dcid, e);
+    let mut port = opts.port;
+    let mut log = |e: &Event| {
+        if let Event::Connecting { port: p, .. } = e {
+            port = *p;
+        }
+        log_delivery_event(dcid, port, e)
+    };
     let route = config.route_for(domain);
     let tls = tls_mode(profile);
     let session = match route.map(|r| &r.hosts) {
@@ -326,6 +348,7 @@ async fn open(
                 }
                 Verdict::DaneFailed => {
                     let why = last_reason(&outcome.events);
+                    tracing::info!(target: "danegate::mail", "DCID {dcid} DANE FAILED for {domain}: {why}");
                     // A domain that does not exist will never be deliverable.
                     if outcome
                         .events
@@ -474,6 +497,7 @@ async fn settle(
     let bp = bounce_profile(config, profile);
     let now = SystemTime::now();
     let mut delivered = Vec::new();
+    let mut responses: Vec<(RecipientId, String)> = Vec::new();
     let mut deferred: Vec<(&Recipient, String, String)> = Vec::new();
     let mut bounced: Vec<(&Recipient, String, String)> = Vec::new();
     match attempt {
@@ -484,8 +508,8 @@ async fn settle(
                     .find(|(a, _, _)| a.eq_ignore_ascii_case(&r.address));
                 match found {
                     Some((_, RecipientStatus::Delivered, reply)) => {
-                        tracing::info!(target: "danegate::mail", "MID {mid} RID [{}] Response '{reply}'", r.rid);
                         delivered.push(r.rid);
+                        responses.push((r.rid, reply.clone()));
                     }
                     Some((_, RecipientStatus::Transient, reply)) => {
                         deferred.push((r, "4.0.0".into(), reply.clone()))
@@ -517,6 +541,9 @@ async fn settle(
             .collect::<Vec<_>>()
             .join(", ");
         tracing::info!(target: "danegate::mail", "Message done DCID {dcid} MID {mid} to RID [{list}]");
+        for (rid, reply) in &responses {
+            tracing::info!(target: "danegate::mail", "MID {mid} RID [{rid}] Response '{reply}'");
+        }
         if let Err(e) = shared.store.delivered(mid, &delivered, "250").await {
             tracing::error!(target: "danegate::mail", "MID {mid} queue update failed: {e}");
         }
@@ -592,6 +619,25 @@ async fn settle(
             .collect();
         send_dsn(shared, config, env, data, DsnKind::Delayed, list).await;
         let _ = shared.store.set_delay_warned(mid).await;
+    }
+    if !still_deferred {
+        log_if_finished(shared, mid).await;
+    }
+}
+
+/// `Message finished MID m done` once no recipient of the message is queued any more
+/// (all delivered or bounced; a message already removed from the queue is finished).
+async fn log_if_finished(shared: &Shared, mid: u64) {
+    let finished = match shared.store.envelope(mid).await {
+        Ok(Some(env)) => env
+            .recipients
+            .iter()
+            .all(|r| r.state != danegate_queue::RcptState::Queued),
+        Ok(None) => true,
+        Err(_) => false,
+    };
+    if finished {
+        tracing::info!(target: "danegate::mail", "Message finished MID {mid} done");
     }
 }
 
@@ -677,17 +723,11 @@ async fn send_dsn(
 
 /// Delivery steps as log lines: the appliance's `DCID` lines at Info, every DANE step
 /// at Debug.
-fn log_delivery_event(dcid: u64, e: &Event) {
-    match e {
-        Event::Connected { ip, local } => {
-            tracing::info!(target: "danegate::mail", "New SMTP DCID {dcid} interface {local} address {ip}")
-        }
-        Event::TlsSucceeded { domain } => {
-            tracing::debug!(target: "danegate::dane", "DCID {dcid} {e}");
-            let _ = domain;
-        }
-        _ => tracing::debug!(target: "danegate::dane", "DCID {dcid} {e}"),
+fn log_delivery_event(dcid: u64, port: u16, e: &Event) {
+    if let Event::Connected { ip, local } = e {
+        tracing::info!(target: "danegate::mail", "New SMTP DCID {dcid} interface {local} address {ip} port {port}");
     }
+    tracing::debug!(target: "danegate::dane", "DCID {dcid} {e}");
 }
 
 /// Listener events as the appliance's ICID lines.

@@ -88,6 +88,12 @@ impl GatewayPolicy {
     }
 }
 
+/// The `Message-ID:` of a message (without angle brackets), from its header.
+fn message_id(data: &[u8]) -> Option<String> {
+    let msg = mail_parser::MessageParser::new().parse_headers(data)?;
+    msg.message_id().map(str::to_string)
+}
+
 fn domain_of(address: &str) -> String {
     address
         .rsplit_once('@')
@@ -161,8 +167,12 @@ impl Policy for GatewayPolicy {
             dsn_ret: envelope.ret.clone(),
             dsn_envid: envelope.envid.clone(),
         };
+        let message_id = message_id(&msg.data);
         match self.shared.store.enqueue(msg).await {
             Ok(mid) => {
+                if let Some(id) = message_id {
+                    tracing::info!(target: "danegate::mail", "MID {} Message-ID '<{id}>'", envelope.mid);
+                }
                 self.shared.wake.notify_one();
                 Ok(mid.to_string())
             }

@@ -1,0 +1,118 @@
+//! Time stamps and level words of the appliance's log lines
+//! (`Tue Feb  5 13:20:03 2019 Info: ...`, UTC).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing::Level;
+
+const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// A UTC calendar time.
+struct Civil {
+    year: i64,
+    month: usize,
+    day: i64,
+    weekday: usize,
+    hour: u64,
+    minute: u64,
+    second: u64,
+}
+
+fn civil(secs: u64) -> Civil {
+    let days = secs / 86_400;
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let s = secs % 86_400;
+    Civil {
+        year,
+        month: month as usize,
+        day,
+        weekday: (days % 7) as usize,
+        hour: s / 3600,
+        minute: (s / 60) % 60,
+        second: s % 60,
+    }
+}
+
+/// Seconds since the epoch (0 for a time before it).
+pub fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `Tue Feb  5 13:20:03 2019` for a time in seconds since the epoch (UTC).
+pub fn ctime(secs: u64) -> String {
+    let c = civil(secs);
+    format!(
+        "{} {} {:>2} {:02}:{:02}:{:02} {}",
+        DAYS[c.weekday % 7],
+        MONTHS[(c.month + 11) % 12],
+        c.day,
+        c.hour,
+        c.minute,
+        c.second,
+        c.year
+    )
+}
+
+/// `2019-02-05T13:20:03Z` (RFC 3339, UTC) for a time in seconds since the epoch.
+pub fn rfc3339(secs: u64) -> String {
+    let c = civil(secs);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
+/// The appliance's name for a level: `Critical` (ERROR), `Warning` (WARN), `Info`,
+/// `Debug`, `Trace`.
+pub fn level_word(level: &Level) -> &'static str {
+    match *level {
+        Level::ERROR => "Critical",
+        Level::WARN => "Warning",
+        Level::INFO => "Info",
+        Level::DEBUG => "Debug",
+        Level::TRACE => "Trace",
+    }
+}
+
+/// One text line without its newline: `Tue Feb  5 13:20:03 2019 Info: message`.
+pub fn text_line(secs: u64, level: &Level, message: &str) -> String {
+    format!("{} {}: {message}", ctime(secs), level_word(level))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctime_matches_the_appliance() {
+        // 2019-02-05 13:20:03 UTC was a Tuesday.
+        assert_eq!(ctime(1_549_372_803), "Tue Feb  5 13:20:03 2019");
+        assert_eq!(ctime(0), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(ctime(1_582_977_600), "Sat Feb 29 12:00:00 2020");
+        assert_eq!(ctime(1_703_980_800), "Sun Dec 31 00:00:00 2023");
+    }
+
+    #[test]
+    fn rfc3339_and_lines() {
+        assert_eq!(rfc3339(1_549_372_803), "2019-02-05T13:20:03Z");
+        assert_eq!(
+            text_line(1_549_372_803, &Level::INFO, "DCID 1 TLS success"),
+            "Tue Feb  5 13:20:03 2019 Info: DCID 1 TLS success"
+        );
+        assert_eq!(level_word(&Level::ERROR), "Critical");
+        assert_eq!(level_word(&Level::WARN), "Warning");
+    }
+}
