@@ -106,12 +106,31 @@ pub(crate) async fn deliver_batch(
         .wait(&domain, profile.recipient_limit.as_ref(), first.rcpts.len())
         .await;
     let dcid = NEXT_DCID.fetch_add(1, Ordering::Relaxed);
-    let mut session = match open(&shared, &config, &profile, &domain, dcid).await {
+    // A destination that just failed is not tried again for every queued message:
+    // they are deferred with the same reason until the suspension ends (Postfix's
+    // "delivery temporarily suspended").
+    let opened = match shared.suspension(&domain) {
+        Some(reason) => Err(Attempt::Defer {
+            enhanced: "4.4.1".into(),
+            reason: format!("delivery temporarily suspended: {reason}"),
+        }),
+        None => open(&shared, &config, &profile, &domain, dcid).await,
+    };
+    let mut session = match opened {
         Ok(s) => {
             log_tls(dcid, &domain, &s);
             s
         }
         Err(attempt) => {
+            if let Attempt::Defer { enhanced, reason } = &attempt
+                && !reason.starts_with("delivery temporarily suspended")
+            {
+                let bp = bounce_profile(&config, &profile);
+                let hold = bp
+                    .initial_retry
+                    .clamp(Duration::from_secs(1), Duration::from_secs(300));
+                shared.suspend(&domain, hold, format!("{enhanced} {reason}"));
+            }
             record(&shared, &domain, &profile, None, None, false, &attempt);
             for m in &msgs {
                 settle(

@@ -97,9 +97,31 @@ pub(crate) struct Shared {
     pub slots: scheduler::Slots,
     pub rates: rate::RateLimits,
     pub outcomes: std::sync::Mutex<std::collections::HashMap<String, LastOutcome>>,
+    /// Destinations whose last attempt failed before any transaction: until when, why.
+    pub suspended:
+        std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, String)>>,
 }
 
 impl Shared {
+    /// The reason `domain` is suspended, while it is.
+    pub fn suspension(&self, domain: &str) -> Option<String> {
+        let mut map = self.suspended.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(domain) {
+            Some((until, why)) if *until > std::time::Instant::now() => Some(why.clone()),
+            Some(_) => {
+                map.remove(domain);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Suspends deliveries to `domain` for `hold` after a failed attempt.
+    pub fn suspend(&self, domain: &str, hold: Duration, why: String) {
+        let mut map = self.suspended.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(domain.to_string(), (std::time::Instant::now() + hold, why));
+    }
+
     pub fn config(&self) -> Arc<Config> {
         self.config
             .read()
@@ -159,6 +181,7 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
         slots: scheduler::Slots::default(),
         rates: rate::RateLimits::default(),
         outcomes: std::sync::Mutex::new(std::collections::HashMap::new()),
+        suspended: std::sync::Mutex::new(std::collections::HashMap::new()),
     });
     let (stop, stop_rx) = watch::channel(false);
     let mut listeners = Vec::new();
@@ -249,6 +272,26 @@ impl Running {
     /// The configuration file the gateway was started with (`None`: embedded default).
     pub fn config_path(&self) -> Option<&std::path::Path> {
         self.shared.opts.config_path.as_deref()
+    }
+
+    /// Makes every queued recipient (of `domain`, or all) due now, lifts the
+    /// suspension of those destinations, and wakes the scheduler — the appliance's
+    /// "deliver now". Returns how many recipients were rescheduled.
+    pub async fn deliver_now(
+        &self,
+        domain: Option<&str>,
+    ) -> Result<usize, danegate_queue::QueueError> {
+        if let Ok(mut m) = self.shared.suspended.lock() {
+            match domain {
+                Some(d) => {
+                    m.remove(&d.trim_end_matches('.').to_ascii_lowercase());
+                }
+                None => m.clear(),
+            }
+        }
+        let n = self.shared.store.deliver_now(domain).await?;
+        self.kick();
+        Ok(n)
     }
 
     /// Looks at the queue now instead of at the next tick.

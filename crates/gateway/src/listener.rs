@@ -184,10 +184,20 @@ impl Policy for GatewayPolicy {
     }
 
     async fn reverse_dns(&self, peer: IpAddr) -> Option<ReverseDns> {
+        // Loopback clients are this host: no query (and a private trust anchor would
+        // make the real 127.in-addr.arpa look bogus).
+        if peer.is_loopback() {
+            return Some(ReverseDns {
+                name: "localhost".into(),
+                verified: true,
+            });
+        }
         let resolver = self.shared.resolver();
         let ptr_name = Name::from(peer);
         let ans = resolver.lookup(&ptr_name, RecordType::PTR).await.ok()?;
-        if ans.kind != AnswerKind::Data {
+        // A BOGUS answer is no answer (RFC 4035 §4.3).
+        if ans.kind != AnswerKind::Data || matches!(ans.security, danegate_dns::Security::Bogus(_))
+        {
             return None;
         }
         let name = ans.records.iter().find_map(|r| match &r.data {
@@ -200,11 +210,12 @@ impl Policy for GatewayPolicy {
             RecordType::AAAA
         };
         let fwd = resolver.lookup(&name, rtype).await.ok()?;
-        let verified = fwd.records.iter().any(|r| match &r.data {
-            RData::A(a) => IpAddr::V4(a.0) == peer,
-            RData::AAAA(a) => IpAddr::V6(a.0) == peer,
-            _ => false,
-        });
+        let verified = !matches!(fwd.security, danegate_dns::Security::Bogus(_))
+            && fwd.records.iter().any(|r| match &r.data {
+                RData::A(a) => IpAddr::V4(a.0) == peer,
+                RData::AAAA(a) => IpAddr::V6(a.0) == peer,
+                _ => false,
+            });
         Some(ReverseDns {
             name: name.to_ascii().trim_end_matches('.').to_string(),
             verified,

@@ -72,6 +72,8 @@ fn net() -> &'static Net {
         w.zone("sender.test.")
             .unsigned()
             .records("@ MX 10 mx\nmx A 127.0.0.74\n");
+        w.zone("flaky.test.")
+            .records("@ MX 10 mx\nmx A 127.0.0.79\n");
         for (zone, o, c) in [
             ("many", 76, &many),
             ("single", 77, &single),
@@ -187,6 +189,16 @@ domain = "conc.test"
 max_messages_per_connection = 1
 max_concurrent_connections = 2
 bounce_profile = "quick"
+
+[[destination]]
+domain = "flaky.test"
+max_messages_per_connection = 1
+bounce_profile = "slow"
+
+[[bounce_profile]]
+name = "slow"
+initial_retry_secs = 30
+max_retry_interval_secs = 60
 
 [[bounce_profile]]
 name = "quick"
@@ -523,7 +535,9 @@ async fn connections_are_reused_up_to_messages_per_connection() {
     backlog(&gw, "single.test", 6).await;
     let many = start_late("many");
     let single = start_late("single");
-    gw.kick();
+    // "Deliver now": the whole backlog is due at once.
+    gw.deliver_now(Some("many.test")).await.unwrap();
+    gw.deliver_now(Some("single.test")).await.unwrap();
     wait_for("20 messages at many.test", || many.messages().len() >= 20).await;
     wait_for("6 messages at single.test", || single.messages().len() >= 6).await;
     // 20 messages, at most 10 per connection: far fewer connections than messages
@@ -544,13 +558,82 @@ async fn concurrent_connections_stay_within_the_profile_limit() {
     let (gw, _dir) = gateway("").await;
     backlog(&gw, "conc.test", 10).await;
     let conc = start_late("conc");
-    gw.kick();
+    gw.deliver_now(Some("conc.test")).await.unwrap();
     wait_for("10 messages at conc.test", || conc.messages().len() >= 10).await;
     assert_eq!(conc.connections(), 10, "one message per connection");
     assert!(
         conc.peak_connections() <= 2,
         "peak {} > limit 2",
         conc.peak_connections()
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_destination_is_suspended_not_hammered() {
+    // flaky.test's MX accepts TCP and hangs up at once: every attempt fails before
+    // any transaction. One connection, then the destination is suspended.
+    let n = net();
+    let l = std::net::TcpListener::bind(SocketAddr::new(IpAddr::from([127, 0, 0, 79]), n.port))
+        .unwrap();
+    let accepts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepts.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(s);
+        }
+    });
+    let (gw, _dir) = gateway("").await;
+    let mut c = SmtpClient::connect(
+        listener(&gw),
+        None,
+        Timeouts::uniform(Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
+    c.ehlo("internal-mta.test").await.unwrap();
+    for i in 0..5 {
+        let body = format!("Subject: flaky-{i}\r\n\r\nx\r\n");
+        c.send(
+            "alice@sender.test",
+            &[&format!("u{i}@flaky.test")],
+            body.as_bytes(),
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = c.quit().await;
+    let store = gw.store();
+    let start = Instant::now();
+    loop {
+        let list = store.list(Some("flaky.test"), 10).await.unwrap();
+        if list.len() == 5 && list.iter().all(|r| r.attempts >= 1 && !r.in_flight) {
+            assert!(
+                list.iter()
+                    .filter(|r| r
+                        .last_reason
+                        .as_deref()
+                        .unwrap_or("")
+                        .contains("delivery temporarily suspended"))
+                    .count()
+                    >= 3,
+                "{list:?}"
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{list:?} {:?}",
+            store.stats().await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let tried = accepts.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        tried <= 2,
+        "{tried} connections for 5 messages to a failing destination"
     );
     gw.shutdown().await;
 }

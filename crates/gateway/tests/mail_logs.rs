@@ -228,7 +228,7 @@ fn expected_inbound(l: &Logged, rcpt: &str, msgid: &str) -> Vec<String> {
     let (i, m) = (&l.icid, &l.smid);
     vec![
         format!(
-            "New SMTP ICID {i} interface 127.0.0.1 address 127.0.0.1 reverse dns host (unknown) verified no"
+            "New SMTP ICID {i} interface 127.0.0.1 address 127.0.0.1 reverse dns host localhost verified yes"
         ),
         format!("ICID {i} RELAY SG RELAYLIST match 127.0.0.1"),
         format!("Start MID {m} ICID {i}"),
