@@ -109,10 +109,14 @@ pub async fn serve(
         .flatten()
         .is_none()
     {
+        let dir = settings
+            .password_hash_file
+            .parent()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
         tracing::warn!(
             target: "danegate::web",
-            "no web UI password is set: run `danegate web-passwd` to set one ({})",
-            settings.password_hash_file.display()
+            "no web UI password is set: run `danegate web-passwd --data-dir {dir}` to set one"
         );
     }
     let app = router(admin, settings).into_make_service_with_connect_info::<SocketAddr>();

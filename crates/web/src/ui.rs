@@ -1399,7 +1399,7 @@ async fn dns_page(AxState(st): AxState<State>, a: Authed) -> Response {
         p.hint { "Lower priority values are asked first; give DNSSEC-capable resolvers the lowest." }
         p { "Query timeout: " (dns.timeout_secs) " s" }
         h2 { "Trust anchors" }
-        p { @match &dns.trust_anchor_file { Some(f) => { "From " code { (f) } }, None => "Built-in (the root zone's KSKs)" } }
+        p id="anchor-source" { "Source: " (dns.anchor_source) }
         table id="anchors" {
             thead { tr { th { "Owner" } th { "Type" } th { "Record" } th { "RFC 5011" } } }
             tbody {
