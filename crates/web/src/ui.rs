@@ -695,14 +695,16 @@ fn destination_form(
         .as_ref()
         .map(|d| d.apply_limits.clone())
         .unwrap_or_default();
-    let d_conn = default
-        .as_ref()
-        .map(|d| d.max_concurrent_connections)
-        .unwrap_or(500);
-    let d_msgs = default
-        .as_ref()
-        .map(|d| d.max_messages_per_connection)
-        .unwrap_or(50);
+    // For the default profile itself, "Built-in default" is the product's value.
+    let builtin = danegate_config::DestinationProfile::builtin_default();
+    let d_conn = match (&default, is_default) {
+        (Some(d), false) => d.max_concurrent_connections,
+        _ => builtin.max_concurrent_connections,
+    };
+    let d_msgs = match (&default, is_default) {
+        (Some(d), false) => d.max_messages_per_connection,
+        _ => builtin.max_messages_per_connection,
+    };
     let d_rcpt = default
         .as_ref()
         .map(recipient_limit_text)

@@ -619,3 +619,59 @@ async fn json_api_create_list_edit_delete() {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_profile_is_edited_in_the_same_form() {
+    let e = env("").await;
+    let (cookie, csrf) = login(&e).await;
+    let page = request(
+        e.web,
+        "GET",
+        "/destinations/default",
+        &[("Cookie", &cookie)],
+        b"",
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Built-in default (500)"),
+        "{}",
+        page.body
+    );
+    let r = request(
+        e.web,
+        "POST",
+        "/destinations/default",
+        &[FORM, ("Cookie", &cookie)],
+        &form(&[
+            ("csrf", &csrf),
+            ("ip_preference", "ipv4-preferred"),
+            ("conn_mode", "max"),
+            ("max_concurrent_connections", "700"),
+            ("msgs_mode", "default"),
+            ("rcpt_mode", "default"),
+            ("apply_limits", "system-wide"),
+            ("tls", "preferred"),
+            ("dane", "opportunistic"),
+            ("bounce_profile", "default"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let c = e.running.config();
+    assert_eq!(c.default_destination.max_concurrent_connections, 700);
+    assert_eq!(
+        c.default_destination.ip_preference.as_str(),
+        "ipv4-preferred"
+    );
+    // A destination without its own value follows it, and the form says so.
+    let page = request(
+        e.web,
+        "GET",
+        "/destinations/new",
+        &[("Cookie", &cookie)],
+        b"",
+    )
+    .await;
+    assert!(page.body.contains("Use Default (700)"), "{}", page.body);
+}
