@@ -167,11 +167,16 @@ impl fmt::Display for FormErrors {
 
 impl std::error::Error for FormErrors {}
 
+/// Called after `commit` applied a configuration (e.g. to re-apply log subscriptions);
+/// an `Err` is reported in the commit's message, the configuration stays applied.
+pub type CommitHook = Arc<dyn Fn(&Config) -> Result<(), String> + Send + Sync>;
+
 /// Admin operations on a running gateway. Cheap to clone.
 #[derive(Clone)]
 pub struct Admin {
     running: Arc<Running>,
     edits: Arc<Mutex<()>>,
+    commit_hook: Option<CommitHook>,
 }
 
 /// Seconds since the Unix epoch (0 before it).
@@ -209,7 +214,15 @@ impl Admin {
         Admin {
             running,
             edits: Arc::new(Mutex::new(())),
+            commit_hook: None,
         }
+    }
+
+    /// Runs `hook` after each successful [`Admin::commit`] (what `danegate serve` does
+    /// on SIGHUP besides applying the configuration, e.g. log subscriptions).
+    pub fn with_commit_hook(mut self, hook: CommitHook) -> Self {
+        self.commit_hook = Some(hook);
+        self
     }
 
     /// The gateway.
@@ -330,10 +343,20 @@ impl Admin {
             ));
         };
         let new = Config::load(&path).map_err(|e| edit::config_errors(&e))?;
+        for lint in new.lints() {
+            tracing::warn!(target: "danegate::mail", "config: {lint}");
+        }
         self.running
-            .apply(new)
+            .apply(new.clone())
             .map_err(|e| FormErrors::general(format!("the gateway refused the change: {e}")))?;
-        Ok(format!("committed: {} applied", path.display()))
+        let mut msg = format!("committed: {} applied", path.display());
+        if let Some(hook) = &self.commit_hook
+            && let Err(e) = hook(&new)
+        {
+            msg.push_str(&format!(" (but: {e})"));
+        }
+        tracing::info!(target: "danegate::mail", "admin: {msg}");
+        Ok(msg)
     }
 
     /// Upstream resolvers (capability as last probed) and trust anchors.

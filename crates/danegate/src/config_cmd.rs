@@ -44,9 +44,11 @@ pub struct CommitArgs {
     config: PathBuf,
 }
 
-/// Validates the file, then asks the running gateway (pid file in its data directory)
-/// to apply it, like the appliance's `commit`. An invalid file is refused here and the
-/// running configuration stays.
+/// Validates the file, then asks the running gateway to apply it, like the appliance's
+/// `commit`: through its control socket (`<data_dir>/control.sock`; the gateway
+/// re-reads and validates its file and answers), else with SIGHUP to the process of
+/// the pid file in its data directory. An invalid file is refused here and the running
+/// configuration stays.
 pub fn commit(args: CommitArgs) -> u8 {
     let config = match danegate_config::Config::load(&args.config) {
         Ok(c) => c,
@@ -55,6 +57,9 @@ pub fn commit(args: CommitArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    if let Some(code) = crate::admin_cmd::commit_via_socket(&config.server.data_dir) {
+        return code;
+    }
     let pid_file = config.server.data_dir.join("danegate.pid");
     let pid = match std::fs::read_to_string(&pid_file) {
         Ok(p) => p.trim().to_string(),

@@ -1,12 +1,13 @@
 //! `danegate`: the command line of the DANE outbound mail gateway.
 
+mod admin_cmd;
 mod applog;
 mod config_cmd;
 mod daneverify;
 mod lookup;
 mod serve;
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,16 @@ pub const EXIT_TEMPFAIL: u8 = 75;
     about = "DANE-enforcing outbound mail gateway"
 )]
 struct Cli {
+    /// Admin commands: the running gateway's data directory, the directory of its
+    /// control socket (default ./danegate-data).
+    #[arg(long, value_name = "DIR", conflicts_with = "config")]
+    data_dir: Option<PathBuf>,
+    /// Admin commands: the running gateway's configuration file (its data directory).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Admin commands: JSON instead of tables.
+    #[arg(long)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -43,8 +54,24 @@ enum Command {
     /// Configuration file tools.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
-    /// Validate a configuration file and make the running gateway apply it (SIGHUP).
+    /// Validate a configuration file and make the running gateway apply it (through
+    /// its control socket, else SIGHUP).
     Commit(config_cmd::CommitArgs),
+    /// Destination controls: list, show, add, edit, delete profiles (validated,
+    /// written to the configuration file and applied at once).
+    Destconfig(Box<admin_cmd::DestconfigArgs>),
+    /// SMTP routes: list, set, delete.
+    Smtproutes(admin_cmd::SmtproutesArgs),
+    /// DNS settings: upstream resolvers, DNSSEC probe status, trust anchors.
+    Dnsconfig(admin_cmd::DnsconfigArgs),
+    /// Status of a destination domain: profile, route, counts, last outcome, queue.
+    Hoststatus(admin_cmd::HoststatusArgs),
+    /// Destination domains with the most active recipients.
+    Tophosts(admin_cmd::TophostsArgs),
+    /// Queued messages: list, show, delivernow, bounce, delete.
+    Queue(admin_cmd::QueueArgs),
+    /// Print the end of a log (mail_logs), and follow it with -f.
+    Tail(admin_cmd::TailArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,12 +102,24 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_TEMPFAIL);
         }
     };
+    let top = admin_cmd::Target {
+        data_dir: cli.data_dir.clone(),
+        config: cli.config.clone(),
+        json: cli.json,
+    };
     let code = match cli.command {
         Command::Lookup(args) => runtime.block_on(lookup::run(args)),
         Command::Daneverify(args) => runtime.block_on(daneverify::run(args)),
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Config(cmd) => config_cmd::run(cmd),
         Command::Commit(args) => config_cmd::commit(args),
+        Command::Destconfig(args) => admin_cmd::destconfig(*args, &top),
+        Command::Smtproutes(args) => admin_cmd::smtproutes(args, &top),
+        Command::Dnsconfig(args) => admin_cmd::dnsconfig(args, &top),
+        Command::Hoststatus(args) => admin_cmd::hoststatus(args, &top),
+        Command::Tophosts(args) => admin_cmd::tophosts(args, &top),
+        Command::Queue(args) => admin_cmd::queue(args, &top),
+        Command::Tail(args) => admin_cmd::tail(args, &top),
     };
     ExitCode::from(code)
 }

@@ -110,6 +110,9 @@ pub async fn run(args: ServeArgs) -> u8 {
     // would end the process).
     let pid_file = running.config().server.data_dir.join("danegate.pid");
     let _ = std::fs::write(&pid_file, format!("{}\n", std::process::id()));
+    // The admin CLI's control socket (<data_dir>/control.sock, mode 0600).
+    let running = std::sync::Arc::new(running);
+    let control = crate::admin_cmd::start_control(&running, None).await;
     loop {
         tokio::select! {
             _ = hup.recv() => {
@@ -134,6 +137,6 @@ pub async fn run(args: ServeArgs) -> u8 {
         }
     }
     let _ = std::fs::remove_file(&pid_file);
-    running.shutdown().await;
+    crate::admin_cmd::stop_control(control, running).await;
     0
 }
