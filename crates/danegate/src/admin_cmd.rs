@@ -1065,3 +1065,12 @@ pub async fn stop_control(control: Option<ControlServer>, running: Arc<Running>)
     }
     tracing::warn!(target: "danegate::mail", "gateway still referenced at exit: not waiting for its tasks");
 }
+
+/// The commit hook of `danegate serve`: what SIGHUP does besides applying the
+/// configuration — re-apply the log subscriptions.
+pub fn logs_hook(logs: danegate_logs::LogsHandle) -> CommitHook {
+    Arc::new(move |c: &Config| {
+        logs.apply(&danegate_logs::subscriptions_from_config(c))
+            .map_err(|e| format!("the log subscriptions stay as they were: {e}"))
+    })
+}

@@ -112,7 +112,9 @@ pub async fn run(args: ServeArgs) -> u8 {
     let _ = std::fs::write(&pid_file, format!("{}\n", std::process::id()));
     // The admin CLI's control socket (<data_dir>/control.sock, mode 0600).
     let running = std::sync::Arc::new(running);
-    let control = crate::admin_cmd::start_control(&running, None).await;
+    let control =
+        crate::admin_cmd::start_control(&running, Some(crate::admin_cmd::logs_hook(logs.clone())))
+            .await;
     loop {
         tokio::select! {
             _ = hup.recv() => {
