@@ -355,7 +355,7 @@ impl Admin {
         {
             msg.push_str(&format!(" (but: {e})"));
         }
-        tracing::info!(target: "danegate::mail", "admin: {msg}");
+        tracing::info!(target: "danegate::mail", "commit (control socket): configuration reloaded from {}{}", path.display(), msg.strip_prefix(&format!("committed: {} applied", path.display())).unwrap_or(""));
         Ok(msg)
     }
 
