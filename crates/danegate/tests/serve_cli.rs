@@ -593,7 +593,7 @@ async fn config_check_commit_and_sighup_reload() {
     let (code, out) = run_cli(&["commit", "--config", cfg_s]);
     assert_eq!(code, 0, "{out}");
     gw.wait_line("the reload", START_TIMEOUT, |l| {
-        l.contains("SIGHUP: configuration reloaded")
+        l.contains("configuration reloaded")
     });
 
     // ...is not dropped, and its message follows the new configuration.
@@ -668,7 +668,7 @@ async fn config_check_commit_and_sighup_reload() {
     assert_eq!(
         gw.lines()
             .iter()
-            .filter(|l| l.contains("SIGHUP: configuration reloaded"))
+            .filter(|l| l.contains("configuration reloaded"))
             .count(),
         1,
         "only the valid file was reloaded; stderr:\n{}",
