@@ -6,6 +6,7 @@ mod config_cmd;
 mod daneverify;
 mod lookup;
 mod serve;
+mod web_cmd;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -57,6 +58,12 @@ enum Command {
     /// Validate a configuration file and make the running gateway apply it (through
     /// its control socket, else SIGHUP).
     Commit(config_cmd::CommitArgs),
+    /// Set the web UI's administrator password (read from standard input; stored as an
+    /// argon2 hash in <data_dir>/web.passwd). There is no default password.
+    WebPasswd(web_cmd::WebPasswdArgs),
+    /// JSON API tokens: `web-token create` prints a new one.
+    #[command(subcommand)]
+    WebToken(web_cmd::WebTokenCommand),
     /// Destination controls: list, show, add, edit, delete profiles (validated,
     /// written to the configuration file and applied at once).
     Destconfig(Box<admin_cmd::DestconfigArgs>),
@@ -113,6 +120,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Config(cmd) => config_cmd::run(cmd),
         Command::Commit(args) => config_cmd::commit(args),
+        Command::WebPasswd(args) => web_cmd::passwd(args),
+        Command::WebToken(cmd) => web_cmd::token(cmd),
         Command::Destconfig(args) => admin_cmd::destconfig(*args, &top),
         Command::Smtproutes(args) => admin_cmd::smtproutes(args, &top),
         Command::Dnsconfig(args) => admin_cmd::dnsconfig(args, &top),

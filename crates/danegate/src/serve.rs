@@ -26,6 +26,10 @@ pub struct ServeArgs {
     /// Extra trusted root certificates (PEM) for the *-verify TLS modes.
     #[arg(long, value_name = "PEM")]
     ca_file: Option<PathBuf>,
+    /// Serve the web UI and JSON API on ADDR, e.g. 127.0.0.1:8080 (off without it).
+    /// Set its password with `danegate web-passwd`.
+    #[arg(long, value_name = "ADDR")]
+    web: Option<std::net::SocketAddr>,
 }
 
 fn load(path: Option<&PathBuf>) -> Result<Config, String> {
@@ -115,6 +119,12 @@ pub async fn run(args: ServeArgs) -> u8 {
     let control =
         crate::admin_cmd::start_control(&running, Some(crate::admin_cmd::logs_hook(logs.clone())))
             .await;
+    let web = crate::web_cmd::start(
+        &running,
+        Some(crate::admin_cmd::logs_hook(logs.clone())),
+        args.web,
+    )
+    .await;
     loop {
         tokio::select! {
             _ = hup.recv() => {
@@ -139,6 +149,7 @@ pub async fn run(args: ServeArgs) -> u8 {
         }
     }
     let _ = std::fs::remove_file(&pid_file);
+    drop(web);
     crate::admin_cmd::stop_control(control, running).await;
     0
 }
