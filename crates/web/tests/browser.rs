@@ -11,6 +11,7 @@ mod common;
 
 use std::{
     net::SocketAddr,
+    os::unix::process::CommandExt,
     path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -24,7 +25,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// Chromedriver, killed when dropped.
+/// Chromedriver in its own process group; the group (chromedriver and the Chromium it
+/// started) is killed when dropped, also when the test panics.
 struct Driver {
     child: Child,
     url: String,
@@ -33,6 +35,10 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -57,6 +63,7 @@ async fn start_browser() -> Option<(Driver, Client)> {
     let port = free_port();
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
