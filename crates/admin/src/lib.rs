@@ -389,6 +389,10 @@ impl Admin {
         for (d, o) in outcomes {
             out.push(DomainStatus::new(&d, &Default::default(), Some(&o)));
         }
+        let conns = self.running.connections_out();
+        for s in &mut out {
+            s.connections_out = conns.get(&s.domain).copied().unwrap_or(0) as u64;
+        }
         out.sort_by(|a, b| a.domain.cmp(&b.domain));
         out
     }

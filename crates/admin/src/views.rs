@@ -264,6 +264,9 @@ pub struct DomainStatus {
     pub active: u64,
     /// Recipients being delivered.
     pub in_flight: u64,
+    /// Delivery connections open now (the appliance's "Connections Out").
+    #[serde(default)]
+    pub connections_out: u64,
     /// Recipients delivered.
     pub delivered: u64,
     /// Soft bounce events (deferred attempts).
@@ -281,6 +284,7 @@ impl DomainStatus {
             domain: domain.to_string(),
             active: c.active,
             in_flight: c.in_flight,
+            connections_out: 0,
             delivered: c.delivered,
             soft_bounced: c.soft_bounced,
             hard_bounced: c.hard_bounced,

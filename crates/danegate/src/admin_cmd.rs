@@ -530,6 +530,7 @@ fn status_rows(list: &[DomainStatus]) -> Vec<Vec<String>> {
             vec![
                 s.domain.clone(),
                 s.active.to_string(),
+                s.connections_out.to_string(),
                 s.in_flight.to_string(),
                 s.delivered.to_string(),
                 s.soft_bounced.to_string(),
@@ -546,6 +547,7 @@ fn status_rows(list: &[DomainStatus]) -> Vec<Vec<String>> {
 const STATUS_HEADERS: &[&str] = &[
     "DOMAIN",
     "ACTIVE",
+    "CONN OUT",
     "IN FLIGHT",
     "DELIVERED",
     "SOFT BOUNCED",
@@ -752,6 +754,7 @@ pub fn hoststatus(args: HoststatusArgs, top: &Target) -> u8 {
             let c = &h.counts;
             let kv = [
                 ("Active Recipients", c.active.to_string()),
+                ("Connections Out", c.connections_out.to_string()),
                 ("In Flight", c.in_flight.to_string()),
                 ("Delivered Recipients", c.delivered.to_string()),
                 ("Soft Bounced Events", c.soft_bounced.to_string()),

@@ -251,6 +251,11 @@ impl Running {
             .unwrap_or_default()
     }
 
+    /// Delivery connections open now, per destination domain ("connections out").
+    pub fn connections_out(&self) -> std::collections::HashMap<String, usize> {
+        self.shared.slots.in_use()
+    }
+
     /// Each upstream resolver with what its DNSSEC probe found, and the trust anchors.
     pub fn dns_status(
         &self,

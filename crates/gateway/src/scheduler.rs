@@ -23,6 +23,21 @@ pub(crate) struct Slots {
 }
 
 impl Slots {
+    /// Connections open now per destination domain (slots in use; per-interface slots
+    /// of one domain added up).
+    pub fn in_use(&self) -> std::collections::HashMap<String, usize> {
+        let map = self.by_domain.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = std::collections::HashMap::new();
+        for (key, (limit, sem)) in map.iter() {
+            let used = (*limit as usize).saturating_sub(sem.available_permits());
+            if used > 0 {
+                let domain = key.split('|').next().unwrap_or(key).to_string();
+                *out.entry(domain).or_insert(0) += used;
+            }
+        }
+        out
+    }
+
     /// The semaphore for `domain`, resized when the profile's limit changed.
     pub fn for_domain(&self, domain: &str, limit: u32) -> Arc<Semaphore> {
         let mut map = self.by_domain.lock().unwrap_or_else(|p| p.into_inner());
@@ -98,5 +113,27 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_in_use_are_counted_per_domain() {
+        let slots = Slots::default();
+        let a = slots.for_domain("example.com", 3);
+        let b = slots.for_domain("example.com|192.0.2.1", 2);
+        let _p1 = a.clone().try_acquire_owned().unwrap();
+        let _p2 = a.clone().try_acquire_owned().unwrap();
+        let _p3 = b.clone().try_acquire_owned().unwrap();
+        assert_eq!(slots.in_use().get("example.com"), Some(&3));
+        drop(_p1);
+        assert_eq!(slots.in_use().get("example.com"), Some(&2));
+        // a changed limit gives a new semaphore
+        let c = slots.for_domain("other.example", 1);
+        assert_eq!(c.available_permits(), 1);
+        assert!(!slots.in_use().contains_key("other.example"));
     }
 }

@@ -998,6 +998,7 @@ pub(crate) struct SortQuery {
 const COLUMNS: &[(&str, &str)] = &[
     ("domain", "Destination Domain"),
     ("active", "Active Recipients"),
+    ("connections_out", "Connections Out"),
     ("in_flight", "In Delivery"),
     ("delivered", "Delivered Recipients"),
     ("soft_bounced", "Soft Bounced Events"),
@@ -1024,6 +1025,7 @@ pub(crate) fn sort_status(list: &mut [DomainStatus], sort: &str, order: &str) ->
         let o = match key {
             "active" => a.active.cmp(&b.active),
             "in_flight" => a.in_flight.cmp(&b.in_flight),
+            "connections_out" => a.connections_out.cmp(&b.connections_out),
             "delivered" => a.delivered.cmp(&b.delivered),
             "soft_bounced" => a.soft_bounced.cmp(&b.soft_bounced),
             "hard_bounced" => a.hard_bounced.cmp(&b.hard_bounced),
@@ -1078,6 +1080,7 @@ async fn delivery_status(
                     tr data-domain=(d.domain) {
                         td { a href={ "/delivery-status/" (enc(&d.domain)) } { (d.domain) } }
                         td.num { (d.active) }
+                        td.num { (d.connections_out) }
                         td.num { (d.in_flight) }
                         td.num { (d.delivered) }
                         td.num { (d.soft_bounced) }
@@ -1085,10 +1088,10 @@ async fn delivery_status(
                         td { (outcome_text(d)) }
                     }
                 }
-                @if list.is_empty() { tr { td colspan="7" { "No destination domains yet." } } }
+                @if list.is_empty() { tr { td colspan="8" { "No destination domains yet." } } }
             }
         }
-        p.hint { "In Delivery: recipients being delivered at this moment." }
+        p.hint { "Connections Out: delivery connections open now. In Delivery: recipients being delivered at this moment." }
     };
     respond(
         StatusCode::OK,
@@ -1121,6 +1124,7 @@ async fn host_status(
         h2 { "Counters" }
         table id="counters" {
             tr { th { "Active Recipients" } td.num { (h.counts.active) } }
+            tr { th { "Connections Out" } td.num { (h.counts.connections_out) } }
             tr { th { "In Delivery" } td.num { (h.counts.in_flight) } }
             tr { th { "Delivered Recipients" } td.num { (h.counts.delivered) } }
             tr { th { "Soft Bounced Events" } td.num { (h.counts.soft_bounced) } }
