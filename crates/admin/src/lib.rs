@@ -362,7 +362,8 @@ impl Admin {
     /// Upstream resolvers (capability as last probed) and trust anchors.
     pub fn dns(&self) -> DnsView {
         let (upstreams, anchors) = self.running.dns_status();
-        DnsView::new(&self.config(), &upstreams, &anchors)
+        let rfc5011 = self.running.anchor_state();
+        DnsView::new(&self.config(), &upstreams, &anchors, rfc5011.as_deref())
     }
 
     /// As [`Admin::dns`], after running the DNSSEC probe if it has not run yet.

@@ -233,3 +233,48 @@ fn subject_is_unfolded() {
     assert_eq!(crate::views::subject(m).as_deref(), Some("hello world"));
     assert_eq!(crate::views::subject(b"From: a\r\n\r\n"), None);
 }
+
+#[test]
+fn dns_view_shows_rfc5011_states() {
+    use danegate_dns::{AnchorStateView, KeyState, TrustAnchors};
+
+    use crate::views::{DnsView, RFC5011_STATIC};
+
+    let anchors = TrustAnchors::builtin();
+    let v = DnsView::new(&base(), &[], &anchors, None);
+    assert!(v.anchors.iter().all(|a| a.rfc5011 == RFC5011_STATIC));
+
+    let day = 86_400;
+    let states = vec![
+        AnchorStateView {
+            zone: ".".into(),
+            key_tag: 20326,
+            algorithm: 8,
+            state: KeyState::Valid,
+            since: 0,
+            hold_down_until: None,
+            configured: true,
+            last_check: Some(day),
+        },
+        AnchorStateView {
+            zone: ".".into(),
+            key_tag: 12345,
+            algorithm: 8,
+            state: KeyState::AddPend,
+            since: day,
+            hold_down_until: Some(31 * day),
+            configured: false,
+            last_check: Some(day),
+        },
+    ];
+    let v = DnsView::new(&base(), &[], &anchors, Some(&states));
+    assert_eq!(v.anchors.len(), 3);
+    assert_eq!(v.anchors[0].rfc5011, "Valid since 1970-01-01");
+    assert!(v.anchors[1].rfc5011.contains("not seen yet"));
+    assert_eq!(v.anchors[2].kind, "DNSKEY");
+    assert!(v.anchors[2].text.contains("key tag 12345"));
+    assert_eq!(
+        v.anchors[2].rfc5011,
+        "AddPend since 1970-01-02 (hold-down until 1970-02-01)"
+    );
+}

@@ -1,15 +1,16 @@
 //! Serialisable views of the configuration, the queue and the delivery status.
 
 use danegate_config::{Config, DestinationProfile, RouteHosts, SmtpRoute};
-use danegate_dns::{Capability, TrustAnchors, UpstreamConfig, anchor::Anchor};
+use danegate_dns::{AnchorStateView, Capability, TrustAnchors, UpstreamConfig, anchor::Anchor};
 use danegate_gateway::LastOutcome;
 use danegate_queue::{DomainCounts, Envelope, RcptState, Recipient};
 use serde::{Deserialize, Serialize};
 
 use crate::unix;
 
-/// What the RFC 5011 column says: anchors are not tracked.
-pub const RFC5011_STATIC: &str = "static (RFC 5011 tracking not implemented)";
+/// What the RFC 5011 column says when anchors are not tracked (a trust-anchor file
+/// overrides the built-in anchors and is used as is).
+pub const RFC5011_STATIC: &str = "static (trust-anchor file: no RFC 5011 tracking)";
 
 /// A recipient rate limit.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -151,7 +152,8 @@ pub struct AnchorView {
     pub kind: String,
     /// The record's data in presentation format.
     pub text: String,
-    /// RFC 5011 state: always [`RFC5011_STATIC`].
+    /// RFC 5011 state (`Valid since ...`, `AddPend since ... (hold-down until ...)`,
+    /// `Revoked since ...`), or [`RFC5011_STATIC`] when the anchors are not tracked.
     pub rfc5011: String,
 }
 
@@ -181,11 +183,14 @@ pub fn capability_keyword(c: &Capability) -> &'static str {
 }
 
 impl DnsView {
-    /// The view of the resolver status.
+    /// The view of the resolver status. `rfc5011`: the tracked keys when RFC 5011
+    /// tracking is on (`None`: static anchors); keys learned by it are listed after the
+    /// configured anchors, as DNSKEY rows.
     pub fn new(
         config: &Config,
         upstreams: &[(UpstreamConfig, Capability)],
         anchors: &TrustAnchors,
+        rfc5011: Option<&[AnchorStateView]>,
     ) -> Self {
         let mut ups: Vec<UpstreamView> = upstreams
             .iter()
@@ -196,21 +201,40 @@ impl DnsView {
             })
             .collect();
         ups.sort_by_key(|u| u.priority);
-        let list = anchors
+        let mut list: Vec<AnchorView> = anchors
             .iter()
             .map(|(name, a)| {
                 let (kind, text) = match a {
                     Anchor::Ds(ds) => ("DS", ds.to_string()),
                     Anchor::Dnskey(k) => ("DNSKEY", k.to_string()),
                 };
+                let key = a.key_tag_and_algorithm();
+                let rfc5011 = match rfc5011 {
+                    None => RFC5011_STATIC.to_string(),
+                    Some(states) => states
+                        .iter()
+                        .find(|s| {
+                            s.zone == name.to_string() && Some((s.key_tag, s.algorithm)) == key
+                        })
+                        .map(|s| s.describe())
+                        .unwrap_or_else(|| "Valid (configured; key not seen yet)".into()),
+                };
                 AnchorView {
                     owner: name.to_string(),
                     kind: kind.into(),
                     text,
-                    rfc5011: RFC5011_STATIC.into(),
+                    rfc5011,
                 }
             })
             .collect();
+        for s in rfc5011.unwrap_or_default().iter().filter(|s| !s.configured) {
+            list.push(AnchorView {
+                owner: s.zone.clone(),
+                kind: "DNSKEY".into(),
+                text: format!("key tag {} algorithm {} (RFC 5011)", s.key_tag, s.algorithm),
+                rfc5011: s.describe(),
+            });
+        }
         DnsView {
             upstreams: ups,
             anchors: list,

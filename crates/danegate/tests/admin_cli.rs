@@ -427,7 +427,7 @@ async fn admin_cli_against_a_running_gateway() {
         d["anchors"][0]["rfc5011"]
             .as_str()
             .unwrap()
-            .contains("RFC 5011 tracking not implemented")
+            .contains("no RFC 5011 tracking")
     );
     let human = ok(&cfg, &["dnsconfig", "show"]);
     assert!(

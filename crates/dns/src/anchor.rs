@@ -8,7 +8,7 @@ use std::{fmt, path::Path};
 use data_encoding::BASE64;
 use hickory_proto::{
     dnssec::{
-        Algorithm, PublicKeyBuf,
+        Algorithm, PublicKey, PublicKeyBuf,
         rdata::{DNSKEY, DNSSECRData, DS},
     },
     rr::{Name, RData, RecordType},
@@ -164,6 +164,20 @@ impl TrustAnchors {
     /// Every anchor, for display.
     pub fn iter(&self) -> impl Iterator<Item = &(Name, Anchor)> {
         self.anchors.iter()
+    }
+}
+
+impl Anchor {
+    /// The key tag and algorithm number of the key this anchor names (`None` when the
+    /// tag of a DNSKEY anchor cannot be computed).
+    pub fn key_tag_and_algorithm(&self) -> Option<(u16, u8)> {
+        match self {
+            Anchor::Ds(ds) => Some((ds.key_tag(), u8::from(ds.algorithm()))),
+            Anchor::Dnskey(k) => k
+                .calculate_key_tag()
+                .ok()
+                .map(|t| (t, u8::from(k.public_key().algorithm()))),
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::{
     num::NonZeroUsize,
+    path::PathBuf,
     sync::{Arc, Mutex, MutexGuard},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -16,6 +17,7 @@ use crate::{
     anchor::TrustAnchors,
     budget::{self, Budget},
     denial::Proof,
+    rfc5011::{AnchorStateView, Clock, Rfc5011State},
     status::{Answer, AnswerKind, BogusReason, CnameLink, LookupError, Security},
     trace,
     upstream::{Capability, UpstreamConfig, Upstreams},
@@ -42,6 +44,13 @@ pub struct ResolverConfig {
     pub zone_entries: usize,
     /// No answer is cached longer than this (seconds).
     pub max_ttl: u32,
+    /// Where the RFC 5011 trust-anchor state (`trust-anchors.json`) is kept. When set,
+    /// every validated DNSKEY RRset of an anchored zone updates it, and keys that became
+    /// Valid there are trusted next to the configured anchors (see [`crate::rfc5011`]).
+    /// `None`: the anchors are static.
+    pub state_dir: Option<PathBuf>,
+    /// The RFC 5011 clock (the system clock when `None`); tests simulate hold-downs.
+    pub rfc5011_clock: Option<Clock>,
 }
 
 impl ResolverConfig {
@@ -54,6 +63,8 @@ impl ResolverConfig {
             cache_entries: 10_000,
             zone_entries: 10_000,
             max_ttl: 86_400,
+            state_dir: None,
+            rfc5011_clock: None,
         }
     }
 }
@@ -65,6 +76,8 @@ pub(crate) struct Inner {
     pub(crate) upstreams: Upstreams,
     pub(crate) anchors: TrustAnchors,
     pub(crate) max_ttl: u32,
+    /// RFC 5011 state, when a state directory is configured.
+    pub(crate) rfc5011: Option<Mutex<Rfc5011State>>,
     answers: Mutex<AnswerCache>,
     zones: Mutex<ZoneCache>,
     probed: tokio::sync::OnceCell<()>,
@@ -73,6 +86,11 @@ pub(crate) struct Inner {
 impl Inner {
     pub(crate) fn lock_zones(&self) -> MutexGuard<'_, ZoneCache> {
         self.zones.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    pub(crate) fn lock_rfc5011(&self) -> Option<MutexGuard<'_, Rfc5011State>> {
+        self.rfc5011
+            .as_ref()
+            .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
     }
     fn lock_answers(&self) -> MutexGuard<'_, AnswerCache> {
         self.answers.lock().unwrap_or_else(|p| p.into_inner())
@@ -91,11 +109,23 @@ impl Resolver {
     pub fn new(config: ResolverConfig) -> Self {
         let entries = NonZeroUsize::new(config.cache_entries.max(1)).unwrap_or(NonZeroUsize::MIN);
         let zones = NonZeroUsize::new(config.zone_entries.max(1)).unwrap_or(NonZeroUsize::MIN);
+        let rfc5011 = config.state_dir.as_ref().map(|dir| {
+            let state = match Rfc5011State::load(dir) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "RFC 5011 state not loaded; using the configured trust anchors");
+                    Rfc5011State::empty_in(dir)
+                }
+            };
+            let clock = config.rfc5011_clock.clone().unwrap_or_else(Clock::system);
+            Mutex::new(state.with_clock(clock))
+        });
         Resolver {
             inner: Arc::new(Inner {
                 upstreams: Upstreams::new(config.upstreams, config.timeout),
                 anchors: config.anchors,
                 max_ttl: config.max_ttl,
+                rfc5011,
                 answers: Mutex::new(LruCache::new(entries)),
                 zones: Mutex::new(LruCache::new(zones)),
                 probed: tokio::sync::OnceCell::new(),
@@ -128,6 +158,19 @@ impl Resolver {
     /// The trust anchors in use.
     pub fn anchors(&self) -> &TrustAnchors {
         &self.inner.anchors
+    }
+
+    /// The RFC 5011 state of the anchored zones' keys (empty without a state directory).
+    pub fn anchor_state(&self) -> Vec<AnchorStateView> {
+        self.inner
+            .lock_rfc5011()
+            .map(|s| s.view())
+            .unwrap_or_default()
+    }
+
+    /// Is RFC 5011 tracking on (a state directory is configured)?
+    pub fn rfc5011_enabled(&self) -> bool {
+        self.inner.rfc5011.is_some()
     }
 
     /// Looks up `name`/`rtype`, following CNAMEs, and validates every part of the answer.

@@ -16,7 +16,7 @@ use std::{
 
 use hickory_proto::{
     dnssec::{
-        Verifier,
+        PublicKey, Verifier,
         rdata::{DNSKEY, DNSSECRData, DS, RRSIG},
     },
     op::{Message, ResponseCode},
@@ -28,6 +28,7 @@ use crate::{
     budget::{self, Budget},
     denial::DenialRecords,
     resolver::Inner,
+    rfc5011::{REVOKE_FLAG, SeenKey},
     status::{BogusReason, LookupError},
 };
 
@@ -270,6 +271,18 @@ fn fmt_time(t: u32) -> String {
     }
 }
 
+/// Does key `k` (tag `tag`) of `zone` match the DS or DNSKEY anchor `a`?
+fn anchor_matches(zone: &Name, tag: u16, k: &DNSKEY, a: &Anchor) -> bool {
+    match a {
+        Anchor::Ds(ds) => {
+            ds.key_tag() == tag
+                && ds.algorithm() == k.algorithm()
+                && ds.covers(zone, k).unwrap_or(false)
+        }
+        Anchor::Dnskey(ak) => ak.public_key() == k.public_key() && ak.algorithm() == k.algorithm(),
+    }
+}
+
 fn supported_ds(ds: &DS) -> bool {
     ds.algorithm().is_supported() && ds.digest_type().is_supported()
 }
@@ -326,7 +339,7 @@ impl Inner {
             });
         }
         let anchors: Vec<Anchor> = self.anchors.for_zone(anchor).cloned().collect();
-        let step = self.fetch_keys(anchor, &anchors, budget).await?;
+        let step = self.fetch_keys(anchor, &anchors, true, budget).await?;
         let state = match &step {
             Step::Secure(z) => ZoneState::Secure(z.clone()),
             Step::Bogus(r) => ZoneState::Bogus(r.clone()),
@@ -385,7 +398,7 @@ impl Inner {
                     "the DS records of {x} use only unsupported algorithms or digest types (RFC 4035 §5.2)"
                 )));
             }
-            return self.fetch_keys(x, &ds, budget).await;
+            return self.fetch_keys(x, &ds, false, budget).await;
         }
         let denial = self.denial_from(zone, &msg.authorities, budget);
         if let Some(how) = denial.insecure_delegation(x, budget) {
@@ -428,11 +441,14 @@ impl Inner {
     }
 
     /// Fetches `zone`'s DNSKEY RRset and validates it against DS records or DNSKEY
-    /// anchors (RFC 4035 §5.2).
+    /// anchors (RFC 4035 §5.2). For an anchored zone (`anchored`) with RFC 5011 state,
+    /// the keys the state made Valid are trusted too, Revoked ones never, and the
+    /// validated RRset then updates the state.
     async fn fetch_keys(
         &self,
         zone: &Name,
         trusted: &[Anchor],
+        anchored: bool,
         budget: &mut Budget,
     ) -> Result<Step, LookupError> {
         let reply = self.upstreams.query(zone, RecordType::DNSKEY).await?;
@@ -450,22 +466,25 @@ impl Inner {
                 keys.push((tag, k.clone()));
             }
         }
-        // The keys vouched for by the parent (or the anchor).
+        let zone_text = zone.to_string();
+        let (learned, revoked) = match anchored.then(|| self.lock_rfc5011()).flatten() {
+            Some(st) => (st.trusted(&zone_text), st.revoked(&zone_text)),
+            None => (Vec::new(), Vec::new()),
+        };
+        let is_in = |list: &[(u8, Vec<u8>)], k: &DNSKEY| {
+            list.iter().any(|(alg, key)| {
+                *alg == u8::from(k.algorithm()) && key.as_slice() == k.public_key().public_bytes()
+            })
+        };
+        // The keys vouched for by the parent (or the anchor, or RFC 5011 state).
         let entry: Vec<(u16, DNSKEY)> = keys
             .iter()
             .filter(|(tag, k)| {
                 k.zone_key()
                     && !k.revoke()
-                    && trusted.iter().any(|a| match a {
-                        Anchor::Ds(ds) => {
-                            ds.key_tag() == *tag
-                                && ds.algorithm() == k.algorithm()
-                                && ds.covers(zone, k).unwrap_or(false)
-                        }
-                        Anchor::Dnskey(ak) => {
-                            ak.public_key() == k.public_key() && ak.algorithm() == k.algorithm()
-                        }
-                    })
+                    && !is_in(&revoked, k)
+                    && (trusted.iter().any(|a| anchor_matches(zone, *tag, k, a))
+                        || is_in(&learned, k))
             })
             .cloned()
             .collect();
@@ -495,15 +514,85 @@ impl Inner {
         if let Err(r) = verify_rrset(&entry_zone, set, budget) {
             return Ok(Step::Bogus(r));
         }
+        if anchored && self.rfc5011.is_some() {
+            self.observe_rfc5011(zone, &zone_text, trusted, &keys, set, budget);
+        }
         let zone_keys: Vec<(u16, DNSKEY)> = keys
             .into_iter()
-            .filter(|(_, k)| k.zone_key() && !k.revoke())
+            .filter(|(_, k)| k.zone_key() && !k.revoke() && !is_in(&revoked, k))
             .collect();
         Ok(Step::Secure(Arc::new(ZoneKeys {
             apex: zone.clone(),
             keys: zone_keys,
             ttl: set.ttl(),
         })))
+    }
+
+    /// Feeds a validated DNSKEY RRset of an anchored zone to the RFC 5011 state machine
+    /// and saves the state when it changed.
+    fn observe_rfc5011(
+        &self,
+        zone: &Name,
+        zone_text: &str,
+        configured: &[Anchor],
+        keys: &[(u16, DNSKEY)],
+        set: &RrSet,
+        budget: &mut Budget,
+    ) {
+        let seen: Vec<SeenKey> = keys
+            .iter()
+            .filter(|(_, k)| k.zone_key())
+            .map(|(tag, k)| {
+                let plain = if k.revoke() {
+                    DNSKEY::with_flags(k.flags() & !REVOKE_FLAG, k.public_key().clone())
+                } else {
+                    k.clone()
+                };
+                let plain_tag = plain.calculate_key_tag().unwrap_or(*tag);
+                // RFC 5011 §2.1: a revocation counts only when the revoked key signs
+                // the DNSKEY RRset itself.
+                let self_signed = k.revoke() && {
+                    let only = ZoneKeys {
+                        apex: zone.clone(),
+                        keys: vec![(*tag, k.clone())],
+                        ttl: 0,
+                    };
+                    verify_rrset(&only, set, budget).is_ok()
+                };
+                SeenKey {
+                    tag: plain_tag,
+                    algorithm: u8::from(k.algorithm()),
+                    public_key: k.public_key().public_bytes().to_vec(),
+                    sep: k.flags() & 0x0001 != 0,
+                    revoked: k.revoke(),
+                    self_signed,
+                    configured: configured
+                        .iter()
+                        .any(|a| anchor_matches(zone, plain_tag, &plain, a)),
+                }
+            })
+            .collect();
+        let Some(mut st) = self.lock_rfc5011() else {
+            return;
+        };
+        let now = st.now();
+        let changes = st.observe(now, zone_text, &seen);
+        if changes.is_empty() {
+            return;
+        }
+        for c in &changes {
+            tracing::info!(
+                zone = zone_text,
+                key_tag = c.tag,
+                algorithm = c.algorithm,
+                from = %c.from,
+                to = %c.to,
+                "RFC 5011 trust-anchor state change"
+            );
+        }
+        if let Err(e) = st.save() {
+            tracing::error!(error = %e, "cannot save the RFC 5011 state");
+        }
     }
 
     fn cached_step(&self, x: &Name) -> Option<Step> {

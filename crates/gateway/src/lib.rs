@@ -160,6 +160,11 @@ fn build_resolver(config: &Config) -> Result<Resolver, StartError> {
     };
     let mut rc = ResolverConfig::new(upstreams, anchors);
     rc.timeout = config.dns.timeout;
+    // RFC 5011 tracking of the built-in root anchors; a trust-anchor file overrides them
+    // and is used as is (PRODUCT §1).
+    if config.dns.trust_anchor_file.is_none() {
+        rc.state_dir = Some(config.server.data_dir.join("state"));
+    }
     Ok(Resolver::new(rc))
 }
 
@@ -265,6 +270,13 @@ impl Running {
     ) {
         let r = self.shared.resolver();
         (r.upstream_status(), r.anchors().clone())
+    }
+
+    /// The RFC 5011 state of the trust anchors; `None` when they are static (a
+    /// trust-anchor file is configured).
+    pub fn anchor_state(&self) -> Option<Vec<danegate_dns::AnchorStateView>> {
+        let r = self.shared.resolver();
+        r.rfc5011_enabled().then(|| r.anchor_state())
     }
 
     /// Runs the DNSSEC capability probe of the upstream resolvers now, if the resolver in

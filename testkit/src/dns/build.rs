@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hickory_proto::dnssec::rdata::{DNSSECRData, DS, NSEC, NSEC3, NSEC3PARAM, RRSIG, SigInput};
+use hickory_proto::dnssec::rdata::{
+    DNSKEY, DNSSECRData, DS, NSEC, NSEC3, NSEC3PARAM, RRSIG, SigInput,
+};
 use hickory_proto::dnssec::{DigestType, Nsec3HashAlgorithm, PublicKey, PublicKeyBuf, TBS};
 use hickory_proto::rr::rdata::{A, NS, SOA, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, SerialNumber};
@@ -66,6 +68,8 @@ pub(crate) struct Zone {
     pub anchor_ds: Option<(u16, u8, Vec<u8>)>,
     /// (flags, algorithm, public key) of the KSK (signed zones).
     pub anchor_dnskey: Option<(u16, u8, Vec<u8>)>,
+    /// (flags, algorithm, public key) of the standby KSK, if the zone has one.
+    pub standby_dnskey: Option<(u16, u8, Vec<u8>)>,
 }
 
 impl Zone {
@@ -94,6 +98,10 @@ struct KeySet {
     extra: Vec<Key>,
     /// Signs for `Fault::WrongSigner` (not published).
     stray: Key,
+    /// The trust-anchor form of the first KSK (flags 257) when it is published revoked.
+    anchor_form: Option<DNSKEY>,
+    /// Index of the standby KSK, if any.
+    standby: Option<usize>,
 }
 
 impl KeySet {
@@ -109,6 +117,8 @@ impl KeySet {
                 ds_key: 0,
                 extra: Vec::new(),
                 stray,
+                anchor_form: None,
+                standby: None,
             };
         }
         let ksk = kf.key(spec.alg, 257, &[]);
@@ -125,13 +135,38 @@ impl KeySet {
             extra.push(k);
         }
         let stray = kf.key(spec.alg, 256, &used);
+        used.extend(stray.rsa_fixture);
+        let mut keys = vec![ksk, zsk];
+        let mut dnskey_signers = vec![0];
+        let mut ds_key = 0;
+        let mut standby = None;
+        let mut anchor_form = None;
+        if spec.standby_ksk {
+            keys.push(kf.key(spec.alg, 257, &used));
+            dnskey_signers.push(2);
+            standby = Some(2);
+        }
+        if spec.revoked_ksk {
+            // RFC 5011 §2.1: the REVOKE bit (0x0080) changes the key tag; the key still
+            // self-signs the DNSKEY RRset.
+            let first = &mut keys[0];
+            anchor_form = Some(first.dnskey.clone());
+            first.dnskey = DNSKEY::with_flags(
+                first.dnskey.flags() | 0x0080,
+                first.dnskey.public_key().clone(),
+            );
+            first.tag = first.dnskey.calculate_key_tag().expect("key tag");
+            ds_key = 2;
+        }
         KeySet {
-            keys: vec![ksk, zsk],
-            dnskey_signers: vec![0],
+            keys,
+            dnskey_signers,
             zone_signers: vec![1],
-            ds_key: 0,
+            ds_key,
             extra,
             stray,
+            anchor_form,
+            standby,
         }
     }
 
@@ -489,6 +524,7 @@ fn sign_zone(
 
     let mut anchor_ds = None;
     let mut anchor_dnskey = None;
+    let mut standby_dnskey = None;
     if let Some(ks) = keys {
         let dnskeys: Vec<Record> = ks
             .published()
@@ -521,17 +557,25 @@ fn sign_zone(
                 )],
             );
         }
-        let ksk = &ks.keys[ks.ds_key];
-        let digest = ksk
-            .dnskey
-            .to_digest(&apex, DigestType::SHA256)
-            .expect("digest");
-        anchor_ds = Some((ksk.tag, u8::from(ksk.alg), digest.as_ref().to_vec()));
+        // The first KSK as a resolver would have it configured (before any revocation).
+        let ksk = &ks.keys[0];
+        let form = ks.anchor_form.as_ref().unwrap_or(&ksk.dnskey);
+        let tag = form.calculate_key_tag().expect("key tag");
+        let digest = form.to_digest(&apex, DigestType::SHA256).expect("digest");
+        anchor_ds = Some((tag, u8::from(ksk.alg), digest.as_ref().to_vec()));
         anchor_dnskey = Some((
-            ksk.dnskey.flags(),
+            form.flags(),
             u8::from(ksk.alg),
-            ksk.dnskey.public_key().public_bytes().to_vec(),
+            form.public_key().public_bytes().to_vec(),
         ));
+        standby_dnskey = ks.standby.map(|i| {
+            let k = &ks.keys[i].dnskey;
+            (
+                k.flags(),
+                u8::from(ks.keys[i].alg),
+                k.public_key().public_bytes().to_vec(),
+            )
+        });
     }
 
     // Existing names: owners not below a cut, plus empty non-terminals.
@@ -667,5 +711,6 @@ fn sign_zone(
         nsec3,
         anchor_ds,
         anchor_dnskey,
+        standby_dnskey,
     }
 }

@@ -139,6 +139,8 @@ pub struct ZoneSpec {
     lame: bool,
     colliding: Option<usize>,
     extra_keys: usize,
+    standby_ksk: bool,
+    revoked_ksk: bool,
 }
 
 impl ZoneSpec {
@@ -155,6 +157,8 @@ impl ZoneSpec {
             lame: false,
             colliding: None,
             extra_keys: 0,
+            standby_ksk: false,
+            revoked_ksk: false,
         }
     }
 
@@ -240,6 +244,26 @@ impl ZoneSpec {
     /// e.g. to make a large DNSKEY answer. For RSA the fixtures limit the distinct keys to 8.
     pub fn extra_keys(&mut self, n: usize) -> &mut Self {
         self.extra_keys = n;
+        self
+    }
+
+    /// Publishes a second KSK (flags 257, a standby key for an RFC 5011 rollover) that also
+    /// signs the DNSKEY RRset. The parent's DS and the trust-anchor lines still describe the
+    /// first KSK; [`SignedWorld::standby_dnskey_line`] gives the standby key.
+    pub fn standby_ksk(&mut self) -> &mut Self {
+        self.standby_ksk = true;
+        self
+    }
+
+    /// RFC 5011 revocation: the KSK is published with the REVOKE bit (flags 385) and still
+    /// self-signs the DNSKEY RRset; implies [`ZoneSpec::standby_ksk`], and the standby KSK
+    /// also signs the DNSKEY RRset. The trust-anchor lines ([`SignedWorld::ds_line`],
+    /// [`SignedWorld::dnskey_line`], the root's `trust_anchor_*`) describe the KSK *before*
+    /// revocation (flags 257: what a resolver was configured with); the parent's DS points
+    /// at the standby KSK so the chain of trust stays intact.
+    pub fn revoked_ksk(&mut self) -> &mut Self {
+        self.revoked_ksk = true;
+        self.standby_ksk = true;
         self
     }
 }
@@ -341,6 +365,18 @@ impl SignedWorld {
     pub fn dnskey_line(&self, zone: &str) -> Option<String> {
         let z = self.find(zone)?;
         let (flags, alg, key) = z.anchor_dnskey.as_ref()?;
+        Some(format!(
+            "{} 3600 IN DNSKEY {flags} 3 {alg} {}\n",
+            z.apex,
+            data_encoding::BASE64.encode(key)
+        ))
+    }
+
+    /// A DNSKEY line for the standby KSK of a zone declared with [`ZoneSpec::standby_ksk`]
+    /// (or [`ZoneSpec::revoked_ksk`]). `None` otherwise.
+    pub fn standby_dnskey_line(&self, zone: &str) -> Option<String> {
+        let z = self.find(zone)?;
+        let (flags, alg, key) = z.standby_dnskey.as_ref()?;
         Some(format!(
             "{} 3600 IN DNSKEY {flags} 3 {alg} {}\n",
             z.apex,

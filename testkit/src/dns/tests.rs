@@ -915,3 +915,31 @@ fn many_colliding_keys_build_quickly_and_come_over_tcp() {
         .collect();
     assert_eq!(tags.len(), 1);
 }
+
+#[test]
+fn standby_and_revoked_ksk() {
+    let mut w = World::new();
+    w.zone(".").standby_ksk();
+    let world = w.build();
+    let text = world.zone_text(".").unwrap();
+    assert_eq!(
+        text.matches("DNSKEY\t257").count() + text.matches("DNSKEY 257").count(),
+        2,
+        "{text}"
+    );
+    let standby = world.standby_dnskey_line(".").unwrap();
+    assert!(standby.contains(" DNSKEY 257 3 13 "), "{standby}");
+    assert_ne!(standby, world.trust_anchor_dnskey());
+
+    let mut w = World::new();
+    w.zone(".").revoked_ksk();
+    let world = w.build();
+    let text = world.zone_text(".").unwrap();
+    assert!(text.contains("385"), "{text}");
+    // The anchor lines describe the key before revocation.
+    assert!(world.trust_anchor_dnskey().contains(" DNSKEY 257 3 13 "));
+    let key = world.trust_anchor_dnskey();
+    let b64 = key.split_whitespace().last().unwrap();
+    assert!(text.contains(b64), "the revoked key is published");
+    assert!(World::new().build().standby_dnskey_line(".").is_none());
+}
