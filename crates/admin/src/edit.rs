@@ -158,6 +158,29 @@ fn apply_form(entry: &mut Table, form: &DestinationForm) -> Result<(), FormError
             }
         }
     }
+    // Bounce Verification address tagging: yes/no, or "default".
+    if let Some(v) = &form.bounce_verification {
+        let t = v.trim().to_ascii_lowercase();
+        match t.as_str() {
+            "default" => {
+                entry.remove("bounce_verification");
+            }
+            "yes" | "true" | "on" => {
+                entry.insert("bounce_verification".into(), Value::Boolean(true));
+            }
+            "no" | "false" | "off" => {
+                entry.insert("bounce_verification".into(), Value::Boolean(false));
+            }
+            _ => {
+                return Err(FormErrors::field(
+                    "bounce_verification",
+                    "",
+                    v.trim(),
+                    "must be \"yes\", \"no\" or \"default\"",
+                ));
+            }
+        }
+    }
     // Recipient limit: "none", N (per M minutes), or "default".
     let per_minutes = match &form.recipient_limit_per_minutes {
         Some(m) if !is_default(m) => Some(int_or_string(m)),

@@ -76,6 +76,25 @@ pub struct DestinationForm {
     pub bounce_profile: Option<String>,
     /// An IP address of this host, or `none`.
     pub outbound_interface: Option<String>,
+    /// Bounce Verification "Perform address tagging": `yes` or `no` (also `true`,
+    /// `false`, or a JSON boolean).
+    #[serde(deserialize_with = "string_or_bool")]
+    pub bounce_verification: Option<String>,
+}
+
+/// A form value given as a string or as a JSON boolean (`true` → `"yes"`).
+fn string_or_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum V {
+        B(bool),
+        S(String),
+    }
+    Ok(Option::<V>::deserialize(d)?.map(|v| match v {
+        V::B(true) => "yes".to_string(),
+        V::B(false) => "no".to_string(),
+        V::S(s) => s,
+    }))
 }
 
 /// One problem of a form (or of the change as a whole).

@@ -278,3 +278,45 @@ fn dns_view_shows_rfc5011_states() {
         "AddPend since 1970-01-02 (hold-down until 1970-02-01)"
     );
 }
+
+#[test]
+fn bounce_verification_yes_no_default_and_bad_value() {
+    let mut f = form("example.com");
+    f.bounce_verification = Some("Yes".into());
+    let c = edit::edit_config(&base(), |t| edit::add_destination(t, &f)).expect("valid");
+    assert!(c.destination_for("example.com").bounce_verification);
+    assert!(!c.destination_for("partner.example").bounce_verification);
+    let v = crate::DestinationView::from_profile(c.destination_for("example.com"));
+    assert!(v.bounce_verification);
+    assert!(v.explicit.contains(&"bounce_verification".to_string()));
+    // The default profile's Yes is inherited until a profile says No.
+    let yes = DestinationForm {
+        bounce_verification: Some("yes".into()),
+        ..Default::default()
+    };
+    let c = edit::edit_config(&c, |t| edit::edit_destination(t, "default", &yes)).expect("valid");
+    assert!(c.destination_for("partner.example").bounce_verification);
+    let no = DestinationForm {
+        bounce_verification: Some("no".into()),
+        ..Default::default()
+    };
+    let c = edit::edit_config(&c, |t| edit::edit_destination(t, "partner.example", &no))
+        .expect("valid");
+    assert!(!c.destination_for("partner.example").bounce_verification);
+    let back = DestinationForm {
+        bounce_verification: Some("default".into()),
+        ..Default::default()
+    };
+    let c = edit::edit_config(&c, |t| edit::edit_destination(t, "partner.example", &back))
+        .expect("valid");
+    assert!(c.destination_for("partner.example").bounce_verification);
+    let bad = DestinationForm {
+        bounce_verification: Some("maybe".into()),
+        ..Default::default()
+    };
+    let e = edit::edit_config(&c, |t| edit::edit_destination(t, "partner.example", &bad))
+        .expect_err("invalid");
+    let m = e.for_field("bounce_verification").expect("field");
+    assert_eq!(m.value, "maybe");
+    assert!(m.message.contains("yes"), "{}", m.message);
+}

@@ -46,6 +46,9 @@ pub struct DestinationView {
     pub dane: String,
     /// Bounce profile name.
     pub bounce_profile: String,
+    /// Bounce Verification: address tagging (BATV) of the envelope sender.
+    #[serde(default)]
+    pub bounce_verification: bool,
     /// The fields written in the file (the others follow the default profile).
     pub explicit: Vec<String>,
 }
@@ -64,6 +67,7 @@ impl DestinationView {
             ("tls", e.tls),
             ("dane", e.dane),
             ("bounce_profile", e.bounce_profile),
+            ("bounce_verification", e.bounce_verification),
         ]
         .into_iter()
         .filter(|(_, set)| *set)
@@ -84,6 +88,7 @@ impl DestinationView {
             tls: p.tls.as_str().into(),
             dane: p.dane.as_str().into(),
             bounce_profile: p.bounce_profile.clone(),
+            bounce_verification: p.bounce_verification,
             explicit,
         }
     }

@@ -345,6 +345,8 @@ pub struct ExplicitFields {
     pub dane: bool,
     /// `bounce_profile` was written.
     pub bounce_profile: bool,
+    /// `bounce_verification` was written.
+    pub bounce_verification: bool,
 }
 
 impl ExplicitFields {
@@ -359,6 +361,7 @@ impl ExplicitFields {
         tls: true,
         dane: true,
         bounce_profile: true,
+        bounce_verification: true,
     };
 }
 
@@ -386,6 +389,9 @@ pub struct DestinationProfile {
     pub dane: DaneSupport,
     /// Name of the bounce profile (exists in [`Config::bounce_profiles`](crate::Config)).
     pub bounce_profile: String,
+    /// Bounce Verification "Perform address tagging": tag the envelope sender (BATV
+    /// `prvs=`) of messages delivered with this profile.
+    pub bounce_verification: bool,
     /// Which fields were written (the rest follow the default profile).
     pub explicit: ExplicitFields,
 }
@@ -406,6 +412,7 @@ impl DestinationProfile {
             tls: TlsSupport::Preferred,
             dane: DaneSupport::Opportunistic,
             bounce_profile: "default".to_string(),
+            bounce_verification: false,
             explicit: ExplicitFields::ALL,
         }
     }

@@ -344,6 +344,7 @@ const DESTINATION: &[&str] = &[
     "tls",
     "dane",
     "bounce_profile",
+    "bounce_verification",
 ];
 const RECIPIENT_LIMIT: &[&str] = &["recipients", "per_minutes"];
 const ROUTE: &[&str] = &["domain", "hosts"];
@@ -874,6 +875,7 @@ struct RawDest {
     tls: Option<TlsSupport>,
     dane: Option<(DaneSupport, Range<usize>)>,
     bounce_profile: Option<(String, Range<usize>)>,
+    bounce_verification: Option<bool>,
 }
 
 fn read_dest(ctx: &mut Ctx<'_>, tab: &Tab<'_, '_>) -> RawDest {
@@ -958,6 +960,7 @@ fn read_dest(ctx: &mut Ctx<'_>, tab: &Tab<'_, '_>) -> RawDest {
     {
         raw.bounce_profile = Some((s.to_string(), v.span()));
     }
+    raw.bounce_verification = ctx.boolean(tab, "bounce_verification");
     raw
 }
 
@@ -1014,6 +1017,7 @@ fn build_dest(
             tls: raw.tls.is_some(),
             dane: raw.dane.is_some(),
             bounce_profile: raw.bounce_profile.is_some(),
+            bounce_verification: raw.bounce_verification.is_some(),
         }
     };
     DestinationProfile {
@@ -1033,6 +1037,7 @@ fn build_dest(
         bounce_profile: raw
             .bounce_profile
             .map_or_else(|| base.bounce_profile.clone(), |(n, _)| n),
+        bounce_verification: raw.bounce_verification.unwrap_or(base.bounce_verification),
         explicit,
     }
 }

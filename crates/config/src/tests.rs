@@ -874,3 +874,45 @@ fn log_subscription_errors_name_the_key() {
     let e = errs("[log]\nname = \"a\"\n").to_string();
     assert!(e.contains("log"), "{e}");
 }
+
+// ---------------------------------------------------------------- bounce verification
+
+#[test]
+fn bounce_verification_value_default_inheritance_and_round_trip() {
+    let d = ok("");
+    assert!(!d.default_destination.bounce_verification, "default is No");
+    let c = ok("[[destination]]\n\
+         domain = \"default\"\n\
+         bounce_verification = true\n\
+         [[destination]]\n\
+         domain = \"a.example\"\n\
+         [[destination]]\n\
+         domain = \"b.example\"\n\
+         bounce_verification = false\n");
+    assert!(c.default_destination.bounce_verification);
+    let a = c.destination_for("a.example");
+    assert!(a.bounce_verification, "inherited from the default profile");
+    assert!(!a.explicit.bounce_verification);
+    let b = c.destination_for("b.example");
+    assert!(!b.bounce_verification);
+    assert!(b.explicit.bounce_verification);
+    let text = c.to_toml();
+    assert!(text.contains("bounce_verification = true"), "{text}");
+    assert!(text.contains("bounce_verification = false"), "{text}");
+    let back = ok(&text);
+    assert_eq!(back, c, "{text}");
+    assert_eq!(back.to_toml(), text);
+
+    let one = ok("[[destination]]\ndomain = \"c.example\"\nbounce_verification = true\n");
+    assert!(one.destination_for("c.example").bounce_verification);
+    assert!(!one.default_destination.bounce_verification);
+    assert_eq!(ok(&one.to_toml()), one);
+}
+
+#[test]
+fn bad_bounce_verification_names_the_key_and_the_values() {
+    let e = errs("[[destination]]\ndomain = \"a.example\"\nbounce_verification = \"yes\"\n");
+    assert_eq!(e.errors.len(), 1, "{e:?}");
+    assert_eq!(e.errors[0].key, "destination[0].bounce_verification");
+    assert!(e.errors[0].message.contains("true or false"), "{e:?}");
+}

@@ -154,6 +154,9 @@ pub(crate) fn to_toml(c: &Config) -> String {
     let _ = writeln!(o, "tls = {}", quote(d.tls.as_str()));
     let _ = writeln!(o, "dane = {}", quote(d.dane.as_str()));
     let _ = writeln!(o, "bounce_profile = {}", quote(&d.bounce_profile));
+    if d.bounce_verification {
+        let _ = writeln!(o, "bounce_verification = true");
+    }
 
     for p in &c.destinations {
         write_profile(&mut o, p, d);
@@ -266,5 +269,8 @@ fn write_profile(o: &mut String, p: &DestinationProfile, d: &DestinationProfile)
     }
     if e.bounce_profile || p.bounce_profile != d.bounce_profile {
         let _ = writeln!(o, "bounce_profile = {}", quote(&p.bounce_profile));
+    }
+    if e.bounce_verification || p.bounce_verification != d.bounce_verification {
+        let _ = writeln!(o, "bounce_verification = {}", p.bounce_verification);
     }
 }

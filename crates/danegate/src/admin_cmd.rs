@@ -107,6 +107,10 @@ pub struct FormArgs {
     /// Outbound interface (an IP address of this host, or `none`).
     #[arg(long, value_name = "IP|none")]
     outbound_interface: Option<String>,
+    /// Bounce Verification: perform address tagging (BATV) of the envelope sender,
+    /// yes or no (`default`: follow the default profile).
+    #[arg(long, value_name = "yes|no")]
+    bounce_verification: Option<String>,
 }
 
 impl FormArgs {
@@ -123,6 +127,7 @@ impl FormArgs {
             dane: self.dane.clone(),
             bounce_profile: self.bounce_profile.clone(),
             outbound_interface: self.outbound_interface.clone(),
+            bounce_verification: self.bounce_verification.clone(),
         }
     }
 }
@@ -497,6 +502,11 @@ fn destination_text(d: &DestinationView) -> String {
         ("TLS Support", d.tls.clone(), "tls"),
         ("DANE Support", d.dane.clone(), "dane"),
         ("Bounce Profile", d.bounce_profile.clone(), "bounce_profile"),
+        (
+            "Bounce Verification",
+            if d.bounce_verification { "Yes" } else { "No" }.to_string(),
+            "bounce_verification",
+        ),
     ];
     let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
     rows.iter()

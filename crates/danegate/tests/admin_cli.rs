@@ -333,6 +333,53 @@ async fn admin_cli_against_a_running_gateway() {
     let (code, _, _) = cli(&cfg, &["destconfig", "show", "nope.test"]);
     assert_eq!(code, 1);
 
+    // --- Bounce Verification address tagging: --bounce-verification yes|no.
+    ok(
+        &cfg,
+        &[
+            "destconfig",
+            "add",
+            "bv.test",
+            "--bounce-verification",
+            "yes",
+        ],
+    );
+    let file = std::fs::read_to_string(&cfg).unwrap();
+    assert!(file.contains("bounce_verification = true"), "{file}");
+    let show = json(&cfg, &["destconfig", "show", "bv.test"]);
+    assert_eq!(show["bounce_verification"], true);
+    let human = ok(&cfg, &["destconfig", "show", "bv.test"]);
+    assert!(
+        human
+            .lines()
+            .any(|l| l.starts_with("Bounce Verification") && l.contains("Yes")),
+        "{human}"
+    );
+    ok(
+        &cfg,
+        &[
+            "destconfig",
+            "edit",
+            "bv.test",
+            "--bounce-verification",
+            "no",
+        ],
+    );
+    let show = json(&cfg, &["destconfig", "show", "bv.test"]);
+    assert_eq!(show["bounce_verification"], false);
+    let (code, out, err) = cli(
+        &cfg,
+        &[
+            "destconfig",
+            "edit",
+            "bv.test",
+            "--bounce-verification",
+            "maybe",
+        ],
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("bounce_verification"), "{err}");
+
     // The next message to adm.test stays queued with DANE FAILED.
     submit(port, "bob@adm.test", "dane-one").await;
     poll("DANE FAILED for adm.test", DELIVERY_TIMEOUT, || {

@@ -163,7 +163,8 @@ pub(crate) async fn deliver_batch(
             break;
         }
         log_start(dcid, &m);
-        let (attempt, alive) = send(&mut session, dcid, &m.env, &m.rcpts, &m.data).await;
+        let sender = envelope_sender(&shared, &config, &profile, dcid, &m.env.sender);
+        let (attempt, alive) = send(&mut session, dcid, &sender, &m.env, &m.rcpts, &m.data).await;
         let tls = (session.protocol != "none")
             .then(|| (session.protocol.clone(), session.cipher.clone()));
         let dane = matches!(session.verification, danegate_tls::VerifyOutcome::Dane(_));
@@ -449,10 +450,33 @@ fn last_reason(events: &[Event]) -> String {
         .unwrap_or_else(|| "no usable MX host".into())
 }
 
+/// The MAIL FROM of a delivery: the sender, tagged (BATV `prvs=`) when the profile
+/// has Bounce Verification address tagging and the sender is not null. Only the SMTP
+/// envelope changes, never the headers. Without a key the sender goes out untagged.
+fn envelope_sender(
+    shared: &Shared,
+    config: &Config,
+    profile: &DestinationProfile,
+    dcid: u64,
+    sender: &str,
+) -> String {
+    if !profile.bounce_verification || sender.is_empty() {
+        return sender.to_string();
+    }
+    match shared.batv.get(&config.server.data_dir) {
+        Ok(key) => key.tag(sender),
+        Err(e) => {
+            tracing::error!(target: "danegate::mail", "DCID {dcid} bounce verification key unavailable, sender not tagged: {e}");
+            sender.to_string()
+        }
+    }
+}
+
 /// One transaction on an open session; the flag is false when the connection is lost.
 async fn send(
     session: &mut Session,
     dcid: u64,
+    sender: &str,
     env: &Envelope,
     rcpts: &[Recipient],
     data: &[u8],
@@ -470,7 +494,7 @@ async fn send(
     };
     match session
         .client
-        .send_with_dsn(&env.sender, &addrs, data, Some(&dsn))
+        .send_with_dsn(sender, &addrs, data, Some(&dsn))
         .await
     {
         Ok(d) => {

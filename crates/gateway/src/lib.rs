@@ -3,6 +3,7 @@
 //! scheduler picks due recipients per destination domain, the delivery agent sends
 //! them under the destination's TLS and DANE policy, and bounces go back as DSNs.
 
+mod batv;
 mod deliver;
 mod listener;
 mod rate;
@@ -22,6 +23,7 @@ use danegate_smtpd::{ParamsHandle, Server};
 use rustls_pki_types::TrustAnchor;
 use tokio::sync::{Notify, watch};
 
+pub use batv::{BatvKey, Verdict as BatvVerdict};
 pub use listener::load_listener_tls;
 
 /// Settings that are not part of the configuration file.
@@ -100,6 +102,8 @@ pub(crate) struct Shared {
     /// Destinations whose last attempt failed before any transaction: until when, why.
     pub suspended:
         std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, String)>>,
+    /// The bounce verification key, loaded at first need.
+    pub batv: batv::KeyCache,
 }
 
 impl Shared {
@@ -187,6 +191,7 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
         rates: rate::RateLimits::default(),
         outcomes: std::sync::Mutex::new(std::collections::HashMap::new()),
         suspended: std::sync::Mutex::new(std::collections::HashMap::new()),
+        batv: batv::KeyCache::default(),
     });
     let (stop, stop_rx) = watch::channel(false);
     let mut listeners = Vec::new();

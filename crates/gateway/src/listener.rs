@@ -88,6 +88,62 @@ impl GatewayPolicy {
     }
 }
 
+impl GatewayPolicy {
+    /// Bounce Verification: a bounce (null sender) to a `prvs=` address is accepted only
+    /// with a valid tag of at most 7 days; other recipients pass.
+    fn verify_bounce(&self, session: &SessionInfo, mail_from: &str, rcpt: &str) -> RcptDecision {
+        if !mail_from.is_empty() || !crate::batv::is_prvs(rcpt) {
+            return RcptDecision::Accept;
+        }
+        let config = self.shared.config();
+        let key = match self.shared.batv.get(&config.server.data_dir) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(target: "danegate::mail", "ICID {} bounce verification key unavailable: {e}", session.icid);
+                return RcptDecision::Reject {
+                    code: 451,
+                    enhanced: "4.3.0".into(),
+                    text: "Bounce verification temporarily unavailable".into(),
+                };
+            }
+        };
+        match key.verify(rcpt) {
+            crate::batv::Verdict::Invalid => {
+                tracing::info!(target: "danegate::mail", "ICID {} bounce to {rcpt} refused: bounce verification failed", session.icid);
+                RcptDecision::Reject {
+                    code: 550,
+                    enhanced: "5.7.1".into(),
+                    text: "Bounce verification failed".into(),
+                }
+            }
+            crate::batv::Verdict::Valid(_) | crate::batv::Verdict::Untagged => RcptDecision::Accept,
+        }
+    }
+
+    /// A bounce's recipients in valid `prvs=` form are queued for the untagged address;
+    /// nothing else of the envelope changes.
+    fn untag_bounce_recipients(&self, mut envelope: Envelope) -> Envelope {
+        if !envelope.mail_from.is_empty()
+            || !envelope
+                .rcpt_to
+                .iter()
+                .any(|r| crate::batv::is_prvs(&r.address))
+        {
+            return envelope;
+        }
+        let config = self.shared.config();
+        let Ok(key) = self.shared.batv.get(&config.server.data_dir) else {
+            return envelope;
+        };
+        for r in &mut envelope.rcpt_to {
+            if let crate::batv::Verdict::Valid(original) = key.verify(&r.address) {
+                r.address = original;
+            }
+        }
+        envelope
+    }
+}
+
 /// The `Message-ID:` of a message (without angle brackets), from its header.
 fn message_id(data: &[u8]) -> Option<String> {
     let msg = mail_parser::MessageParser::new().parse_headers(data)?;
@@ -119,7 +175,7 @@ impl Policy for GatewayPolicy {
         }
     }
 
-    async fn rcpt(&self, session: &SessionInfo, _mail_from: &str, rcpt: &str) -> RcptDecision {
+    async fn rcpt(&self, session: &SessionInfo, mail_from: &str, rcpt: &str) -> RcptDecision {
         let domain = domain_of(rcpt);
         if domain.is_empty() || Name::from_str(&domain).is_err() {
             return RcptDecision::Reject {
@@ -128,11 +184,15 @@ impl Policy for GatewayPolicy {
                 text: "Bad recipient address syntax".into(),
             };
         }
-        match session.policy.as_str() {
-            "RELAY" => RcptDecision::Accept,
+        let accepted = match session.policy.as_str() {
+            "RELAY" => true,
             // ACCEPT: only domains of the Recipient Access Table.
-            "ACCEPT" if self.shared.config().rat_accepts(&domain) => RcptDecision::Accept,
-            _ => RcptDecision::Reject {
+            "ACCEPT" => self.shared.config().rat_accepts(&domain),
+            _ => false,
+        };
+        match accepted {
+            true => self.verify_bounce(session, mail_from, rcpt),
+            false => RcptDecision::Reject {
                 code: 550,
                 enhanced: "5.7.1".into(),
                 text: format!(
@@ -148,6 +208,7 @@ impl Policy for GatewayPolicy {
         envelope: Envelope,
         data: Vec<u8>,
     ) -> Result<String, StoreError> {
+        let envelope = self.untag_bounce_recipients(envelope);
         let msg = NewMessage {
             sender: envelope.mail_from.clone(),
             recipients: envelope

@@ -637,3 +637,132 @@ async fn a_failing_destination_is_suspended_not_hammered() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounce_verification_tags_the_sender_and_checks_bounces() {
+    let (gw, dir) = gateway(
+        r#"
+[[destination]]
+domain = "plain.test"
+bounce_verification = true
+"#,
+    )
+    .await;
+    submit(
+        listener(&gw),
+        None,
+        "alice@sender.test",
+        &["carol@plain.test"],
+        "batv-out",
+    )
+    .await;
+    wait_for("delivery to plain.test", || {
+        received(sink("plain"), "batv-out").is_some()
+    })
+    .await;
+    let m = received(sink("plain"), "batv-out").unwrap();
+    // MAIL FROM:<prvs=0DDDSSSSSS=alice@sender.test>; the headers are untouched.
+    let tagged = m.mail_from.clone();
+    assert!(tagged.starts_with("prvs=0"), "{tagged}");
+    assert!(tagged.ends_with("=alice@sender.test"), "{tagged}");
+    assert_eq!(tagged.len(), "prvs=0DDDSSSSSS=alice@sender.test".len());
+    let text = String::from_utf8_lossy(&m.data);
+    assert!(text.contains("From: <alice@sender.test>"), "{text}");
+    assert!(!text.contains("prvs="), "{text}");
+    let key = dir.path().join("state").join("bounce-verification.key");
+    assert_eq!(std::fs::read(&key).unwrap().len(), 32);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // Messages to profiles without tagging keep the plain sender.
+    submit(
+        listener(&gw),
+        None,
+        "alice@sender.test",
+        &["bob@good.test"],
+        "batv-untagged",
+    )
+    .await;
+    wait_for("delivery to good.test", || {
+        received(sink("good"), "batv-untagged").is_some()
+    })
+    .await;
+    assert_eq!(
+        received(sink("good"), "batv-untagged").unwrap().mail_from,
+        "alice@sender.test"
+    );
+
+    // A bounce to the tagged address is accepted and queued for alice@sender.test; a
+    // forged tag is refused.
+    let forged = "prvs=0123abcdef=alice@sender.test";
+    let mut c = SmtpClient::connect(
+        listener(&gw),
+        None,
+        Timeouts::uniform(Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
+    c.ehlo("remote-mta.test").await.unwrap();
+    let d = c
+        .send(
+            "",
+            &[forged, tagged.as_str()],
+            b"From: <MAILER-DAEMON@plain.test>\r\nSubject: batv-bounce\r\n\r\nbounced\r\n",
+        )
+        .await
+        .unwrap();
+    let _ = c.quit().await;
+    assert_eq!(
+        d.recipients[0].status,
+        danegate_smtp::RecipientStatus::Permanent,
+        "{d:?}"
+    );
+    assert_eq!(d.recipients[0].reply.code, 550);
+    assert_eq!(
+        d.recipients[0].reply.enhanced.map(|e| e.to_string()),
+        Some("5.7.1".to_string())
+    );
+    assert!(
+        d.recipients[0]
+            .reply
+            .lines
+            .join(" ")
+            .contains("Bounce verification failed"),
+        "{d:?}"
+    );
+    assert_eq!(
+        d.recipients[1].status,
+        danegate_smtp::RecipientStatus::Delivered,
+        "{d:?}"
+    );
+    wait_for("the bounce at sender.test", || {
+        received(sink("sender"), "batv-bounce").is_some()
+    })
+    .await;
+    let b = received(sink("sender"), "batv-bounce").unwrap();
+    assert_eq!(b.mail_from, "");
+    assert_eq!(b.rcpt_to, vec!["alice@sender.test".to_string()]);
+
+    // A bounce with only a forged tag is refused outright.
+    let mut c = SmtpClient::connect(
+        listener(&gw),
+        None,
+        Timeouts::uniform(Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
+    c.ehlo("remote-mta.test").await.unwrap();
+    let r = c
+        .send("", &[forged], b"Subject: batv-forged\r\n\r\nx\r\n")
+        .await;
+    match r {
+        Ok(d) => assert_eq!(d.recipients[0].reply.code, 550, "{d:?}"),
+        Err(e) => assert!(e.to_string().contains("550"), "{e}"),
+    }
+    let _ = c.quit().await;
+    gw.shutdown().await;
+}

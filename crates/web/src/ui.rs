@@ -492,6 +492,9 @@ struct DestForm {
     dane: Option<String>,
     #[serde(default)]
     bounce_profile: String,
+    /// Bounce Verification address tagging: `yes`, `no`, or empty (Use Default).
+    #[serde(default)]
+    bounce_verification: String,
 }
 
 impl DestForm {
@@ -531,6 +534,10 @@ impl DestForm {
             tls: pick("tls", &v.tls),
             dane: Some(pick("dane", &v.dane)),
             bounce_profile: pick("bounce_profile", &v.bounce_profile),
+            bounce_verification: pick(
+                "bounce_verification",
+                if v.bounce_verification { "yes" } else { "no" },
+            ),
         }
     }
 
@@ -595,6 +602,7 @@ impl DestForm {
             },
             bounce_profile: opt(&self.bounce_profile),
             outbound_interface: None,
+            bounce_verification: opt(&self.bounce_verification),
         }
     }
 }
@@ -621,6 +629,7 @@ const DANE: &[(&str, &str)] = &[
     ("opportunistic", "Opportunistic"),
     ("mandatory", "Mandatory"),
 ];
+const YES_NO: &[(&str, &str)] = &[("no", "No"), ("yes", "Yes")];
 const APPLY: &[(&str, &str)] = &[
     ("system-wide", "System Wide"),
     ("per-interface", "Each Outbound Interface"),
@@ -663,6 +672,7 @@ const FORM_FIELDS: &[&str] = &[
     "tls",
     "dane",
     "bounce_profile",
+    "bounce_verification",
 ];
 
 fn destination_form(
@@ -713,6 +723,11 @@ fn destination_form(
         .as_ref()
         .map(|d| d.bounce_profile.clone())
         .unwrap_or_default();
+    let d_bv = if default.as_ref().is_some_and(|d| d.bounce_verification) {
+        "yes"
+    } else {
+        "no"
+    };
     let profiles: Vec<String> = {
         let mut v: Vec<String> = st
             .admin
@@ -831,6 +846,15 @@ fn destination_form(
                         (select("dane", DANE, &dane_value, dl("", label_of(DANE, &d_dane)), &d_dane))
                         span.hint id="dane-note" hidden { " DANE Support can be selected once TLS Support is enabled." }
                         (field_errors(errors, &["dane"]))
+                    }
+                }
+                tr {
+                    th { label for="bounce_verification" { "Bounce Verification" } }
+                    td {
+                        "Perform address tagging: "
+                        (select("bounce_verification", YES_NO, &f.bounce_verification, dl("", label_of(YES_NO, d_bv)), d_bv))
+                        span.hint { br; "Tags the envelope sender (BATV prvs=); bounces to a tagged address are accepted only with a valid tag." }
+                        (field_errors(errors, &["bounce_verification"]))
                     }
                 }
                 tr {
@@ -1150,6 +1174,7 @@ async fn host_status(
             tr { th { "Messages per Connection" } td { (p.max_messages_per_connection) } }
             tr { th { "Recipient Limit" } td { (recipient_limit_text(p)) } }
             tr { th { "Bounce Profile" } td { (p.bounce_profile) } }
+            tr { th { "Bounce Verification" } td { @if p.bounce_verification { "Yes" } @else { "No" } } }
             @if let Some(r) = &h.route {
                 tr { th { "SMTP Route" } td { (r.hosts.join(", ")) @if let Some(w) = &r.dane_warning { br; span.warning { (w) } } } }
             }

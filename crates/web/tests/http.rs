@@ -261,9 +261,17 @@ async fn destination_form_shows_errors_next_to_fields_and_commits_good_input() {
         "id=\"tls\"",
         "id=\"dane\"",
         "id=\"bounce_profile\"",
+        "id=\"bounce_verification\"",
     ] {
         assert!(r.body.contains(id), "{id}");
     }
+    assert!(r.body.contains("Perform address tagging"), "{}", r.body);
+    assert!(
+        r.body
+            .contains(r#"<option value="" selected>Use Default (No)</option>"#),
+        "{}",
+        r.body
+    );
     let bad = form(&[
         ("csrf", &csrf),
         ("domain", "ietf.org"),
@@ -341,6 +349,7 @@ async fn destination_form_shows_errors_next_to_fields_and_commits_good_input() {
         ("recipient_limit_per_minutes", "10"),
         ("tls", "required"),
         ("dane", "mandatory"),
+        ("bounce_verification", "yes"),
     ]);
     let r = request(
         e.web,
@@ -353,6 +362,12 @@ async fn destination_form_shows_errors_next_to_fields_and_commits_good_input() {
     assert_eq!(r.status, 303, "{}", r.body);
     let p = e.running.config();
     let d = p.destination_for("ietf.org");
+    assert!(d.bounce_verification, "saved");
+    assert!(
+        std::fs::read_to_string(&e.config_path)
+            .unwrap()
+            .contains("bounce_verification = true")
+    );
     assert_eq!(d.max_concurrent_connections, 20);
     assert_eq!(d.dane.as_str(), "mandatory");
     assert_eq!(d.tls.as_str(), "required");
@@ -388,6 +403,12 @@ async fn destination_form_shows_errors_next_to_fields_and_commits_good_input() {
         "{}",
         edit.body
     );
+    assert!(
+        edit.body
+            .contains(r#"<option value="yes" selected>Yes</option>"#),
+        "{}",
+        edit.body
+    );
     let r = request(
         e.web,
         "POST",
@@ -409,6 +430,10 @@ async fn destination_form_shows_errors_next_to_fields_and_commits_good_input() {
     assert_eq!(d.max_concurrent_connections, 500);
     assert_eq!(d.dane.as_str(), "mandatory");
     assert!(d.recipient_limit.is_none());
+    assert!(
+        !d.bounce_verification,
+        "Use Default: back to the default profile's No"
+    );
 
     // Delete.
     let r = request(
@@ -541,6 +566,42 @@ async fn json_api_create_list_edit_delete() {
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v["max_concurrent_connections"], 42);
     assert_eq!(v["dane"], "mandatory", "unchanged fields stay");
+    assert_eq!(v["bounce_verification"], false);
+
+    let r = request(
+        e.web,
+        "PUT",
+        "/api/v1/destinations/api.test",
+        &[auth, json],
+        br#"{"domain":"api.test","bounce_verification":true}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["bounce_verification"], true);
+    let r = request(
+        e.web,
+        "PUT",
+        "/api/v1/destinations/api.test",
+        &[auth, json],
+        br#"{"domain":"api.test","bounce_verification":"no"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["bounce_verification"], false);
+    assert_eq!(v["max_concurrent_connections"], 42, "unchanged fields stay");
+    let r = request(
+        e.web,
+        "PUT",
+        "/api/v1/destinations/api.test",
+        &[auth, json],
+        br#"{"domain":"api.test","bounce_verification":"maybe"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["errors"][0]["field"], "bounce_verification");
 
     let r = request(e.web, "GET", "/api/v1/destinations/api.test", &[auth], b"").await;
     assert_eq!(r.status, 200);
