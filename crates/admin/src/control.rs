@@ -75,6 +75,11 @@ pub enum Request {
         /// The route's domain.
         domain: String,
     },
+    /// [`Admin::set_dns`]; result `null`.
+    SetDns {
+        /// The DNS form.
+        form: crate::DnsForm,
+    },
     /// [`Admin::commit`]; result: a message.
     Commit,
     /// [`Admin::dns_probed`].
@@ -230,6 +235,7 @@ pub async fn handle(admin: &Admin, req: Request) -> Response {
             blocking(admin, move |a| a.set_route(&domain, &hosts)).await
         }
         Request::DeleteRoute { domain } => blocking(admin, move |a| a.delete_route(&domain)).await,
+        Request::SetDns { form } => blocking(admin, move |a| a.set_dns(&form)).await,
         Request::Commit => {
             let a = admin.clone();
             match tokio::task::spawn_blocking(move || a.commit()).await {

@@ -362,3 +362,120 @@ pub fn delete_route(t: &mut Table, domain: &str) -> Result<(), FormErrors> {
     }
     Ok(())
 }
+
+/// One resolver line of the DNS form: `ADDR[:PORT] [PRIORITY]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolverLine {
+    /// The 1-based line number in the form's text.
+    pub line: usize,
+    /// The address as typed.
+    pub address: String,
+    /// The priority as a TOML value (an integer, or the text when it is not one, so that
+    /// validation reports it); 0 when not given.
+    pub priority: Value,
+}
+
+/// The resolver lines of the DNS form (blank lines and `#` comments skipped). A line
+/// with more than two words is an error naming the line.
+pub fn resolver_lines(text: &str) -> Result<Vec<ResolverLine>, FormErrors> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let (address, priority) = match words.as_slice() {
+            [a] => (*a, Value::Integer(0)),
+            [a, p] => (*a, int_or_string(p)),
+            _ => {
+                return Err(FormErrors::field(
+                    "resolvers",
+                    "",
+                    line,
+                    &format!("line {}: must be \"ADDR[:PORT] PRIORITY\"", i + 1),
+                ));
+            }
+        };
+        out.push(ResolverLine {
+            line: i + 1,
+            address: address.to_string(),
+            priority,
+        });
+    }
+    Ok(out)
+}
+
+/// Sets `[dns]` from the DNS form: the resolvers (none: those of `/etc/resolv.conf`),
+/// `timeout_secs` (`None`: unchanged; empty or `default`: the default) and
+/// `trust_anchor_file` (`None`: unchanged; empty or `builtin`: the built-in anchors).
+pub fn set_dns(
+    t: &mut Table,
+    resolvers: &[ResolverLine],
+    timeout_secs: Option<&str>,
+    trust_anchor_file: Option<&str>,
+) -> Result<(), FormErrors> {
+    let dns = t
+        .entry("dns".to_string())
+        .or_insert_with(|| Value::Table(Table::new()));
+    if !dns.is_table() {
+        *dns = Value::Table(Table::new());
+    }
+    let Value::Table(dns) = dns else {
+        return Err(FormErrors::general("cannot edit [dns]"));
+    };
+    if resolvers.is_empty() {
+        dns.remove("resolvers");
+    } else {
+        let list = resolvers
+            .iter()
+            .map(|r| {
+                let mut e = Table::new();
+                e.insert("address".into(), Value::String(r.address.clone()));
+                e.insert("priority".into(), r.priority.clone());
+                Value::Table(e)
+            })
+            .collect();
+        dns.insert("resolvers".into(), Value::Array(list));
+    }
+    if let Some(v) = timeout_secs {
+        let v = v.trim();
+        if v.is_empty() || is_default(v) {
+            dns.remove("timeout_secs");
+        } else {
+            dns.insert("timeout_secs".into(), int_or_string(v));
+        }
+    }
+    if let Some(v) = trust_anchor_file {
+        let v = v.trim();
+        if v.is_empty() || v.eq_ignore_ascii_case("builtin") || v.eq_ignore_ascii_case("built-in") {
+            dns.remove("trust_anchor_file");
+        } else {
+            dns.insert("trust_anchor_file".into(), Value::String(v.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// Errors of a `[dns]` edit: `dns.resolvers[j]...` → field `resolvers` with the line of
+/// the j-th resolver, `dns.timeout_secs` → `timeout_secs`, `dns.trust_anchor_file` →
+/// `trust_anchor_file`.
+pub fn dns_errors(mut e: FormErrors, lines: &[ResolverLine]) -> FormErrors {
+    for err in &mut e.errors {
+        if let Some(rest) = err.key.strip_prefix("dns.resolvers") {
+            err.field = "resolvers".into();
+            let j = rest
+                .strip_prefix('[')
+                .and_then(|r| r.split_once(']'))
+                .and_then(|(n, _)| n.parse::<usize>().ok());
+            if let Some(l) = j.and_then(|j| lines.get(j)) {
+                err.message = format!("line {}: {}", l.line, err.message);
+            }
+        } else if err.key == "dns.timeout_secs" {
+            err.field = "timeout_secs".into();
+        } else if err.key == "dns.trust_anchor_file" {
+            err.field = "trust_anchor_file".into();
+        }
+    }
+    e
+}

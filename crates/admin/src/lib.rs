@@ -82,6 +82,37 @@ pub struct DestinationForm {
     pub bounce_verification: Option<String>,
 }
 
+/// The DNS form (`[dns]`), as strings as typed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct DnsForm {
+    /// One `ADDR[:PORT] PRIORITY` per line (priority 0 when left out; blank lines and
+    /// `#` comments skipped); empty: the nameservers of `/etc/resolv.conf`. A JSON
+    /// array of such lines is also accepted.
+    #[serde(deserialize_with = "string_or_lines")]
+    pub resolvers: String,
+    /// 1 – 60 seconds; `None`: unchanged; empty or `default`: the default (3).
+    pub timeout_secs: Option<String>,
+    /// A file of DS/DNSKEY lines; `None`: unchanged; empty or `builtin`: the built-in
+    /// root anchors.
+    pub trust_anchor_file: Option<String>,
+}
+
+/// A string, or a list of strings joined with newlines.
+fn string_or_lines<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum V {
+        S(String),
+        L(Vec<String>),
+    }
+    Ok(match Option::<V>::deserialize(d)? {
+        None => String::new(),
+        Some(V::S(s)) => s,
+        Some(V::L(l)) => l.join("\n"),
+    })
+}
+
 /// A form value given as a string or as a JSON boolean (`true` → `"yes"`).
 fn string_or_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     #[derive(Deserialize)]
@@ -351,6 +382,35 @@ impl Admin {
         self.change(&format!("SMTP route {domain} deleted"), |t| {
             edit::delete_route(t, domain)
         })
+    }
+
+    /// Sets `[dns]` (resolvers, query timeout, trust-anchor file) from the DNS form.
+    /// Errors name the fields `resolvers` (with the line), `timeout_secs` and
+    /// `trust_anchor_file`.
+    pub fn set_dns(&self, form: &DnsForm) -> Result<(), FormErrors> {
+        let lines = edit::resolver_lines(&form.resolvers)?;
+        if let Some(f) = form.trust_anchor_file.as_deref().map(str::trim)
+            && !f.is_empty()
+            && !f.eq_ignore_ascii_case("builtin")
+            && !f.eq_ignore_ascii_case("built-in")
+            && !Path::new(f).is_file()
+        {
+            return Err(FormErrors::field(
+                "trust_anchor_file",
+                "dns.trust_anchor_file",
+                f,
+                "is not a readable file (leave empty for the built-in root anchors)",
+            ));
+        }
+        self.change("DNS settings set", |t| {
+            edit::set_dns(
+                t,
+                &lines,
+                form.timeout_secs.as_deref(),
+                form.trust_anchor_file.as_deref(),
+            )
+        })
+        .map_err(|e| edit::dns_errors(e, &lines))
     }
 
     /// Re-reads the configuration file, validates it and applies it (`danegate commit`).

@@ -320,3 +320,100 @@ fn bounce_verification_yes_no_default_and_bad_value() {
     assert_eq!(m.value, "maybe");
     assert!(m.message.contains("yes"), "{}", m.message);
 }
+
+fn dns_edit(
+    resolvers: &str,
+    timeout: Option<&str>,
+    anchors: Option<&str>,
+) -> Result<Config, crate::FormErrors> {
+    let lines = edit::resolver_lines(resolvers)?;
+    edit::edit_config(&base(), |t| edit::set_dns(t, &lines, timeout, anchors))
+        .map_err(|e| edit::dns_errors(e, &lines))
+}
+
+#[test]
+fn dns_set_resolvers_timeout_and_anchors() {
+    let c = dns_edit(
+        "127.0.0.1 0\n\n# backup\n[::1]:5353 10\n192.0.2.1\n",
+        Some("7"),
+        Some("/etc/danegate/anchors"),
+    )
+    .expect("valid");
+    let r: Vec<(String, u16)> = c
+        .dns
+        .resolvers
+        .iter()
+        .map(|r| (r.address.to_string(), r.priority))
+        .collect();
+    assert_eq!(
+        r,
+        vec![
+            ("127.0.0.1:53".to_string(), 0),
+            ("[::1]:5353".to_string(), 10),
+            ("192.0.2.1:53".to_string(), 0)
+        ]
+    );
+    assert_eq!(c.dns.timeout.as_secs(), 7);
+    assert_eq!(
+        c.dns.trust_anchor_file.as_deref(),
+        Some(std::path::Path::new("/etc/danegate/anchors"))
+    );
+    let again = Config::from_toml_str(&c.to_toml(), "again").expect("round trip");
+    assert_eq!(again, c);
+
+    // Empty: /etc/resolv.conf, default timeout, built-in anchors.
+    let c = dns_edit("", Some(""), Some("builtin")).expect("valid");
+    assert!(c.dns.resolvers.is_empty());
+    assert_eq!(c.dns.timeout.as_secs(), 3);
+    assert!(c.dns.trust_anchor_file.is_none());
+    // None leaves timeout and anchors unchanged.
+    let c = dns_edit("10.0.0.53 1", None, None).expect("valid");
+    assert_eq!(c.dns.timeout.as_secs(), 3);
+}
+
+#[test]
+fn dns_errors_name_field_line_and_value() {
+    let e = dns_edit("127.0.0.1 0\n\nnot-an-ip 5", None, None).expect_err("bad address");
+    let f = e.for_field("resolvers").expect("resolvers error");
+    assert!(f.value.contains("not-an-ip"), "{}", f.value);
+    assert!(f.message.starts_with("line 3: "), "{}", f.message);
+
+    let e = dns_edit("127.0.0.1 70000", None, None).expect_err("bad priority");
+    let f = e.for_field("resolvers").expect("resolvers error");
+    assert_eq!(f.value, "70000");
+    assert!(
+        f.message.contains("line 1") && f.message.contains("65535"),
+        "{}",
+        f.message
+    );
+
+    let e = dns_edit("127.0.0.1 0 extra", None, None).expect_err("three words");
+    let f = e.for_field("resolvers").expect("resolvers error");
+    assert!(f.message.starts_with("line 1: "), "{}", f.message);
+
+    let e = dns_edit("127.0.0.1\n127.0.0.1:53 1", None, None).expect_err("duplicate");
+    let f = e.for_field("resolvers").expect("resolvers error");
+    assert!(
+        f.message.contains("line 2") && f.message.contains("duplicate"),
+        "{}",
+        f.message
+    );
+
+    let e = dns_edit("", Some("0"), None).expect_err("timeout out of range");
+    let f = e.for_field("timeout_secs").expect("timeout error");
+    assert_eq!(f.value, "0");
+    assert!(f.message.contains("60"), "{}", f.message);
+
+    let e = dns_edit("", Some("soon"), None).expect_err("timeout not a number");
+    assert!(e.for_field("timeout_secs").is_some(), "{e}");
+}
+
+#[test]
+fn dns_form_accepts_lines_as_json_array() {
+    let f: crate::DnsForm =
+        serde_json::from_str(r#"{"resolvers":["127.0.0.1 0","[::1]:53 5"],"timeout_secs":"4"}"#)
+            .expect("json");
+    assert_eq!(f.resolvers, "127.0.0.1 0\n[::1]:53 5");
+    assert_eq!(f.timeout_secs.as_deref(), Some("4"));
+    assert!(f.trust_anchor_file.is_none());
+}

@@ -16,8 +16,8 @@ use std::{
 
 use clap::{Args, Subcommand};
 use danegate_admin::{
-    Admin, CommitHook, DestinationForm, DestinationView, DnsView, DomainStatus, HostStatus,
-    MessageView, QueuedView, RouteView,
+    Admin, CommitHook, DestinationForm, DestinationView, DnsForm, DnsView, DomainStatus,
+    HostStatus, MessageView, QueuedView, RouteView,
     control::{self, ClientError, ControlServer, Request, Response},
 };
 use danegate_config::Config;
@@ -215,6 +215,24 @@ pub struct DnsconfigArgs {
 enum DnsconfigCmd {
     /// Upstream resolvers (priority, DNSSEC probe result) and trust anchors.
     Show,
+    /// Set the resolvers (none: those of /etc/resolv.conf), the query timeout and the
+    /// trust-anchor file, then commit.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["resolvers", "resolv_conf"])))]
+    Set {
+        /// `ADDR[:PORT] PRIORITY` (priority 0 when left out); repeat for each resolver.
+        #[arg(long = "resolver", value_name = "ADDR PRIO")]
+        resolvers: Vec<String>,
+        /// No configured resolvers: use the nameservers of /etc/resolv.conf.
+        #[arg(long, conflicts_with = "resolvers")]
+        resolv_conf: bool,
+        /// Query timeout, 1 – 60 seconds (`default`: 3); unchanged when not given.
+        #[arg(long = "timeout", value_name = "N")]
+        timeout: Option<String>,
+        /// A file of DS/DNSKEY lines, or `builtin` for the built-in root anchors;
+        /// unchanged when not given.
+        #[arg(long = "trust-anchor", value_name = "FILE|builtin")]
+        trust_anchor: Option<String>,
+    },
 }
 
 /// `danegate hoststatus DOMAIN`
@@ -702,10 +720,28 @@ pub fn smtproutes(args: SmtproutesArgs, top: &Target) -> u8 {
     }
 }
 
-/// `danegate dnsconfig show`
+/// `danegate dnsconfig show/set`
 pub fn dnsconfig(args: DnsconfigArgs, top: &Target) -> u8 {
     let t = args.target.or(top);
     match args.cmd {
+        DnsconfigCmd::Set {
+            resolvers,
+            resolv_conf: _,
+            timeout,
+            trust_anchor,
+        } => {
+            let form = DnsForm {
+                resolvers: resolvers.join("\n"),
+                timeout_secs: timeout,
+                trust_anchor_file: trust_anchor,
+            };
+            change(
+                "dnsconfig",
+                &t,
+                Request::SetDns { form },
+                "DNS settings set and committed.",
+            )
+        }
         DnsconfigCmd::Show => query("dnsconfig", &t, Request::Dns, |v: &DnsView| {
             let ups: Vec<Vec<String>> = v
                 .upstreams

@@ -482,6 +482,41 @@ async fn admin_cli_against_a_running_gateway() {
         "{human}"
     );
 
+    // --- dnsconfig set: validated, persisted, applied; a bad line is named.
+    let resolver = format!("{} 3", n.dns.addr());
+    let out = ok(
+        &cfg,
+        &[
+            "dnsconfig",
+            "set",
+            "--resolver",
+            &resolver,
+            "--timeout",
+            "3",
+        ],
+    );
+    assert!(out.contains("committed"), "{out}");
+    let file = std::fs::read_to_string(&cfg).unwrap();
+    assert!(file.contains("timeout_secs = 3"), "{file}");
+    let d = json(&cfg, &["dnsconfig", "show"]);
+    assert_eq!(d["upstreams"][0]["priority"], 3, "{d}");
+    assert_eq!(d["timeout_secs"], 3, "{d}");
+    let (code, out, err) = cli(
+        &cfg,
+        &[
+            "dnsconfig",
+            "set",
+            "--resolver",
+            &resolver,
+            "--resolver",
+            "nope 1",
+        ],
+    );
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(format!("{out}{err}").contains("line 2"), "{out}{err}");
+    let (code, _, _) = cli(&cfg, &["dnsconfig", "set", "--timeout", "3"]);
+    assert_ne!(code, 0, "a resolver or --resolv-conf is required");
+
     // --- smtproutes set / list / delete.
     ok(
         &cfg,

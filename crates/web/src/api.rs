@@ -10,7 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post, put},
 };
-use danegate_admin::{DestinationForm, FormErrors};
+use danegate_admin::{DestinationForm, DnsForm, FormErrors};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -30,7 +30,7 @@ pub(crate) fn routes(state: State) -> Router {
         )
         .route("/routes", get(list_routes).post(add_route))
         .route("/routes/{domain}", put(put_route).delete(delete_route))
-        .route("/dns", get(dns))
+        .route("/dns", get(dns).put(put_dns))
         .route("/delivery-status", get(delivery_status))
         .route("/delivery-status/{domain}", get(host_status))
         .route("/delivery-status/{domain}/deliver-now", post(deliver_now))
@@ -277,6 +277,22 @@ async fn delete_route(AxState(st): AxState<State>, Path(domain): Path<String>) -
 
 async fn dns(AxState(st): AxState<State>) -> Response {
     Json(st.admin.dns_probed().await).into_response()
+}
+
+async fn put_dns(AxState(st): AxState<State>, req: Request) -> Response {
+    let body = match read_body(req).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let form: DnsForm = match json_body(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    match blocking(&st, move |a| a.set_dns(&form)).await {
+        Err(r) => r,
+        Ok(Err(e)) => form_errors(e),
+        Ok(Ok(())) => Json(st.admin.dns()).into_response(),
+    }
 }
 
 async fn delivery_status(AxState(st): AxState<State>, Query(q): Query<ui::SortQuery>) -> Response {

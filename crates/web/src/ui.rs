@@ -8,7 +8,8 @@ use axum::{
     routing::{get, post},
 };
 use danegate_admin::{
-    Admin, DestinationForm, DestinationView, DomainStatus, FieldError, FormErrors, HostStatus,
+    Admin, DestinationForm, DestinationView, DnsForm, DomainStatus, FieldError, FormErrors,
+    HostStatus,
 };
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
@@ -38,7 +39,7 @@ pub fn routes(state: State) -> Router {
         .route("/delivery-status/{domain}/bounce", post(bounce))
         .route("/routes", get(routes_page).post(set_route))
         .route("/routes/{domain}/delete", post(delete_route))
-        .route("/dns", get(dns_page))
+        .route("/dns", get(dns_page).post(set_dns))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             http::csrf_guard,
@@ -203,6 +204,7 @@ fn done_banner(q: &Done) -> Markup {
         "deleted" => format!("Destination {} deleted and committed.", q.d),
         "route-saved" => format!("SMTP route for {} saved and committed.", q.d),
         "route-deleted" => format!("SMTP route for {} deleted and committed.", q.d),
+        "dns-saved" => "DNS settings saved and committed.".to_string(),
         "delivered" => format!(
             "{} recipient(s) of {} scheduled for delivery now.",
             q.n.unwrap_or(0),
@@ -1406,10 +1408,51 @@ async fn delete_route(
 
 // ---------------------------------------------------------------- DNS
 
-async fn dns_page(AxState(st): AxState<State>, a: Authed) -> Response {
-    let dns = st.admin.dns_probed().await;
-    let body = html! {
+#[derive(Deserialize, Default)]
+struct DnsUiForm {
+    #[serde(default)]
+    resolvers: String,
+    #[serde(default)]
+    timeout_secs: String,
+    #[serde(default)]
+    trust_anchor_file: String,
+}
+
+impl DnsUiForm {
+    /// The form filled with the configuration in force.
+    fn current(admin: &Admin) -> Self {
+        let c = admin.config();
+        DnsUiForm {
+            resolvers: c
+                .dns
+                .resolvers
+                .iter()
+                .map(|r| format!("{} {}\n", r.address, r.priority))
+                .collect(),
+            timeout_secs: c.dns.timeout.as_secs().to_string(),
+            trust_anchor_file: c
+                .dns
+                .trust_anchor_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+fn dns_body(
+    st: &State,
+    a: &Authed,
+    q: &Done,
+    dns: &danegate_admin::DnsView,
+    form: &DnsUiForm,
+    errors: &[FieldError],
+) -> Markup {
+    let fields = ["resolvers", "timeout_secs", "trust_anchor_file"];
+    html! {
         h1 { "DNS" }
+        (done_banner(q))
+        @if st.admin.config_path().is_none() { (read_only_note()) }
         h2 { "Resolvers" }
         table id="upstreams" {
             thead { tr { th { "Address" } th { "Priority" } th { "DNSSEC probe" } } }
@@ -1428,7 +1471,7 @@ async fn dns_page(AxState(st): AxState<State>, a: Authed) -> Response {
             }
         }
         p.hint { "Lower priority values are asked first; give DNSSEC-capable resolvers the lowest." }
-        p { "Query timeout: " (dns.timeout_secs) " s" }
+        p id="dns-timeout" { "Query timeout: " (dns.timeout_secs) " s" }
         h2 { "Trust anchors" }
         p id="anchor-source" { "Source: " (dns.anchor_source) }
         table id="anchors" {
@@ -1439,11 +1482,56 @@ async fn dns_page(AxState(st): AxState<State>, a: Authed) -> Response {
                 }
             }
         }
-        p.hint { "To change resolvers or anchors, edit the [dns] section of the configuration file and run "
-            code { "danegate commit" } "." }
-    };
+        h2 { "Edit DNS settings" }
+        (general_errors(errors, &fields))
+        form method="post" action="/dns" id="dns-form" {
+            (csrf_field(&a.session))
+            table.form {
+                tr { th { label for="dns-resolvers" { "Resolvers" } }
+                     td { textarea id="dns-resolvers" name="resolvers" rows="5" cols="40"
+                              placeholder="127.0.0.1 0\n[::1]:53 10" { (form.resolvers) }
+                          span.hint { br; "One " code { "ADDR[:PORT] PRIORITY" } " per line; empty: the nameservers of /etc/resolv.conf." }
+                          (field_errors(errors, &["resolvers"])) } }
+                tr { th { label for="dns-timeout" { "Query timeout (s)" } }
+                     td { input type="text" id="dns-timeout" name="timeout_secs" value=(form.timeout_secs) size="4";
+                          span.hint { " 1 – 60; empty: 3." }
+                          (field_errors(errors, &["timeout_secs"])) } }
+                tr { th { label for="dns-anchors" { "Trust-anchor file" } }
+                     td { input type="text" id="dns-anchors" name="trust_anchor_file" value=(form.trust_anchor_file) size="40" placeholder="empty: built-in root anchors";
+                          span.hint { br; "DS or DNSKEY lines in zone-file syntax; empty: the built-in root anchors." }
+                          (field_errors(errors, &["trust_anchor_file"])) } }
+            }
+            div.actions { button type="submit" id="dns-submit" { "Submit" } }
+        }
+    }
+}
+
+async fn dns_page(AxState(st): AxState<State>, a: Authed, Query(q): Query<Done>) -> Response {
+    let dns = st.admin.dns_probed().await;
+    let form = DnsUiForm::current(&st.admin);
+    let body = dns_body(&st, &a, &q, &dns, &form, &[]);
     respond(
         StatusCode::OK,
         page("DNS", Nav::Dns, Some(&a.session), body),
     )
+}
+
+async fn set_dns(AxState(st): AxState<State>, a: Authed, Form(f): Form<DnsUiForm>) -> Response {
+    let form = DnsForm {
+        resolvers: f.resolvers.clone(),
+        timeout_secs: Some(f.timeout_secs.clone()),
+        trust_anchor_file: Some(f.trust_anchor_file.clone()),
+    };
+    match blocking(&st, move |ad| ad.set_dns(&form)).await {
+        Err(r) => r,
+        Ok(Ok(())) => Redirect::to("/dns?done=dns-saved").into_response(),
+        Ok(Err(errors)) => {
+            let dns = st.admin.dns();
+            let body = dns_body(&st, &a, &Done::default(), &dns, &f, &errors.errors);
+            respond(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                page("DNS", Nav::Dns, Some(&a.session), body),
+            )
+        }
+    }
 }

@@ -58,6 +58,7 @@ async fn unauthenticated_requests_are_refused() {
         ("POST", "/api/v1/destinations"),
         ("GET", "/api/v1/delivery-status"),
         ("DELETE", "/api/v1/routes/x.test"),
+        ("PUT", "/api/v1/dns"),
         ("GET", "/api/v1/nothing-here"),
     ] {
         let r = request(e.web, m, p, &[], b"{}").await;
@@ -154,6 +155,7 @@ async fn posts_without_the_csrf_token_are_refused() {
         "/delivery-status/x.test/bounce",
         "/routes",
         "/routes/x.test/delete",
+        "/dns",
     ] {
         let r = request(e.web, "POST", path, &[FORM, ("Cookie", &cookie)], b"").await;
         assert_eq!(r.status, 403, "{path}");
@@ -735,4 +737,139 @@ async fn the_default_profile_is_edited_in_the_same_form() {
     )
     .await;
     assert!(page.body.contains("Use Default (700)"), "{}", page.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_form_saves_and_shows_errors_next_to_fields() {
+    let e = env("").await;
+    let (cookie, csrf) = login(&e).await;
+    // A valid change: persisted, applied, shown.
+    let r = request(
+        e.web,
+        "POST",
+        "/dns",
+        &[FORM, ("Cookie", &cookie)],
+        &form(&[
+            ("csrf", &csrf),
+            ("resolvers", "127.0.0.1:9 0\r\n127.0.0.2:5353 7\r\n"),
+            ("timeout_secs", "2"),
+            ("trust_anchor_file", ""),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/dns?done=dns-saved"));
+    let file = std::fs::read_to_string(&e.config_path).unwrap();
+    assert!(file.contains("127.0.0.2:5353"), "{file}");
+    assert!(file.contains("timeout_secs = 2"), "{file}");
+    let c = e.running.config();
+    assert_eq!(c.dns.resolvers.len(), 2);
+    assert_eq!(c.dns.timeout.as_secs(), 2);
+    let page = request(
+        e.web,
+        "GET",
+        "/dns?done=dns-saved",
+        &[("Cookie", &cookie)],
+        b"",
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("127.0.0.2:5353"), "{}", page.body);
+    assert!(page.body.contains("id=\"done\""), "{}", page.body);
+    assert!(page.body.contains("id=\"dns-form\""), "{}", page.body);
+
+    // A bad resolver line: 422, the error next to the field, nothing changed.
+    let bad = request(
+        e.web,
+        "POST",
+        "/dns",
+        &[FORM, ("Cookie", &cookie)],
+        &form(&[
+            ("csrf", &csrf),
+            ("resolvers", "127.0.0.1:9 0\nnot-an-ip 5"),
+            ("timeout_secs", "2"),
+            ("trust_anchor_file", ""),
+        ]),
+    )
+    .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(
+        bad.body.contains("data-field=\"resolvers\""),
+        "{}",
+        bad.body
+    );
+    assert!(bad.body.contains("line 2"), "{}", bad.body);
+    assert!(bad.body.contains("not-an-ip"), "{}", bad.body);
+    let bad = request(
+        e.web,
+        "POST",
+        "/dns",
+        &[FORM, ("Cookie", &cookie)],
+        &form(&[("csrf", &csrf), ("resolvers", ""), ("timeout_secs", "99")]),
+    )
+    .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(
+        bad.body.contains("data-field=\"timeout_secs\""),
+        "{}",
+        bad.body
+    );
+    assert_eq!(e.running.config().dns.resolvers.len(), 2, "unchanged");
+    let file = std::fs::read_to_string(&e.config_path).unwrap();
+    assert!(!file.contains("not-an-ip"), "{file}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_api_put_dns() {
+    let e = env("").await;
+    let token = danegate_web::auth::create_token(&e.settings.api_tokens_file, "test").unwrap();
+    let bearer = format!("Bearer {token}");
+    let auth = ("Authorization", bearer.as_str());
+    let json = ("Content-Type", "application/json");
+    let r = request(
+        e.web,
+        "PUT",
+        "/api/v1/dns",
+        &[auth, json],
+        br#"{"resolvers":["127.0.0.1:9 0","127.0.0.3 4"],"timeout_secs":"1"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["timeout_secs"], 1, "{}", r.body);
+    let file = std::fs::read_to_string(&e.config_path).unwrap();
+    assert!(file.contains("127.0.0.3:53"), "{file}");
+    assert_eq!(e.running.config().dns.resolvers.len(), 2);
+
+    let r = request(
+        e.web,
+        "PUT",
+        "/api/v1/dns",
+        &[auth, json],
+        b"{\"resolvers\":\"127.0.0.1:9 0\\n127.0.0.4 x y\",\"timeout_secs\":\"0\"}",
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["errors"][0]["field"], "resolvers", "{}", r.body);
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 2"),
+        "{}",
+        r.body
+    );
+    let r = request(
+        e.web,
+        "PUT",
+        "/api/v1/dns",
+        &[auth, json],
+        br#"{"resolvers":"","timeout_secs":"0"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["errors"][0]["field"], "timeout_secs", "{}", r.body);
+    assert_eq!(e.running.config().dns.timeout.as_secs(), 1, "unchanged");
 }
