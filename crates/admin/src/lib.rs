@@ -29,12 +29,10 @@ use std::{
     time::SystemTime,
 };
 
-use danegate_bounce::{
-    DsnAction, DsnInput, DsnKind, DsnRecipient, ReturnContent, build_dsn, dsn_envelope,
-};
+use danegate_bounce::{DsnAction, DsnKind, DsnRecipient};
 use danegate_config::Config;
 use danegate_gateway::Running;
-use danegate_queue::{NewMessage, NewRecipient, RcptState};
+use danegate_queue::RcptState;
 use serde::{Deserialize, Serialize};
 
 pub use views::*;
@@ -610,10 +608,7 @@ impl Admin {
                 config
                     .bounce_profile_for(config.destination_for(&r.domain))
                     .hard_bounces
-                    && r.dsn_notify.as_deref().is_none_or(|n| {
-                        n.split(',')
-                            .any(|k| k.trim().eq_ignore_ascii_case("FAILURE"))
-                    })
+                    && danegate_gateway::notify_allows(r, "FAILURE")
             })
             .map(|r| DsnRecipient {
                 final_recipient: r.address.clone(),
@@ -626,78 +621,10 @@ impl Admin {
                 will_retry_until: None,
             })
             .collect();
-        if !list.is_empty() {
-            self.queue_dsn(&config, &env, &data, list).await;
-        }
+        self.running
+            .queue_dsn(&env, &data, DsnKind::Failed, list)
+            .await;
         Ok(rids.len())
-    }
-
-    /// Queues a failure DSN to the original sender (never for a null sender).
-    async fn queue_dsn(
-        &self,
-        config: &Config,
-        env: &danegate_queue::Envelope,
-        data: &[u8],
-        recipients: Vec<DsnRecipient>,
-    ) {
-        let Some((from, to)) = dsn_envelope(&env.sender) else {
-            tracing::info!(target: "danegate::mail", "MID {} has a null sender: no DSN", env.mid);
-            return;
-        };
-        let input = DsnInput {
-            reporting_mta: config.server.hostname.clone(),
-            arrival_date: env.received_at,
-            original_sender: env.sender.clone(),
-            original_envelope_id: env.dsn_envid.clone(),
-            original_message: data,
-            return_content: if env
-                .dsn_ret
-                .as_deref()
-                .is_some_and(|r| r.eq_ignore_ascii_case("FULL"))
-            {
-                ReturnContent::Full
-            } else {
-                ReturnContent::Headers
-            },
-            max_returned_bytes: danegate_bounce::DEFAULT_MAX_RETURNED_BYTES,
-            kind: DsnKind::Failed,
-            recipients,
-        };
-        let dsn = match build_dsn(&input) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(target: "danegate::mail", "MID {}: cannot build the DSN: {e}", env.mid);
-                return;
-            }
-        };
-        let domain = to
-            .rsplit_once('@')
-            .map(|(_, d)| d.to_ascii_lowercase())
-            .unwrap_or_default();
-        let msg = NewMessage {
-            sender: from,
-            recipients: vec![NewRecipient {
-                address: to,
-                domain,
-                dsn_notify: None,
-                dsn_orcpt: None,
-            }],
-            data: dsn,
-            received_from: "local".into(),
-            icid: 0,
-            policy: "DSN".into(),
-            dsn_ret: None,
-            dsn_envid: None,
-        };
-        match self.running.store().enqueue(msg).await {
-            Ok(new) => {
-                tracing::info!(target: "danegate::mail", "MID {new} generated DSN for MID {}", env.mid);
-                self.running.kick();
-            }
-            Err(e) => {
-                tracing::error!(target: "danegate::mail", "MID {}: cannot queue the DSN: {e}", env.mid)
-            }
-        }
     }
 
     /// Deletes a message whatever the state of its recipients (no DSN); returns whether

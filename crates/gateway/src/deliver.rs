@@ -686,14 +686,14 @@ async fn log_if_finished(shared: &Shared, mid: u64) {
 
 /// Does the recipient's NOTIFY parameter (RFC 3461 §4.1) ask for this kind of DSN?
 /// Without one, failures and delays are reported (RFC 3461 §6.2).
-fn notify_allows(r: &Recipient, kind: &str) -> bool {
+pub fn notify_allows(r: &Recipient, kind: &str) -> bool {
     r.dsn_notify
         .as_deref()
         .is_none_or(|n| n.split(',').any(|k| k.trim().eq_ignore_ascii_case(kind)))
 }
 
 /// Queues a DSN to the original sender; never for a null sender (no bounce of a bounce).
-async fn send_dsn(
+pub(crate) async fn send_dsn(
     shared: &Shared,
     config: &Config,
     env: &Envelope,

@@ -24,6 +24,7 @@ use rustls_pki_types::TrustAnchor;
 use tokio::sync::{Notify, watch};
 
 pub use batv::{BatvKey, Verdict as BatvVerdict};
+pub use deliver::notify_allows;
 pub use listener::load_listener_tls;
 
 /// Settings that are not part of the configuration file.
@@ -259,6 +260,19 @@ impl Running {
             .lock()
             .map(|m| m.clone())
             .unwrap_or_default()
+    }
+
+    /// Queues a DSN about `env` to its sender, as the delivery agent does (never for a
+    /// null sender; nothing for an empty recipient list).
+    pub async fn queue_dsn(
+        &self,
+        env: &danegate_queue::Envelope,
+        data: &[u8],
+        kind: danegate_bounce::DsnKind,
+        recipients: Vec<danegate_bounce::DsnRecipient>,
+    ) {
+        let config = self.shared.config();
+        deliver::send_dsn(&self.shared, &config, env, data, kind, recipients).await;
     }
 
     /// Delivery connections open now, per destination domain ("connections out").
