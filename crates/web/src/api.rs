@@ -116,6 +116,18 @@ fn json_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Response> {
         .map_err(|e| error(StatusCode::BAD_REQUEST, &format!("bad JSON body: {e}")))
 }
 
+/// A JSON body that may be left empty (then the type's default).
+async fn optional_json_body<T: for<'de> Deserialize<'de> + Default>(
+    req: Request,
+) -> Result<T, Response> {
+    let body = read_body(req).await?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        json_body(&body)
+    }
+}
+
 async fn read_body(req: Request) -> Result<axum::body::Bytes, Response> {
     axum::body::to_bytes(req.into_body(), 256 * 1024)
         .await
@@ -328,17 +340,9 @@ async fn bounce_domain(
     Path(domain): Path<String>,
     req: Request,
 ) -> Response {
-    let body = match read_body(req).await {
+    let b: BounceBody = match optional_json_body(req).await {
         Ok(b) => b,
         Err(r) => return r,
-    };
-    let b: BounceBody = if body.iter().all(u8::is_ascii_whitespace) {
-        BounceBody::default()
-    } else {
-        match json_body(&body) {
-            Ok(f) => f,
-            Err(r) => return r,
-        }
     };
     let one = match (b.mid, b.rid) {
         (Some(m), Some(r)) => Some((m, r)),
@@ -383,17 +387,9 @@ async fn queue_delete(AxState(st): AxState<State>, Path(mid): Path<u64>) -> Resp
 }
 
 async fn queue_bounce(AxState(st): AxState<State>, Path(mid): Path<u64>, req: Request) -> Response {
-    let body = match read_body(req).await {
+    let b: BounceBody = match optional_json_body(req).await {
         Ok(b) => b,
         Err(r) => return r,
-    };
-    let b: BounceBody = if body.iter().all(u8::is_ascii_whitespace) {
-        BounceBody::default()
-    } else {
-        match json_body(&body) {
-            Ok(f) => f,
-            Err(r) => return r,
-        }
     };
     match st.admin.bounce(mid, b.rid).await {
         Ok(n) => Json(json!({ "mid": mid, "bounced": n })).into_response(),
