@@ -101,10 +101,18 @@ pub(crate) async fn deliver_batch(
         }
     }
     let Some(first) = msgs.first() else { return };
-    shared
-        .rates
-        .wait(&domain, profile.recipient_limit.as_ref(), first.rcpts.len())
-        .await;
+    // Over the recipient rate: back to the queue until the window ends, without
+    // counting an attempt and without holding a connection slot or scheduler room.
+    if let Err(wait) =
+        shared
+            .rates
+            .take(&domain, profile.recipient_limit.as_ref(), first.rcpts.len())
+    {
+        for m in &msgs {
+            postpone(&shared, m, wait).await;
+        }
+        return;
+    }
     let dcid = NEXT_DCID.fetch_add(1, Ordering::Relaxed);
     // A destination that just failed is not tried again for every queued message:
     // they are deferred with the same reason until the suspension ends (Postfix's
@@ -151,14 +159,15 @@ pub(crate) async fn deliver_batch(
     let mut rest = msgs.into_iter().enumerate();
     while let Some((i, m)) = rest.next() {
         if i > 0
-            && !shared
-                .rates
-                .try_take(&domain, profile.recipient_limit.as_ref(), m.rcpts.len())
+            && let Err(wait) =
+                shared
+                    .rates
+                    .take(&domain, profile.recipient_limit.as_ref(), m.rcpts.len())
         {
-            // Over the recipient rate: this one and the rest go back and wait their turn.
-            release(&shared, &m).await;
+            // Over the recipient rate: this one and the rest wait for the next window.
+            postpone(&shared, &m, wait).await;
             for (_, m) in rest.by_ref() {
-                release(&shared, &m).await;
+                postpone(&shared, &m, wait).await;
             }
             break;
         }
@@ -263,6 +272,13 @@ fn log_start(dcid: u64, m: &Loaded) {
         .collect::<Vec<_>>()
         .join(", ");
     tracing::info!(target: "danegate::mail", "Delivery start DCID {dcid} MID {} to RID [{list}]", m.env.mid);
+}
+
+async fn postpone(shared: &Shared, m: &Loaded, wait: Duration) {
+    let rids: Vec<RecipientId> = m.rcpts.iter().map(|r| r.rid).collect();
+    tracing::info!(target: "danegate::mail", "MID {} held by the recipient rate limit for {}s", m.env.mid, wait.as_secs());
+    let until = SystemTime::now() + wait.max(Duration::from_secs(1));
+    let _ = shared.store.postpone(m.env.mid, &rids, until).await;
 }
 
 async fn release(shared: &Shared, m: &Loaded) {

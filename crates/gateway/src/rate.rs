@@ -16,11 +16,17 @@ pub(crate) struct RateLimits {
 }
 
 impl RateLimits {
-    /// Takes `n` recipients from `domain`'s window if they fit; with no limit, always.
-    /// A message with more recipients than the whole limit goes alone in a fresh window
-    /// (it could never fit otherwise).
-    pub fn try_take(&self, domain: &str, limit: Option<&RecipientLimit>, n: usize) -> bool {
-        self.try_take_at(domain, limit, n, Instant::now()).is_ok()
+    /// Takes `n` recipients from `domain`'s window if they fit (with no limit, always);
+    /// otherwise says how long until the window ends. A message with more recipients
+    /// than the whole limit goes alone in a fresh window (it could never fit
+    /// otherwise); a limit of 0 recipients holds the destination.
+    pub fn take(
+        &self,
+        domain: &str,
+        limit: Option<&RecipientLimit>,
+        n: usize,
+    ) -> Result<(), Duration> {
+        self.try_take_at(domain, limit, n, Instant::now())
     }
 
     fn try_take_at(
@@ -43,17 +49,6 @@ impl RateLimits {
             Ok(())
         } else {
             Err(limit.interval.saturating_sub(now.duration_since(w.0)))
-        }
-    }
-
-    /// Waits until `n` recipients fit in `domain`'s window, then takes them. A limit of
-    /// 0 recipients holds the destination (mail stays queued).
-    pub async fn wait(&self, domain: &str, limit: Option<&RecipientLimit>, n: usize) {
-        loop {
-            match self.try_take_at(domain, limit, n, Instant::now()) {
-                Ok(()) => return,
-                Err(wait) => tokio::time::sleep(wait.max(Duration::from_millis(10))).await,
-            }
         }
     }
 }

@@ -766,3 +766,64 @@ bounce_verification = true
     let _ = c.quit().await;
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recipient_rate_limit_holds_the_rest_without_counting_attempts() {
+    let (gw, _dir) = gateway(
+        r#"
+[[destination]]
+domain = "good.test"
+recipient_limit = { recipients = 2, per_minutes = 1 }
+"#,
+    )
+    .await;
+    let mut c = SmtpClient::connect(
+        listener(&gw),
+        None,
+        Timeouts::uniform(Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
+    c.ehlo("internal-mta.test").await.unwrap();
+    for i in 0..4 {
+        let body = format!("Subject: rate-{i}\r\n\r\nx\r\n");
+        c.send(
+            "alice@sender.test",
+            &[&format!("r{i}@good.test")],
+            body.as_bytes(),
+        )
+        .await
+        .unwrap();
+    }
+    let _ = c.quit().await;
+    let count = || {
+        sink("good")
+            .messages()
+            .iter()
+            .filter(|m| String::from_utf8_lossy(&m.data).contains("Subject: rate-"))
+            .count()
+    };
+    wait_for("two messages within the rate", || count() >= 2).await;
+    let store = gw.store();
+    let start = Instant::now();
+    loop {
+        let list = store.list(Some("good.test"), 10).await.unwrap();
+        if list.len() == 2 && list.iter().all(|r| !r.in_flight) {
+            for r in &list {
+                assert_eq!(
+                    r.attempts, 0,
+                    "held by the rate, not a failed attempt: {r:?}"
+                );
+                assert!(
+                    r.next_attempt > std::time::SystemTime::now() + Duration::from_secs(30),
+                    "{r:?}"
+                );
+            }
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{list:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(count(), 2, "no more than the limit in the window");
+    gw.shutdown().await;
+}

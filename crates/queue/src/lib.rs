@@ -303,6 +303,15 @@ pub trait Store: Send + Sync + 'static {
         rids: &'a [RecipientId],
     ) -> BoxFuture<'a, Result<(), QueueError>>;
 
+    /// Gives leased recipients back without counting an attempt, due again at
+    /// `next_attempt` (e.g. held back by a recipient rate limit).
+    fn postpone<'a>(
+        &'a self,
+        mid: MessageId,
+        rids: &'a [RecipientId],
+        next_attempt: SystemTime,
+    ) -> BoxFuture<'a, Result<(), QueueError>>;
+
     /// Records that a delay warning was sent for this message.
     fn set_delay_warned(&self, mid: MessageId) -> BoxFuture<'_, Result<(), QueueError>>;
 

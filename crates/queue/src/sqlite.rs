@@ -689,16 +689,24 @@ fn op_outcome(
     Ok(())
 }
 
-fn op_release(conn: &Connection, mid: MessageId, rids: &[RecipientId]) -> Result<(), QueueError> {
+/// Lease back without counting an attempt; with `next`, due again then.
+fn op_release(
+    conn: &Connection,
+    mid: MessageId,
+    rids: &[RecipientId],
+    next: Option<SystemTime>,
+) -> Result<(), QueueError> {
     let Some(mid) = sql_id(mid) else {
         return Ok(());
     };
     let mut stmt = conn.prepare_cached(
-        "UPDATE recipients SET leased = 0 WHERE mid = ?1 AND rid = ?2 AND state = 0",
+        "UPDATE recipients SET leased = 0, next_attempt = coalesce(?3, next_attempt)
+         WHERE mid = ?1 AND rid = ?2 AND state = 0",
     )?;
+    let next = next.map(to_ms);
     for &rid in rids {
         if let Some(rid) = sql_id(rid) {
-            stmt.execute(params![mid, rid])?;
+            stmt.execute(params![mid, rid, next])?;
         }
     }
     Ok(())
@@ -945,7 +953,17 @@ impl Store for SqliteStore {
         rids: &'a [RecipientId],
     ) -> BoxFuture<'a, Result<(), QueueError>> {
         let rids = rids.to_vec();
-        Box::pin(self.write(0, move |c| op_release(c, mid, &rids)))
+        Box::pin(self.write(0, move |c| op_release(c, mid, &rids, None)))
+    }
+
+    fn postpone<'a>(
+        &'a self,
+        mid: MessageId,
+        rids: &'a [RecipientId],
+        next_attempt: SystemTime,
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
+        let rids = rids.to_vec();
+        Box::pin(self.write(0, move |c| op_release(c, mid, &rids, Some(next_attempt))))
     }
 
     fn set_delay_warned(&self, mid: MessageId) -> BoxFuture<'_, Result<(), QueueError>> {

@@ -258,6 +258,16 @@ async fn leases() {
     let d = store.due(now, 10).await.unwrap();
     assert_eq!(d.len(), 1);
     assert_eq!((d[0].rid, d[0].attempts), (0, 1));
+
+    // postpone: back without counting an attempt, due again only at the given time.
+    store.postpone(mid, &[0], later(60)).await.unwrap();
+    assert!(store.due(now, 10).await.unwrap().is_empty());
+    let again = store.due(later(61), 10).await.unwrap();
+    assert_eq!(
+        (again[0].rid, again[0].attempts),
+        (0, 1),
+        "postpone adds no attempt"
+    );
 }
 
 #[tokio::test]
