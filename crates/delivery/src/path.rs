@@ -571,7 +571,6 @@ impl Walk<'_> {
             return HostResult::TempFail;
         }
         let mut saw_fail = false;
-        let total = attempts.len();
         for (j, (rtype, ip, sec)) in attempts.iter().enumerate() {
             self.emit(Event::AddrFound {
                 sec: Sec::from(sec),
@@ -589,9 +588,7 @@ impl Walk<'_> {
                 // A TLSA lookup failure makes the whole host unusable (RFC 7672 §2.1.2).
                 AddrResult::HostUnusable => return HostResult::TempFail,
             }
-            if let Some((nt, nip, _)) = attempts.get(j + 1)
-                && j + 1 < total
-            {
+            if let Some((nt, nip, _)) = attempts.get(j + 1) {
                 self.emit(Event::NextAddr {
                     rtype: nt.to_string(),
                     ip: *nip,
