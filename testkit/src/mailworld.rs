@@ -142,7 +142,13 @@ pub const SCENARIOS: &[Scenario] = &[
     ),
     sc(
         "unusable.dom.test",
-        "secure TLSA RRset wholly unusable (PKIX-EE, PKIX-TA)",
+        "secure TLSA RRset wholly unusable (PKIX-EE, PKIX-TA): TLS mandatory, unauthenticated",
+        FAIL,
+        FB,
+    ),
+    sc(
+        "unusablenotls.dom.test",
+        "secure TLSA RRset wholly unusable, and the server offers no STARTTLS",
         FAIL,
         FAIL,
     ),
@@ -202,6 +208,7 @@ pub const MX: &[(&str, &[&str])] = &[
     ("bogustlsa.dom.test", &["bogustlsa.hosts.test"]),
     ("nostarttls.dom.test", &["nostarttls.hosts.test"]),
     ("unusable.dom.test", &["unusable.hosts.test"]),
+    ("unusablenotls.dom.test", &["unusablenotls.hosts.test"]),
     ("ee301.dom.test", &["ee301.hosts.test"]),
     ("ee312.dom.test", &["ee312.hosts.test"]),
     ("ee300.dom.test", &["ee300.hosts.test"]),
@@ -352,7 +359,7 @@ impl MailWorld {
     /// Builds a fresh world on a fresh port (dropping it stops its servers).
     ///
     /// # Panics
-    /// If an address 127.0.0.11–34 cannot be bound on the chosen port.
+    /// If an address 127.0.0.10–34 cannot be bound on the chosen port.
     pub fn build() -> MailWorld {
         build()
     }
@@ -451,6 +458,10 @@ fn build() -> MailWorld {
             ..h("nostarttls", 15)
         },
         h("unusable", 16),
+        Host {
+            starttls: StartTlsMode::NotOffered,
+            ..h("unusablenotls", 10)
+        },
         h("ee301", 17),
         h("ee312", 18),
         h("ee300", 19),
@@ -539,6 +550,11 @@ fn build() -> MailWorld {
         "unusable",
         port,
         &tlsa_of(0, 0, 1, by("unusable").chain.ca.as_ref().unwrap()),
+    ));
+    hz.push_str(&tlsa_line(
+        "unusablenotls",
+        port,
+        &tlsa_of(1, 1, 1, &by("unusablenotls").chain.leaf),
     ));
     hz.push_str(&tlsa_line(
         "ee301",

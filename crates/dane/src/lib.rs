@@ -22,7 +22,7 @@ mod tlsa;
 pub use names::{NameCheck, ReferenceIds, check_names, name_matches};
 pub use policy::{
     Action, AddrStatus, CertStatus, DaneMode, Decision, Inputs, InsecureMx, MxStatus, TlsaStatus,
-    decide, decide_with,
+    decide, decide_with, depends_on_cert, depends_on_tlsa,
 };
 pub use set::{Ignored, TlsaSet, TlsaSetStatus, Unusable};
 pub use tlsa::{CertUsage, MatchingType, Selector, Tlsa, TlsaParseError, hex};

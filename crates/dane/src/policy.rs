@@ -16,9 +16,11 @@
 //! - An insecure MX RRset with a secure TLSA RRset: RFC 7672 §2.2.1 still
 //!   authenticates the MX host with DANE; the seed falls back (Opportunistic) or
 //!   fails (Mandatory).
-//! - A secure but wholly unusable TLSA RRset: RFC 7672 §2.2 asks for mandatory but
-//!   unauthenticated TLS. The tables know only the certificate outcome: the caller
-//!   reports such a connection as `Failed`, which gives DANE FAIL.
+//! - A secure but wholly unusable TLSA RRset (only PKIX-TA/PKIX-EE records, or
+//!   unknown parameters; [`TlsaStatus::Unusable`]): the seed has no row for it.
+//!   RFC 7672 §2.2: TLS is mandatory, but unauthenticated. Extension rows say so:
+//!   Opportunistic delivers over unauthenticated TLS ([`Action::TlsUnauthenticated`];
+//!   no STARTTLS or no TLS: DANE Fail, never plain text), Mandatory fails.
 
 use std::fmt;
 
@@ -57,8 +59,12 @@ pub enum AddrStatus {
 /// The DNSSEC status of the TLSA lookup at `_25._tcp.<host>` (RFC 7672 §2.2.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TlsaStatus {
-    /// A validated TLSA RRset (usable or not).
+    /// A validated TLSA RRset with at least one usable record (RFC 7672 §3).
     Secure,
+    /// A validated TLSA RRset in which no record is usable (PKIX-TA/PKIX-EE, unknown
+    /// parameters, malformed data): TLS is mandatory, but unauthenticated (RFC 7672
+    /// §2.2). Not in the seed's tables.
+    Unusable,
     /// Provably unsigned, with or without records (including an insecure denial).
     Insecure,
     /// Validation failed.
@@ -77,7 +83,8 @@ pub enum TlsaStatus {
 pub enum CertStatus {
     /// The certificate matched a usable TLSA record (and names, for DANE-TA).
     Success,
-    /// It did not, or the TLSA RRset had no usable record.
+    /// It did not, or (with [`TlsaStatus::Unusable`]) TLS was established but there
+    /// was no usable record to check the certificate against.
     Failed,
     /// No certificate was seen (no STARTTLS, TLS failed, or the check was not needed).
     NotReached,
@@ -104,6 +111,10 @@ pub enum Action {
     DaneFail,
     /// Deliver according to the profile's TLS Support setting.
     Fallback,
+    /// A secure TLSA RRset without a usable record (RFC 7672 §2.2): deliver over the
+    /// TLS session just established, without authentication; never in plain text.
+    /// Reported as a DANE fallback with its own reason.
+    TlsUnauthenticated,
     /// A temporary DNS failure: this host is unusable now; try the next one, else
     /// defer. Never a fallback (RFC 7672 §2.1.2).
     TempFail,
@@ -116,6 +127,7 @@ impl fmt::Display for Action {
             Action::DaneSuccess => "DANE Success",
             Action::DaneFail => "DANE Fail",
             Action::Fallback => "Fallback to opportunistic TLS flow",
+            Action::TlsUnauthenticated => "DANE UNUSABLE TLSA: TLS mandatory, unauthenticated",
             Action::TempFail => "Temporary failure (defer)",
         })
     }
@@ -253,6 +265,8 @@ pub const MANDATORY: &[Row] = table! {
         "TLSA lookup not reached after a Secure address: a caller error, fail closed";
     _         | _          | _          | NotReached => DaneFail,
         "TLSA needed but no certificate seen (no STARTTLS or TLS failed): never plain text (RFC 7672 section 2.2)";
+    _         | Secure     | Unusable   | _          => DaneFail,
+        "secure TLSA RRset without a usable record: DANE cannot authenticate the server, and Mandatory requires it (RFC 7672 section 2.2)";
 };
 
 /// DANE Opportunistic. Not "TLS Preferred": DANE Fail rows are not delivered.
@@ -283,8 +297,12 @@ pub const OPPORTUNISTIC: &[Row] = table! {
         "address lookup not reached after a Secure or Insecure MX: a caller error, fail closed";
     _         | _          | NotReached | _          => DaneFail,
         "TLSA lookup not reached after a Secure address: a caller error, fail closed";
+    Insecure  | Secure     | Unusable   | _          => Fallback,
+        "insecure MX: as the seed's rows for an insecure MX with a secure TLSA RRset";
     _         | _          | _          | NotReached => DaneFail,
         "secure TLSA but no certificate seen (no STARTTLS or TLS failed): never plain text (RFC 7672 section 2.2)";
+    Secure    | Secure     | Unusable   | _          => TlsUnauthenticated,
+        "secure TLSA RRset without a usable record: TLS is mandatory, but unauthenticated (RFC 7672 section 2.2)";
 };
 
 /// DANE None: DNSSEC statuses are not consulted; only a temporary failure of the
@@ -386,6 +404,54 @@ pub fn decide_with(mode: DaneMode, inputs: Inputs, insecure_mx: InsecureMx) -> D
     }
 }
 
+/// Every TLSA status a completed lookup can give (not `TempFail`, not `NotReached`).
+const LOOKED_UP_TLSA: [TlsaStatus; 5] = [
+    TlsaStatus::Secure,
+    TlsaStatus::Unusable,
+    TlsaStatus::Insecure,
+    TlsaStatus::NxDomain,
+    TlsaStatus::Bogus,
+];
+
+/// Every certificate outcome, including no TLS at all.
+const ALL_CERT: [CertStatus; 3] = [
+    CertStatus::Success,
+    CertStatus::Failed,
+    CertStatus::NotReached,
+];
+
+/// True when some value of the TLSA column (with any certificate outcome) changes the
+/// action for this MX and address status: only then is the TLSA lookup needed. The
+/// tables stay the single source of truth for when DANE needs what (RFC 7672 §2.2.2
+/// skips the lookup after an insecure address; the seed's rows decide the rest).
+pub fn depends_on_tlsa(mode: DaneMode, im: InsecureMx, mx: MxStatus, a: AddrStatus) -> bool {
+    let mut actions = LOOKED_UP_TLSA.iter().flat_map(|&tlsa| {
+        ALL_CERT
+            .iter()
+            .map(move |&cert| decide_with(mode, Inputs { mx, a, tlsa, cert }, im).action)
+    });
+    let first = actions.next();
+    actions.any(|x| Some(x) != first)
+}
+
+/// True when the certificate column (a match, a mismatch, or no TLS at all) changes
+/// the action for these statuses: only then is a connection needed. With a secure TLSA
+/// RRset this is how the tables say "STARTTLS or nothing" (RFC 7672 §2.2), including
+/// for an RRset without a usable record.
+pub fn depends_on_cert(
+    mode: DaneMode,
+    im: InsecureMx,
+    mx: MxStatus,
+    a: AddrStatus,
+    tlsa: TlsaStatus,
+) -> bool {
+    let mut actions = ALL_CERT
+        .iter()
+        .map(|&cert| decide_with(mode, Inputs { mx, a, tlsa, cert }, im).action);
+    let first = actions.next();
+    actions.any(|x| Some(x) != first)
+}
+
 fn cell_text<T: fmt::Debug>(c: &Cell<T>) -> String {
     match c {
         Cell::Any => String::new(),
@@ -428,8 +494,9 @@ mod tests {
         AddrStatus::TempFail,
         AddrStatus::NotReached,
     ];
-    const TLSA: [TlsaStatus; 6] = [
+    const TLSA: [TlsaStatus; 7] = [
         TlsaStatus::Secure,
+        TlsaStatus::Unusable,
         TlsaStatus::Insecure,
         TlsaStatus::Bogus,
         TlsaStatus::NxDomain,
@@ -696,5 +763,103 @@ Bogus				DANE Fail";
             assert_eq!(d.action, Action::DaneFail);
             assert!(matches!(d.row.origin, Origin::Extension(why) if why.contains("plain text")));
         }
+    }
+
+    /// RFC 7672 §2.2: a secure TLSA RRset without a usable record means TLS is
+    /// mandatory, but unauthenticated.
+    #[test]
+    fn unusable_tlsa_rrset_rows() {
+        let i = |mx, cert| Inputs {
+            mx,
+            a: AddrStatus::Secure,
+            tlsa: TlsaStatus::Unusable,
+            cert,
+        };
+        // Opportunistic: TLS established (the certificate could not be checked) gives
+        // unauthenticated TLS, from an extension row with its reason.
+        let d = decide(
+            DaneMode::Opportunistic,
+            i(MxStatus::Secure, CertStatus::Failed),
+        );
+        assert_eq!(d.action, Action::TlsUnauthenticated);
+        assert!(matches!(d.row.origin, Origin::Extension(why) if why.contains("unauthenticated")));
+        // No STARTTLS / TLS failed: never plain text.
+        let d = decide(
+            DaneMode::Opportunistic,
+            i(MxStatus::Secure, CertStatus::NotReached),
+        );
+        assert_eq!(d.action, Action::DaneFail);
+        // Mandatory: DANE Fail whatever happened.
+        for cert in CERT {
+            for mx in [MxStatus::Secure, MxStatus::Insecure] {
+                assert_eq!(
+                    decide(DaneMode::Mandatory, i(mx, cert)).action,
+                    Action::DaneFail
+                );
+            }
+        }
+        // An insecure MX falls back as with any secure TLSA RRset (the seed), unless
+        // RFC 7672 §2.2.1 is chosen.
+        assert_eq!(
+            decide(
+                DaneMode::Opportunistic,
+                i(MxStatus::Insecure, CertStatus::Failed)
+            )
+            .action,
+            Action::Fallback
+        );
+        assert_eq!(
+            decide_with(
+                DaneMode::Opportunistic,
+                i(MxStatus::Insecure, CertStatus::Failed),
+                InsecureMx::Rfc7672
+            )
+            .action,
+            Action::TlsUnauthenticated
+        );
+        // Only Opportunistic ever gives unauthenticated TLS, and only for this status
+        // after TLS was established.
+        for mode in MODES {
+            for inp in all_inputs() {
+                if decide(mode, inp).action == Action::TlsUnauthenticated {
+                    assert_eq!(mode, DaneMode::Opportunistic);
+                    assert_eq!(inp.tlsa, TlsaStatus::Unusable);
+                    assert_ne!(inp.cert, CertStatus::NotReached);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn what_the_tables_need() {
+        use DaneMode::{Mandatory, Opportunistic};
+        let (s, im) = (MxStatus::Secure, InsecureMx::Seed);
+        // A secure address: the TLSA column matters in both DANE modes.
+        for mode in [Mandatory, Opportunistic] {
+            assert!(depends_on_tlsa(mode, im, s, AddrStatus::Secure));
+            // An insecure address: decided without TLSA (RFC 7672 §2.2.2).
+            assert!(!depends_on_tlsa(mode, im, s, AddrStatus::Insecure));
+            // A secure, usable TLSA RRset needs the certificate.
+            assert!(depends_on_cert(
+                mode,
+                im,
+                s,
+                AddrStatus::Secure,
+                TlsaStatus::Secure
+            ));
+        }
+        // An unusable RRset needs a connection (TLS) only where it can deliver.
+        let u = TlsaStatus::Unusable;
+        assert!(depends_on_cert(Opportunistic, im, s, AddrStatus::Secure, u));
+        assert!(!depends_on_cert(Mandatory, im, s, AddrStatus::Secure, u));
+        // No TLSA: the seed's fallback needs no connection here.
+        assert!(!depends_on_cert(
+            Opportunistic,
+            im,
+            s,
+            AddrStatus::Secure,
+            TlsaStatus::NxDomain
+        ));
+        assert!(!depends_on_tlsa(DaneMode::None, im, s, AddrStatus::Secure));
     }
 }

@@ -142,6 +142,9 @@ pub enum Event {
     CertUnchecked { why: String },
     /// `TLS connection succeeded ietf.org.`
     TlsSucceeded { domain: String },
+    /// A secure TLSA RRset without a usable record (RFC 7672 §2.2): delivery goes on
+    /// over this TLS session, unauthenticated. Printed before `DANE FALLBACK for d`.
+    UnauthenticatedTls { host: String, domain: String },
     /// The decision table's row for this attempt.
     Decision { action: String, row: String },
     /// `Trying next A record (104.47.10.36) for MX(h) in d`
@@ -285,6 +288,11 @@ impl fmt::Display for Event {
             Event::CertFailed { reason } => write!(f, "Certificate verification failed: {reason}"),
             Event::CertUnchecked { why } => write!(f, "Certificate not verified: {why}"),
             Event::TlsSucceeded { domain } => write!(f, "TLS connection succeeded {domain}."),
+            Event::UnauthenticatedTls { host, domain } => write!(
+                f,
+                "DANE UNUSABLE TLSA: TLS mandatory, unauthenticated: MX({host}) in {domain} \
+                 publishes a secure TLSA RRset without a usable record (RFC 7672 §2.2)"
+            ),
             Event::Decision { action, row } => write!(f, "Decision: {action} ({row})"),
             Event::NextAddr {
                 rtype,

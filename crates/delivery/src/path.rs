@@ -12,7 +12,7 @@ use danegate_dane::{
     names::ReferenceIds,
     policy::{
         Action, AddrStatus, CertStatus, DaneMode, Decision, Inputs, InsecureMx, MxStatus,
-        TlsaStatus, decide_with,
+        TlsaStatus, decide_with, depends_on_cert, depends_on_tlsa,
     },
 };
 use danegate_dns::{Answer, AnswerKind, LookupError, Name, RecordType, Resolver, Security};
@@ -117,6 +117,10 @@ pub struct Session {
     pub cipher: String,
     /// What the certificate check decided.
     pub verification: VerifyOutcome,
+    /// The DANE table's action that gave this session: `DaneSuccess` (authenticated),
+    /// `TlsUnauthenticated` (a secure TLSA RRset without a usable record, RFC 7672
+    /// §2.2); `None` on the TLS Support path.
+    pub dane: Option<Action>,
 }
 
 /// The result of [`verify_destination`].
@@ -126,7 +130,10 @@ pub struct Outcome {
     /// Every step, in order.
     pub events: Vec<Event>,
     /// For DANE SUCCESS: the authenticated session (the gateway delivers over it;
-    /// `daneverify` sends QUIT).
+    /// `daneverify` sends QUIT). For a fallback decided by
+    /// [`Action::TlsUnauthenticated`] (RFC 7672 §2.2): the unauthenticated TLS session,
+    /// which is the only way to deliver ([`Session::dane`] says so); for any other
+    /// fallback, `None`.
     pub session: Option<Session>,
     /// For a fallback: the MX host whose row said so.
     pub fallback_host: Option<String>,
@@ -193,58 +200,6 @@ fn addr_status(s: &Security) -> AddrStatus {
         Security::Insecure => AddrStatus::Insecure,
         Security::Bogus(_) => AddrStatus::Bogus,
     }
-}
-
-/// True when some value of the TLSA (or certificate) column changes the action: only
-/// then is the lookup (or the connection) needed. The tables stay the single source of
-/// truth for when DANE needs what.
-fn depends_on_tlsa(mode: DaneMode, im: InsecureMx, mx: MxStatus, a: AddrStatus) -> bool {
-    let tlsas = [
-        TlsaStatus::Secure,
-        TlsaStatus::Insecure,
-        TlsaStatus::NxDomain,
-        TlsaStatus::Bogus,
-    ];
-    let certs = [CertStatus::Success, CertStatus::Failed];
-    let mut actions = tlsas.iter().flat_map(|&tlsa| {
-        certs
-            .iter()
-            .map(move |&cert| decide_with(mode, Inputs { mx, a, tlsa, cert }, im).action)
-    });
-    let first = actions.next();
-    actions.any(|x| Some(x) != first)
-}
-
-fn depends_on_cert(
-    mode: DaneMode,
-    im: InsecureMx,
-    mx: MxStatus,
-    a: AddrStatus,
-    tlsa: TlsaStatus,
-) -> bool {
-    let s = decide_with(
-        mode,
-        Inputs {
-            mx,
-            a,
-            tlsa,
-            cert: CertStatus::Success,
-        },
-        im,
-    )
-    .action;
-    let f = decide_with(
-        mode,
-        Inputs {
-            mx,
-            a,
-            tlsa,
-            cert: CertStatus::Failed,
-        },
-        im,
-    )
-    .action;
-    s != f
 }
 
 /// Walks the DANE path for `domain` and decides, emitting each step to `sink` as it
@@ -381,6 +336,9 @@ impl Walk<'_> {
             match self.try_host(host, mxs, look).await {
                 HostResult::Success(s) => return (Verdict::DaneSuccess, Some(*s), None),
                 HostResult::Fallback => return (Verdict::Fallback, None, Some(hname)),
+                HostResult::Unauthenticated(s) => {
+                    return (Verdict::Fallback, Some(*s), Some(hname));
+                }
                 HostResult::Fail => saw_fail = true,
                 HostResult::TempFail => {}
             }
@@ -425,7 +383,7 @@ impl Walk<'_> {
         match action {
             Action::DaneSuccess => Verdict::DaneSuccess,
             Action::DaneFail => Verdict::DaneFailed,
-            Action::Fallback => Verdict::Fallback,
+            Action::Fallback | Action::TlsUnauthenticated => Verdict::Fallback,
             Action::TempFail => Verdict::TempFail,
         }
     }
@@ -583,6 +541,7 @@ impl Walk<'_> {
             match r {
                 AddrResult::Success(s) => return HostResult::Success(s),
                 AddrResult::Fallback => return HostResult::Fallback,
+                AddrResult::Unauthenticated(s) => return HostResult::Unauthenticated(s),
                 AddrResult::Fail => saw_fail = true,
                 AddrResult::TempFail => {}
                 // A TLSA lookup failure makes the whole host unusable (RFC 7672 §2.1.2).
@@ -679,7 +638,14 @@ impl Walk<'_> {
                             }
                             _ => None,
                         }));
-                    (TlsaStatus::Secure, Some((set, records_text(ans))))
+                    // RFC 7672 §2.2: an RRset without a usable record is a status of
+                    // its own (TLS mandatory, unauthenticated); the tables decide.
+                    let status = match set.status() {
+                        TlsaSetStatus::Usable => TlsaStatus::Secure,
+                        TlsaSetStatus::AllUnusable => TlsaStatus::Unusable,
+                        TlsaSetStatus::Empty => TlsaStatus::NxDomain,
+                    };
+                    (status, Some((set, records_text(ans))))
                 }
                 (Security::Secure, _) => {
                     self.emit(Event::TlsaNone {
@@ -742,7 +708,7 @@ impl Walk<'_> {
             usable,
         });
         self.emit(Event::CheckingTls);
-        let all_unusable = set.status() != TlsaSetStatus::Usable;
+        let all_unusable = tstatus == TlsaStatus::Unusable;
         let verifier = Arc::new(if all_unusable {
             DaneVerifier::unauthenticated()
         } else {
@@ -794,14 +760,26 @@ impl Walk<'_> {
                         protocol,
                         cipher,
                         verification: report,
+                        dane: None,
                     }),
                 )
             }
         };
         let d = self.decide(mxs, a, tstatus, cert);
         match (d.action, session) {
-            (Action::DaneSuccess, Some(s)) => AddrResult::Success(Box::new(s)),
-            (Action::DaneSuccess, None) => AddrResult::Fail,
+            (Action::DaneSuccess, Some(mut s)) => {
+                s.dane = Some(Action::DaneSuccess);
+                AddrResult::Success(Box::new(s))
+            }
+            (Action::TlsUnauthenticated, Some(mut s)) => {
+                self.emit(Event::UnauthenticatedTls {
+                    host: hname.clone(),
+                    domain: domain.clone(),
+                });
+                s.dane = Some(Action::TlsUnauthenticated);
+                AddrResult::Unauthenticated(Box::new(s))
+            }
+            (Action::DaneSuccess | Action::TlsUnauthenticated, None) => AddrResult::Fail,
             (action, s) => {
                 if let Some(s) = s {
                     let _ = s.client.quit().await;
@@ -914,6 +892,8 @@ fn records_text(a: &Answer) -> Vec<String> {
 enum HostResult {
     Success(Box<Session>),
     Fallback,
+    /// TLS without authentication (a secure TLSA RRset without a usable record).
+    Unauthenticated(Box<Session>),
     Fail,
     TempFail,
 }
@@ -921,6 +901,7 @@ enum HostResult {
 enum AddrResult {
     Success(Box<Session>),
     Fallback,
+    Unauthenticated(Box<Session>),
     Fail,
     TempFail,
     HostUnusable,
@@ -928,7 +909,8 @@ enum AddrResult {
 
 fn addr_action(a: Action) -> AddrResult {
     match a {
-        Action::DaneSuccess | Action::DaneFail => AddrResult::Fail,
+        // Success and unauthenticated TLS need the session: without one, no delivery.
+        Action::DaneSuccess | Action::TlsUnauthenticated | Action::DaneFail => AddrResult::Fail,
         Action::Fallback => AddrResult::Fallback,
         Action::TempFail => AddrResult::TempFail,
     }

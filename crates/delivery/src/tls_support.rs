@@ -320,6 +320,7 @@ fn plain_session(client: SmtpClient, cand: &Candidate) -> Session {
         protocol: "none".into(),
         cipher: String::new(),
         verification: VerifyOutcome::Unchecked,
+        dane: None,
     }
 }
 
@@ -331,6 +332,7 @@ fn tls_session(client: SmtpClient, cand: &Candidate, info: &TlsInfo, v: VerifyOu
         protocol: protocol_name(info.protocol).to_string(),
         cipher: openssl_cipher_name(info.cipher_suite).to_string(),
         verification: v,
+        dane: None,
     }
 }
 

@@ -16,7 +16,7 @@ use danegate_bounce::{
 };
 use danegate_config::{Config, DaneSupport, DestinationProfile, RouteHostName, RouteHosts};
 use danegate_delivery::{
-    DaneMode, Event, IpPreference, Options, Session, TlsContext, TlsSupport, Verdict,
+    Action, DaneMode, Event, IpPreference, Options, Session, TlsContext, TlsSupport, Verdict,
     candidates_from_dns, candidates_from_route, open_first_session, verify_destination,
 };
 use danegate_queue::{Envelope, NewMessage, NewRecipient, Recipient, RecipientId};
@@ -139,7 +139,7 @@ pub(crate) async fn deliver_batch(
                     .clamp(Duration::from_secs(1), Duration::from_secs(300));
                 shared.suspend(&domain, hold, format!("{enhanced} {reason}"));
             }
-            record(&shared, &domain, &profile, None, None, false, &attempt);
+            record(&shared, &domain, &profile, None, None, None, &attempt);
             for m in &msgs {
                 settle(
                     &shared,
@@ -176,7 +176,7 @@ pub(crate) async fn deliver_batch(
         let (attempt, alive) = send(&mut session, dcid, &sender, &m.env, &m.rcpts, &m.data).await;
         let tls = (session.protocol != "none")
             .then(|| (session.protocol.clone(), session.cipher.clone()));
-        let dane = matches!(session.verification, danegate_tls::VerifyOutcome::Dane(_));
+        let dane = session.dane;
         record(
             &shared,
             &domain,
@@ -213,6 +213,9 @@ fn log_tls(dcid: u64, domain: &str, s: &Session) {
     } else {
         tracing::info!(target: "danegate::mail", "DCID {dcid} TLS success protocol {} cipher {}", s.protocol, s.cipher);
     }
+    if s.dane == Some(Action::TlsUnauthenticated) {
+        tracing::info!(target: "danegate::mail", "DCID {dcid} DANE UNUSABLE TLSA: TLS mandatory, unauthenticated, to {} [{}] ({domain} has a secure TLSA RRset without a usable record)", s.host, s.addr.ip());
+    }
 }
 
 /// Remembers the last outcome for `domain` (Delivery Status, `hoststatus`).
@@ -222,7 +225,7 @@ fn record(
     profile: &DestinationProfile,
     host: Option<String>,
     tls: Option<(String, String)>,
-    dane_authenticated: bool,
+    dane_action: Option<Action>,
     attempt: &Attempt,
 ) {
     let detail = match attempt {
@@ -238,8 +241,11 @@ fn record(
         "no DANE".to_string()
     } else if detail.contains("DANE FAILED") {
         "DANE FAILED".to_string()
-    } else if matches!(attempt, Attempt::Sent(_)) && dane_authenticated {
+    } else if matches!(attempt, Attempt::Sent(_)) && dane_action == Some(Action::DaneSuccess) {
         "DANE SUCCESS".to_string()
+    } else if matches!(attempt, Attempt::Sent(_)) && dane_action == Some(Action::TlsUnauthenticated)
+    {
+        "DANE UNUSABLE TLSA".to_string()
     } else if matches!(attempt, Attempt::Sent(_)) {
         "DANE FALLBACK".to_string()
     } else {
@@ -375,13 +381,16 @@ async fn open(
                         });
                     }
                 },
-                Verdict::Fallback => {
-                    opts.mode = DaneMode::None;
-                    match plain_path(shared, &resolver, domain, tls, &opts, &mut log).await {
-                        Ok(s) => s,
-                        Err(a) => return Err(a),
+                // The table's TlsUnauthenticated row (RFC 7672 §2.2): the walk hands
+                // over the TLS session; the TLS Support path (maybe plain text) is
+                // never taken for it.
+                Verdict::Fallback => match outcome.session {
+                    Some(s) => s,
+                    None => {
+                        opts.mode = DaneMode::None;
+                        plain_path(shared, &resolver, domain, tls, &opts, &mut log).await?
                     }
-                }
+                },
                 Verdict::DaneFailed => {
                     let why = last_reason(&outcome.events);
                     tracing::info!(target: "danegate::mail", "DCID {dcid} DANE FAILED for {domain}: {why}");

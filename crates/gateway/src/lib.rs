@@ -80,7 +80,8 @@ pub struct LastOutcome {
     pub when: std::time::SystemTime,
     /// The MX host (or route host) tried last, if any.
     pub host: Option<String>,
-    /// `DANE SUCCESS`, `DANE FAILED`, `DANE FALLBACK`, `DANE TEMPORARY FAILURE`, or
+    /// `DANE SUCCESS`, `DANE FAILED`, `DANE FALLBACK`, `DANE UNUSABLE TLSA` (a secure
+    /// TLSA RRset without a usable record: TLS, unauthenticated), `DANE TEMPORARY FAILURE`, or
     /// `no DANE` when the profile's DANE Support is None or a route applied.
     pub dane: String,
     /// TLS protocol and cipher of the session, when one was established.
