@@ -285,6 +285,18 @@ keyword_enum!(DaneSupport {
     Mandatory => "mandatory",
 });
 
+impl From<DaneSupport> for danegate_dane::DaneMode {
+    /// The table that decides for each DANE Support value (exhaustive: a new value must
+    /// say which table it uses).
+    fn from(d: DaneSupport) -> Self {
+        match d {
+            DaneSupport::None => danegate_dane::DaneMode::None,
+            DaneSupport::Opportunistic => danegate_dane::DaneMode::Opportunistic,
+            DaneSupport::Mandatory => danegate_dane::DaneMode::Mandatory,
+        }
+    }
+}
+
 impl Policy {
     /// Every policy with its spelling in the file.
     pub const ALL: &'static [(Policy, &'static str)] = &[

@@ -21,51 +21,12 @@ use danegate_tls::{
     DaneVerifier, VerifyOutcome, client_config, openssl_cipher_name, protocol_name, server_name,
 };
 use hickory_proto::rr::RData;
-use rand::seq::SliceRandom;
 
-use crate::events::{Event, Sec, Verdict};
-
-/// Which address families to use and in which order (PRODUCT.md §4).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum IpPreference {
-    /// AAAA first, then A (the appliance's default).
-    #[default]
-    Ipv6Preferred,
-    /// A first, then AAAA.
-    Ipv4Preferred,
-    /// A only.
-    Ipv4Only,
-    /// AAAA only.
-    Ipv6Only,
-}
-
-impl IpPreference {
-    fn families(self) -> &'static [RecordType] {
-        match self {
-            IpPreference::Ipv6Preferred => &[RecordType::AAAA, RecordType::A],
-            IpPreference::Ipv4Preferred => &[RecordType::A, RecordType::AAAA],
-            IpPreference::Ipv4Only => &[RecordType::A],
-            IpPreference::Ipv6Only => &[RecordType::AAAA],
-        }
-    }
-}
-
-impl FromStr for IpPreference {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s.to_ascii_lowercase().replace('_', "-").as_str() {
-            "ipv6-preferred" => IpPreference::Ipv6Preferred,
-            "ipv4-preferred" => IpPreference::Ipv4Preferred,
-            "ipv4-only" => IpPreference::Ipv4Only,
-            "ipv6-only" => IpPreference::Ipv6Only,
-            _ => {
-                return Err(format!(
-                    "unknown IP preference {s:?} (ipv6-preferred, ipv4-preferred, ipv4-only, ipv6-only)"
-                ));
-            }
-        })
-    }
-}
+use crate::{
+    IpPreference,
+    events::{Event, Sec, Verdict},
+    mx_walk::{FamilyAnswer, MxFailure, MxHost, addresses, ips, mx_hosts, text},
+};
 
 /// How to walk the path.
 #[derive(Clone, Debug)]
@@ -139,17 +100,10 @@ pub struct Outcome {
     pub fallback_host: Option<String>,
 }
 
-/// An MX host with the status of the MX answer that named it.
-#[derive(Clone, Debug)]
-struct MxHost {
-    name: Name,
-    preference: u16,
-}
-
 /// Address and TLSA lookups of one host, done ahead (in parallel for all hosts).
 struct HostLookups {
     /// Per family, in preference order.
-    addrs: Vec<(RecordType, Result<Answer, LookupError>)>,
+    addrs: Vec<FamilyAnswer>,
     /// TLSA answers at the candidate base domains (expanded name first, RFC 7672 §2.2.2).
     tlsa: Option<TlsaLookup>,
 }
@@ -174,15 +128,6 @@ impl Walk<'_> {
     fn emit(&mut self, e: Event) {
         (self.sink)(&e);
         self.events.push(e);
-    }
-}
-
-fn text(name: &Name) -> String {
-    let s = name.to_ascii();
-    if s == "." {
-        s
-    } else {
-        s.trim_end_matches('.').to_string()
     }
 }
 
@@ -234,85 +179,58 @@ type RunResult = (Verdict, Option<Session>, Option<String>);
 impl Walk<'_> {
     async fn run(&mut self) -> RunResult {
         let domain = self.domain.clone();
-        let Ok(mut qname) = Name::from_str(&domain) else {
-            self.emit(Event::NoMailDomain {
-                domain: domain.clone(),
-                sec: Sec::Insecure,
-                why: "not a valid domain name".into(),
-            });
-            return (Verdict::DaneFailed, None, None);
-        };
-        qname.set_fqdn(true);
-        // 1. MX (RFC 7672 §2.2.1).
-        let mx = match self.resolver.lookup(&qname, RecordType::MX).await {
-            Ok(a) => a,
-            Err(e) => {
+        // 1. MX (RFC 7672 §2.2.1), hosts in preference order: the shared walk.
+        let set = match mx_hosts(self.resolver, &domain, self.opts.shuffle).await {
+            Ok(set) => set,
+            Err(MxFailure::InvalidName) => {
+                self.emit(Event::NoMailDomain {
+                    domain: domain.clone(),
+                    sec: Sec::Insecure,
+                    why: "not a valid domain name".into(),
+                });
+                return (Verdict::DaneFailed, None, None);
+            }
+            Err(MxFailure::TempFail(error)) => {
                 self.emit(Event::DnsTempFail {
                     what: format!("MX of {domain}"),
-                    error: e.to_string(),
+                    error,
                 });
                 return (Verdict::TempFail, None, None);
             }
-        };
-        let mxs = mx_status(&mx.security);
-        if let Security::Bogus(reason) = &mx.security {
-            self.emit(Event::MxBogus {
-                domain: domain.clone(),
-                reason: reason.to_string(),
-            });
-            let d = self.decide(
-                mxs,
-                AddrStatus::NotReached,
-                TlsaStatus::NotReached,
-                CertStatus::NotReached,
-            );
-            return (self.action_verdict(d.action), None, None);
-        }
-        let sec = Sec::from(&mx.security);
-        let mut hosts: Vec<MxHost> = Vec::new();
-        let mut implicit = false;
-        match mx.kind {
-            AnswerKind::NxDomain => {
+            Err(MxFailure::Bogus(reason)) => {
+                self.emit(Event::MxBogus {
+                    domain: domain.clone(),
+                    reason,
+                });
+                let d = self.decide(
+                    MxStatus::Bogus,
+                    AddrStatus::NotReached,
+                    TlsaStatus::NotReached,
+                    CertStatus::NotReached,
+                );
+                return (self.action_verdict(d.action), None, None);
+            }
+            Err(MxFailure::NxDomain(sec)) => {
                 self.emit(Event::NoMailDomain {
                     domain: domain.clone(),
-                    sec,
+                    sec: Sec::from(&sec),
                     why: "the domain does not exist (NXDOMAIN)".into(),
                 });
                 return (Verdict::DaneFailed, None, None);
             }
-            AnswerKind::NoData => {
-                // RFC 5321 §5.1: no MX, the domain itself is the implicit MX.
-                implicit = true;
-                hosts.push(MxHost {
-                    name: mx.final_name().clone(),
-                    preference: 0,
+            Err(MxFailure::NullMx(sec)) => {
+                self.emit(Event::NoMailDomain {
+                    domain: domain.clone(),
+                    sec: Sec::from(&sec),
+                    why: "null MX (RFC 7505): the domain accepts no mail".into(),
                 });
+                return (Verdict::DaneFailed, None, None);
             }
-            AnswerKind::Data => {
-                for r in &mx.records {
-                    if let RData::MX(m) = &r.data {
-                        hosts.push(MxHost {
-                            name: m.exchange.clone(),
-                            preference: m.preference,
-                        });
-                    }
-                }
-            }
-        }
-        // RFC 7505: a null MX says the domain accepts no mail.
-        if hosts.len() == 1 && hosts[0].name.is_root() {
-            self.emit(Event::NoMailDomain {
-                domain: domain.clone(),
-                sec,
-                why: "null MX (RFC 7505): the domain accepts no mail".into(),
-            });
-            return (Verdict::DaneFailed, None, None);
-        }
-        hosts.retain(|h| !h.name.is_root());
-        if self.opts.shuffle {
-            hosts.shuffle(&mut rand::rng());
-        }
-        hosts.sort_by_key(|h| h.preference);
+        };
+        let mxs = mx_status(&set.security);
+        let sec = Sec::from(&set.security);
+        let implicit = set.implicit;
+        let hosts = set.hosts;
         // 2. Addresses and TLSA of every host, in parallel (they do not depend on each other).
         let lookups: Vec<HostLookups> =
             futures_util::future::join_all(hosts.iter().map(|h| self.host_lookups(h, mxs))).await;
@@ -389,12 +307,7 @@ impl Walk<'_> {
     }
 
     async fn host_lookups(&self, host: &MxHost, mx: MxStatus) -> HostLookups {
-        let fams = self.opts.ip_preference.families();
-        let addrs: Vec<(RecordType, Result<Answer, LookupError>)> = futures_util::future::join_all(
-            fams.iter()
-                .map(|&t| async move { (t, self.resolver.lookup(&host.name, t).await) }),
-        )
-        .await;
+        let addrs = addresses(self.resolver, &host.name, self.opts.ip_preference).await;
         // TLSA only if some address answer is secure and the table may care (RFC 7672 §2.2.2:
         // an insecure address answer means no TLSA lookup).
         let secure_addr = addrs.iter().find_map(|(_, r)| match r {
@@ -487,12 +400,7 @@ impl Walk<'_> {
                         }
                         continue;
                     }
-                    for r in &a.records {
-                        let ip = match &r.data {
-                            RData::A(v4) => IpAddr::V4(v4.0),
-                            RData::AAAA(v6) => IpAddr::V6(v6.0),
-                            _ => continue,
-                        };
+                    for ip in ips(a) {
                         attempts.push((*rtype, ip, a.security.clone()));
                     }
                 }
@@ -710,7 +618,7 @@ impl Walk<'_> {
         self.emit(Event::CheckingTls);
         let all_unusable = tstatus == TlsaStatus::Unusable;
         let verifier = Arc::new(if all_unusable {
-            DaneVerifier::unauthenticated()
+            danegate_tls::danger::accept_any_certificate()
         } else {
             DaneVerifier::dane(set, t.reference_ids.clone())
         });

@@ -37,19 +37,19 @@ use std::{
 };
 
 use danegate_dane::names::ReferenceIds;
-use danegate_dns::{Answer, AnswerKind, LookupError, Name, RecordType, Resolver, Security};
+use danegate_dns::{Name, Resolver, Security};
 use danegate_smtp::{Phase, SmtpClient, SmtpError, TlsInfo};
 use danegate_tls::{
     DaneVerifier, Failure, FailureKind, VerifyOutcome, VerifyPolicy, client_config,
     openssl_cipher_name, protocol_name, server_name,
 };
-use hickory_proto::rr::RData;
-use rand::seq::SliceRandom;
 use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime, pem::PemObject};
 
 use crate::{
+    IpPreference,
     events::Event,
-    path::{IpPreference, Options, Session},
+    mx_walk::{FamilyAnswer, MxFailure, addresses, family_allowed, ips, mx_hosts, normalise},
+    path::{Options, Session},
 };
 
 /// The TLS Support setting of a destination profile (PRODUCT.md §4).
@@ -121,6 +121,21 @@ impl TlsSupport {
     /// True when the certificate is checked (and the result logged) at all.
     pub fn verifies(self) -> bool {
         self.verification_required() || self == TlsSupport::PreferredVerify
+    }
+}
+
+impl From<danegate_config::TlsSupport> for TlsSupport {
+    /// The destination profile's setting (exhaustive: no string round trip).
+    fn from(t: danegate_config::TlsSupport) -> Self {
+        use danegate_config::TlsSupport as C;
+        match t {
+            C::None => TlsSupport::None,
+            C::Preferred => TlsSupport::Preferred,
+            C::Required => TlsSupport::Required,
+            C::PreferredVerify => TlsSupport::PreferredVerify,
+            C::RequiredVerify => TlsSupport::RequiredVerify,
+            C::RequiredVerifyHostedDomains => TlsSupport::RequiredVerifyHostedDomains,
+        }
     }
 }
 
@@ -423,7 +438,7 @@ pub async fn open_session(
     let verifier = Arc::new(if mode.verification_required() {
         DaneVerifier::new(ctx.pkix_policy(mode, cand))
     } else {
-        DaneVerifier::unauthenticated()
+        danegate_tls::danger::accept_any_certificate()
     });
     let slot = verifier.outcome();
     let setup = client_config(verifier)
@@ -602,32 +617,6 @@ pub async fn open_first_session(
 // ---------------------------------------------------------------------------
 // Candidates.
 
-fn text(name: &Name) -> String {
-    let s = name.to_ascii();
-    if s == "." {
-        s
-    } else {
-        s.trim_end_matches('.').to_string()
-    }
-}
-
-fn families(pref: IpPreference) -> &'static [RecordType] {
-    match pref {
-        IpPreference::Ipv6Preferred => &[RecordType::AAAA, RecordType::A],
-        IpPreference::Ipv4Preferred => &[RecordType::A, RecordType::AAAA],
-        IpPreference::Ipv4Only => &[RecordType::A],
-        IpPreference::Ipv6Only => &[RecordType::AAAA],
-    }
-}
-
-fn family_allowed(pref: IpPreference, ip: IpAddr) -> bool {
-    match pref {
-        IpPreference::Ipv4Only => ip.is_ipv4(),
-        IpPreference::Ipv6Only => ip.is_ipv6(),
-        _ => true,
-    }
-}
-
 /// What the address lookups of a set of hosts gave.
 #[derive(Default)]
 struct Scan {
@@ -648,12 +637,7 @@ impl Scan {
         }
     }
 
-    fn add_answers(
-        &mut self,
-        host: &str,
-        port: u16,
-        answers: Vec<(RecordType, Result<Answer, LookupError>)>,
-    ) {
+    fn add_answers(&mut self, host: &str, port: u16, answers: Vec<FamilyAnswer>) {
         let before = self.out.len();
         for (rtype, r) in answers {
             match r {
@@ -664,12 +648,7 @@ impl Scan {
                             .push(format!("{rtype} of {host}: BOGUS ({reason})"));
                         continue;
                     }
-                    for rec in &a.records {
-                        let ip = match &rec.data {
-                            RData::A(v4) => IpAddr::V4(v4.0),
-                            RData::AAAA(v6) => IpAddr::V6(v6.0),
-                            _ => continue,
-                        };
+                    for ip in ips(&a) {
                         self.push(host, SocketAddr::new(ip, port));
                     }
                 }
@@ -704,19 +683,6 @@ impl Scan {
     }
 }
 
-async fn lookup_addrs(
-    resolver: &Resolver,
-    name: &Name,
-    pref: IpPreference,
-) -> Vec<(RecordType, Result<Answer, LookupError>)> {
-    futures_util::future::join_all(
-        families(pref)
-            .iter()
-            .map(|&t| async move { (t, resolver.lookup(name, t).await) }),
-    )
-    .await
-}
-
 /// The servers of `domain` (RFC 5321 §5.1): its MX hosts in preference order (equal
 /// preferences shuffled), or the domain itself when it has no MX (implicit MX); per
 /// host its addresses per `pref`; each with `port` (25 in production). Duplicate
@@ -732,66 +698,39 @@ pub async fn candidates_from_dns(
     pref: IpPreference,
     port: u16,
 ) -> Result<Vec<Candidate>, AttemptError> {
-    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-    let Ok(mut qname) = Name::from_str(&domain) else {
-        return Err(AttemptError::perm(
-            "5.1.2",
-            format!("{domain:?} is not a valid domain name"),
-        ));
-    };
-    qname.set_fqdn(true);
-    let mx = resolver
-        .lookup(&qname, RecordType::MX)
-        .await
-        .map_err(|e| AttemptError::temp("4.4.3", format!("MX lookup for {domain}: {e}")))?;
-    if let Security::Bogus(reason) = &mx.security {
-        return Err(AttemptError::temp(
-            "4.4.3",
-            format!("BOGUS MX answer for {domain}: {reason}"),
-        ));
-    }
-    let mut hosts: Vec<(Name, u16)> = Vec::new();
-    match mx.kind {
-        AnswerKind::NxDomain => {
-            return Err(AttemptError::perm(
-                "5.1.2",
-                format!("{domain}: no such domain (NXDOMAIN)"),
-            ));
-        }
-        AnswerKind::NoData => hosts.push((mx.final_name().clone(), 0)),
-        AnswerKind::Data => {
-            for r in &mx.records {
-                if let RData::MX(m) = &r.data {
-                    hosts.push((m.exchange.clone(), m.preference));
+    let set = match mx_hosts(resolver, domain, true).await {
+        Ok(set) => set,
+        Err(f) => {
+            let domain = normalise(domain);
+            return Err(match f {
+                MxFailure::InvalidName => {
+                    AttemptError::perm("5.1.2", format!("{domain:?} is not a valid domain name"))
                 }
-            }
+                MxFailure::TempFail(e) => {
+                    AttemptError::temp("4.4.3", format!("MX lookup for {domain}: {e}"))
+                }
+                MxFailure::Bogus(reason) => {
+                    AttemptError::temp("4.4.3", format!("BOGUS MX answer for {domain}: {reason}"))
+                }
+                MxFailure::NxDomain(_) => {
+                    AttemptError::perm("5.1.2", format!("{domain}: no such domain (NXDOMAIN)"))
+                }
+                MxFailure::NullMx(_) => AttemptError::perm(
+                    "5.1.10",
+                    format!("{domain} accepts no mail (null MX, RFC 7505)"),
+                ),
+            });
         }
-    }
-    if hosts.len() == 1 && hosts[0].0.is_root() {
-        return Err(AttemptError::perm(
-            "5.1.10",
-            format!("{domain} accepts no mail (null MX, RFC 7505)"),
-        ));
-    }
-    hosts.retain(|(n, _)| !n.is_root());
-    hosts.shuffle(&mut rand::rng());
-    hosts.sort_by_key(|(_, p)| *p);
-    let mut seen: Vec<Name> = Vec::new();
-    hosts.retain(|(n, _)| {
-        if seen.contains(n) {
-            false
-        } else {
-            seen.push(n.clone());
-            true
-        }
-    });
-    let looks =
-        futures_util::future::join_all(hosts.iter().map(|(n, _)| lookup_addrs(resolver, n, pref)))
-            .await;
+    };
+    let looks = futures_util::future::join_all(
+        set.hosts.iter().map(|h| addresses(resolver, &h.name, pref)),
+    )
+    .await;
     let mut scan = Scan::default();
-    for ((name, _), answers) in hosts.iter().zip(looks) {
-        scan.add_answers(&text(name), port, answers);
+    for (host, answers) in set.hosts.iter().zip(looks) {
+        scan.add_answers(&host.text(), port, answers);
     }
+    let domain = set.domain;
     scan.finish(&format!("the MX hosts of {domain}"), false)
 }
 
@@ -829,7 +768,7 @@ pub async fn candidates_from_route(
             continue;
         };
         name.set_fqdn(true);
-        let answers = lookup_addrs(resolver, &name, pref).await;
+        let answers = addresses(resolver, &name, pref).await;
         scan.add_answers(&lower, *port, answers);
     }
     scan.finish("the SMTP route", true)

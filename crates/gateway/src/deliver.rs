@@ -14,7 +14,7 @@ use danegate_bounce::{
     BounceProfile, DsnAction, DsnInput, DsnKind, DsnRecipient, ReturnContent, build_dsn,
     delay_warning_due, dsn_envelope, expired, next_retry,
 };
-use danegate_config::{Config, DaneSupport, DestinationProfile, RouteHostName, RouteHosts};
+use danegate_config::{Config, DestinationProfile, RouteHostName, RouteHosts};
 use danegate_delivery::{
     Action, DaneMode, Event, IpPreference, Options, Session, TlsContext, TlsSupport, Verdict,
     candidates_from_dns, candidates_from_route, open_first_session, verify_destination,
@@ -50,12 +50,42 @@ fn bounce_profile(config: &Config, profile: &DestinationProfile) -> BounceProfil
     }
 }
 
-fn tls_mode(profile: &DestinationProfile) -> TlsSupport {
-    profile.tls.as_str().parse().unwrap_or(TlsSupport::Required)
+/// A destination domain resolved once per batch from the configuration of that moment:
+/// everything the rest of the delivery reads (profile, route, bounce profile, and the
+/// profile's settings in delivery's vocabulary).
+struct Destination {
+    /// The recipient domain.
+    domain: String,
+    /// The destination profile that applies.
+    profile: DestinationProfile,
+    /// The SMTP route's hosts, when a route to fixed hosts applies (`USEDNS` routes and
+    /// no route: `None`, the MX hosts are used).
+    route_hosts: Option<Vec<danegate_config::RouteHost>>,
+    /// The bounce profile of the destination profile.
+    bounce: BounceProfile,
+    /// TLS Support, DANE mode and IP preference (exhaustive conversions).
+    tls: TlsSupport,
+    dane: DaneMode,
+    ip_preference: IpPreference,
 }
 
-fn ip_pref(profile: &DestinationProfile) -> IpPreference {
-    profile.ip_preference.as_str().parse().unwrap_or_default()
+impl Destination {
+    fn resolve(config: &Config, domain: &str) -> Self {
+        let profile = config.destination_for(domain).clone();
+        let route_hosts = match config.route_for(domain).map(|r| &r.hosts) {
+            Some(RouteHosts::Hosts(hosts)) => Some(hosts.clone()),
+            _ => None,
+        };
+        Destination {
+            domain: domain.to_string(),
+            bounce: bounce_profile(config, &profile),
+            tls: profile.tls.into(),
+            dane: profile.dane.into(),
+            ip_preference: profile.ip_preference.into(),
+            route_hosts,
+            profile,
+        }
+    }
 }
 
 /// One message of a batch, loaded from the queue.
@@ -74,7 +104,8 @@ pub(crate) async fn deliver_batch(
     batch: Vec<(u64, Vec<Recipient>)>,
 ) {
     let config = shared.config();
-    let profile = config.destination_for(&domain).clone();
+    let dest = Destination::resolve(&config, &domain);
+    let profile = &dest.profile;
     let slot_key = match (profile.apply_limits, profile.outbound_interface) {
         (danegate_config::ApplyLimits::PerInterface, Some(ip)) => format!("{domain}|{ip}"),
         _ => domain.clone(),
@@ -122,7 +153,7 @@ pub(crate) async fn deliver_batch(
             enhanced: "4.4.1".into(),
             reason: format!("delivery temporarily suspended: {reason}"),
         }),
-        None => open(&shared, &config, &profile, &domain, dcid).await,
+        None => open(&shared, &config, &dest, dcid).await,
     };
     let mut session = match opened {
         Ok(s) => {
@@ -133,18 +164,18 @@ pub(crate) async fn deliver_batch(
             if let Attempt::Defer { enhanced, reason } = &attempt
                 && !reason.starts_with("delivery temporarily suspended")
             {
-                let bp = bounce_profile(&config, &profile);
-                let hold = bp
+                let hold = dest
+                    .bounce
                     .initial_retry
                     .clamp(Duration::from_secs(1), Duration::from_secs(300));
                 shared.suspend(&domain, hold, format!("{enhanced} {reason}"));
             }
-            record(&shared, &domain, &profile, None, None, None, &attempt);
+            record(&shared, &dest, None, None, None, &attempt);
             for m in &msgs {
                 settle(
                     &shared,
                     &config,
-                    &profile,
+                    &dest,
                     dcid,
                     &m.env,
                     &m.rcpts,
@@ -172,22 +203,21 @@ pub(crate) async fn deliver_batch(
             break;
         }
         log_start(dcid, &m);
-        let sender = envelope_sender(&shared, &config, &profile, dcid, &m.env.sender);
+        let sender = envelope_sender(&shared, &config, profile, dcid, &m.env.sender);
         let (attempt, alive) = send(&mut session, dcid, &sender, &m.env, &m.rcpts, &m.data).await;
         let tls = (session.protocol != "none")
             .then(|| (session.protocol.clone(), session.cipher.clone()));
         let dane = session.dane;
         record(
             &shared,
-            &domain,
-            &profile,
+            &dest,
             Some(session.host.clone()),
             tls,
             dane,
             &attempt,
         );
         settle(
-            &shared, &config, &profile, dcid, &m.env, &m.rcpts, &m.data, attempt,
+            &shared, &config, &dest, dcid, &m.env, &m.rcpts, &m.data, attempt,
         )
         .await;
         if !alive {
@@ -221,8 +251,7 @@ fn log_tls(dcid: u64, domain: &str, s: &Session) {
 /// Remembers the last outcome for `domain` (Delivery Status, `hoststatus`).
 fn record(
     shared: &Shared,
-    domain: &str,
-    profile: &DestinationProfile,
+    dest: &Destination,
     host: Option<String>,
     tls: Option<(String, String)>,
     dane_action: Option<Action>,
@@ -237,7 +266,7 @@ fn record(
             format!("{enhanced} {reason}")
         }
     };
-    let dane = if profile.dane == DaneSupport::None || config_route_fixed(shared, domain) {
+    let dane = if dest.dane == DaneMode::None || dest.route_hosts.is_some() {
         "no DANE".to_string()
     } else if detail.contains("DANE FAILED") {
         "DANE FAILED".to_string()
@@ -259,15 +288,8 @@ fn record(
         detail,
     };
     if let Ok(mut m) = shared.outcomes.lock() {
-        m.insert(domain.to_string(), o);
+        m.insert(dest.domain.clone(), o);
     }
-}
-
-fn config_route_fixed(shared: &Shared, domain: &str) -> bool {
-    matches!(
-        shared.config().route_for(domain).map(|r| &r.hosts),
-        Some(RouteHosts::Hosts(_))
-    )
 }
 
 fn log_start(dcid: u64, m: &Loaded) {
@@ -297,19 +319,15 @@ async fn release(shared: &Shared, m: &Loaded) {
 async fn open(
     shared: &Shared,
     config: &Config,
-    profile: &DestinationProfile,
-    domain: &str,
+    dest: &Destination,
     dcid: u64,
 ) -> Result<Session, Attempt> {
+    let (domain, profile) = (dest.domain.as_str(), &dest.profile);
     let resolver = shared.resolver();
     let mut opts = Options {
-        mode: match profile.dane {
-            DaneSupport::None => DaneMode::None,
-            DaneSupport::Opportunistic => DaneMode::Opportunistic,
-            DaneSupport::Mandatory => DaneMode::Mandatory,
-        },
+        mode: dest.dane,
         port: shared.opts.smtp_port,
-        ip_preference: ip_pref(profile),
+        ip_preference: dest.ip_preference,
         timeouts: Timeouts::uniform(Duration::from_secs(60)),
         helo_name: config.server.hostname.clone(),
         local: profile.outbound_interface,
@@ -322,11 +340,10 @@ async fn open(
         }
         log_delivery_event(dcid, port, e)
     };
-    let route = config.route_for(domain);
-    let tls = tls_mode(profile);
-    let session = match route.map(|r| &r.hosts) {
-        Some(RouteHosts::Hosts(hosts)) => {
-            if profile.dane != DaneSupport::None {
+    let tls = dest.tls;
+    let session = match &dest.route_hosts {
+        Some(hosts) => {
+            if dest.dane != DaneMode::None {
                 // The appliance: DANE is skipped on a route to an explicit host, and
                 // with DANE on the profile the mail stays queued until it bounces.
                 let list = hosts
@@ -363,13 +380,13 @@ async fn open(
                 Err(e) => return Err(defer_or_bounce(e.temporary, e.enhanced, e.reason)),
             }
         }
-        _ if profile.dane == DaneSupport::None => {
+        None if dest.dane == DaneMode::None => {
             match plain_path(shared, &resolver, domain, tls, &opts, &mut log).await {
                 Ok(s) => s,
                 Err(a) => return Err(a),
             }
         }
-        _ => {
+        None => {
             let outcome = verify_destination(&resolver, domain, &opts, &mut log).await;
             match outcome.verdict {
                 Verdict::DaneSuccess => match outcome.session {
@@ -554,7 +571,7 @@ async fn send(
 async fn settle(
     shared: &Shared,
     config: &Config,
-    profile: &DestinationProfile,
+    dest: &Destination,
     dcid: u64,
     env: &Envelope,
     rcpts: &[Recipient],
@@ -562,7 +579,7 @@ async fn settle(
     attempt: Attempt,
 ) {
     let mid = env.mid;
-    let bp = bounce_profile(config, profile);
+    let bp = &dest.bounce;
     let now = SystemTime::now();
     let mut delivered = Vec::new();
     let mut responses: Vec<(RecipientId, String)> = Vec::new();
@@ -619,7 +636,7 @@ async fn settle(
     let mut still_deferred = false;
     for (r, enhanced, reason) in deferred {
         let attempts = r.attempts.saturating_add(1);
-        if expired(&bp, env.received_at, attempts, now) {
+        if expired(bp, env.received_at, attempts, now) {
             tracing::info!(target: "danegate::mail", "MID {mid} RID [{}] gave up after {attempts} attempts: {reason}", r.rid);
             let status = format!("5{}", enhanced.get(1..).unwrap_or(".0.0"));
             bounced.push((
@@ -630,7 +647,7 @@ async fn settle(
             continue;
         }
         still_deferred = true;
-        let wait = next_retry(&bp, attempts, &mut rand::rng());
+        let wait = next_retry(bp, attempts, &mut rand::rng());
         tracing::info!(target: "danegate::mail", "Delayed: DCID {dcid} MID {mid} to RID [{}] - {enhanced} {reason}; next attempt in {}s", r.rid, wait.as_secs());
         if let Err(e) = shared
             .store
@@ -670,7 +687,7 @@ async fn settle(
             send_dsn(shared, config, env, data, DsnKind::Failed, list).await;
         }
     }
-    if still_deferred && delay_warning_due(&bp, env.received_at, now, env.delay_warned) {
+    if still_deferred && delay_warning_due(bp, env.received_at, now, env.delay_warned) {
         let list: Vec<DsnRecipient> = rcpts
             .iter()
             .filter(|r| notify_allows(r, "DELAY"))

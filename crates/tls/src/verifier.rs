@@ -27,16 +27,17 @@ pub enum VerifyPolicy {
     /// RRset; DANE-TA(2) also checks the chain, dates and names against the
     /// reference identifiers. A set with no usable record fails every
     /// certificate: for a secure but wholly unusable RRset (TLS mandatory,
-    /// unauthenticated, RFC 7672 §2.2) use [`VerifyPolicy::Unauthenticated`].
+    /// unauthenticated, RFC 7672 §2.2) use [`VerifyPolicy::AcceptAnyCertificate`].
     Dane {
         /// The TLSA RRset of the host.
         tlsa: TlsaSet,
         /// Names a DANE-TA certificate may carry (RFC 7672 §3.2.2).
         reference_ids: ReferenceIds,
     },
-    /// Opportunistic TLS: any certificate is accepted. The handshake signatures
-    /// are still verified.
-    Unauthenticated,
+    /// Any certificate is accepted (opportunistic TLS; a secure TLSA RRset without a
+    /// usable record, RFC 7672 §2.2). The handshake signatures are still verified.
+    /// Built with [`crate::danger::accept_any_certificate`], whose name says what it does.
+    AcceptAnyCertificate,
     /// PKIX with caller-supplied trust anchors (TLS Support "Verify" modes): the
     /// chain must lead to one of `roots`, dates checked, and the leaf must carry
     /// one of the reference identifiers (SAN dNSName, CN without SAN).
@@ -289,11 +290,6 @@ impl DaneVerifier {
         })
     }
 
-    /// Shorthand for [`VerifyPolicy::Unauthenticated`].
-    pub fn unauthenticated() -> Self {
-        Self::new(VerifyPolicy::Unauthenticated)
-    }
-
     /// The policy.
     pub fn policy(&self) -> &VerifyPolicy {
         &self.policy
@@ -347,7 +343,7 @@ impl DaneVerifier {
                 provider: &self.provider,
             };
             match &self.policy {
-                VerifyPolicy::Unauthenticated => VerifyOutcome::Unchecked,
+                VerifyPolicy::AcceptAnyCertificate => VerifyOutcome::Unchecked,
                 VerifyPolicy::Dane {
                     tlsa,
                     reference_ids,
