@@ -175,20 +175,39 @@ impl DenialRecords {
                 },
             };
         }
-        if self.nsec_covering(qname).is_some() {
+        // RFC 4035 §5.3.4, RFC 7129 §5.3: the NSEC must cover the *next closer name* (the
+        // source of synthesis plus one label of the query name), not just the query name:
+        // an NSEC covering `a.b.zone` where `b.zone` exists (its own NSEC) does not prove
+        // that `*.zone` may be expanded for it.
+        let nc = qname.trim_to(labels as usize + 1);
+        if self.nsec_covering(&nc).is_some() {
             Proof::Secure
         } else {
             Proof::Fail(format!(
-                "no NSEC proves that {qname} does not exist behind the wildcard"
+                "no NSEC proves that {nc} (the next closer name of {qname}) does not exist \
+                 behind the wildcard"
             ))
         }
     }
 
     /// RFC 4035 §5.2 / RFC 5155 §8.6 / §8.9: `name` is a delegation without DS, or lies
     /// in an opt-out span: the child zone is INSECURE. Returns Some(how) when proven.
+    ///
+    /// A zone whose validated NSEC3 records use more iterations than the cap gets no
+    /// hashing at all: RFC 9276 §3.2 lets a validator treat such a proof as insecure, so
+    /// the name below it is INSECURE (as Unbound and BIND's delv say), not checked
+    /// against the parent's keys.
     pub fn insecure_delegation(&self, name: &Name, budget: &mut Budget) -> Option<String> {
         if !self.nsec3.is_empty() {
-            let params = self.nsec3_params().ok()?;
+            let params = match self.nsec3_params() {
+                Ok(p) => p,
+                Err(Proof::Insecure(why)) => {
+                    return Some(format!(
+                        "{why}: the DS denial for {name} is taken as insecure"
+                    ));
+                }
+                Err(_) => return None,
+            };
             if let Ok(Some(n3)) = self.nsec3_matching(name, &params, budget) {
                 let t = n3.type_set();
                 return (t.contains(RecordType::NS)

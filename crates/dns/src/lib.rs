@@ -18,7 +18,7 @@ mod validator;
 
 pub use anchor::{AnchorError, TrustAnchors};
 pub use hickory_proto::rr::{Name, Record, RecordType};
-pub use resolver::{Resolver, ResolverConfig};
+pub use resolver::{DEFAULT_SIG_SKEW_MAX, DEFAULT_SIG_SKEW_MIN, Resolver, ResolverConfig};
 pub use rfc5011::{AnchorStateView, KeyState, Rfc5011State};
 pub use status::{Answer, AnswerKind, BogusReason, CnameLink, LookupError, Security};
 pub use upstream::{BadUpstream, Capability, UpstreamConfig};

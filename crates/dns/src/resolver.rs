@@ -21,8 +21,17 @@ use crate::{
     status::{Answer, AnswerKind, BogusReason, CnameLink, LookupError, Security},
     trace,
     upstream::{Capability, UpstreamConfig, Upstreams},
-    validator::{RrSet, Step, ZoneState, find, group, verify_rrset},
+    validator::{RrSet, Skew, Step, ZoneKeys, ZoneState, find, group, verify_rrset},
 };
+
+/// What validating a positive RRset found.
+struct Positive {
+    security: Security,
+    /// For a secure wildcard expansion: the RRSIG labels field and the signer's keys.
+    wildcard: Option<(u8, Arc<ZoneKeys>)>,
+    /// The cache TTL (RFC 4035 §5.3.3 when signed).
+    ttl: u32,
+}
 
 /// How long a BOGUS result is remembered (RFC 4035 §4.7 suggests a short time).
 pub(crate) const BOGUS_TTL: u32 = 60;
@@ -51,7 +60,19 @@ pub struct ResolverConfig {
     pub state_dir: Option<PathBuf>,
     /// The RFC 5011 clock (the system clock when `None`); tests simulate hold-downs.
     pub rfc5011_clock: Option<Clock>,
+    /// Clock skew allowed on RRSIG inception and expiration: 10% of each signature's
+    /// validity period, but at least `sig_skew_min` and at most `sig_skew_max` seconds
+    /// (Unbound's `val-sig-skew-min`/`val-sig-skew-max`; defaults 3600 and 86400).
+    /// Both 0: signature times are checked exactly (RFC 4035 §5.3.1).
+    pub sig_skew_min: u32,
+    /// See [`ResolverConfig::sig_skew_min`].
+    pub sig_skew_max: u32,
 }
+
+/// Default [`ResolverConfig::sig_skew_min`] (seconds), as Unbound's `val-sig-skew-min`.
+pub const DEFAULT_SIG_SKEW_MIN: u32 = 3600;
+/// Default [`ResolverConfig::sig_skew_max`] (seconds), as Unbound's `val-sig-skew-max`.
+pub const DEFAULT_SIG_SKEW_MAX: u32 = 86_400;
 
 impl ResolverConfig {
     /// Defaults around the given upstreams and anchors.
@@ -65,6 +86,8 @@ impl ResolverConfig {
             max_ttl: 86_400,
             state_dir: None,
             rfc5011_clock: None,
+            sig_skew_min: DEFAULT_SIG_SKEW_MIN,
+            sig_skew_max: DEFAULT_SIG_SKEW_MAX,
         }
     }
 }
@@ -76,6 +99,7 @@ pub(crate) struct Inner {
     pub(crate) upstreams: Upstreams,
     pub(crate) anchors: TrustAnchors,
     pub(crate) max_ttl: u32,
+    pub(crate) skew: Skew,
     /// RFC 5011 state, when a state directory is configured.
     pub(crate) rfc5011: Option<Mutex<Rfc5011State>>,
     answers: Mutex<AnswerCache>,
@@ -125,6 +149,10 @@ impl Resolver {
                 upstreams: Upstreams::new(config.upstreams, config.timeout),
                 anchors: config.anchors,
                 max_ttl: config.max_ttl,
+                skew: Skew {
+                    min: config.sig_skew_min,
+                    max: config.sig_skew_max,
+                },
                 rfc5011,
                 answers: Mutex::new(LruCache::new(entries)),
                 zones: Mutex::new(LruCache::new(zones)),
@@ -241,18 +269,24 @@ impl Resolver {
         loop {
             let answers = group(&msg.answers);
             if let Some(set) = find(&answers, &current, qtype) {
-                let (sec, labels) = self.validate_positive(set, budget).await?;
-                let mut sec = sec;
-                if let (Security::Secure, Some(labels)) = (&sec, labels) {
-                    sec = self.check_wildcard(&msg, set, labels, budget).await?;
-                }
-                ttl = ttl.min(set.ttl());
+                let p = self.validate_positive(set, budget).await?;
+                let (sec, set_ttl) = self.check_wildcard(&msg, set, p, budget);
+                ttl = ttl.min(set_ttl);
+                let records = set
+                    .records
+                    .iter()
+                    .map(|r| {
+                        let mut r = r.clone();
+                        r.ttl = r.ttl.min(set_ttl);
+                        r
+                    })
+                    .collect();
                 return Ok(Answer {
                     qname: qname.clone(),
                     qtype,
                     kind: AnswerKind::Data,
                     security: security.and(sec),
-                    records: set.records.clone(),
+                    records,
                     chain,
                     ttl,
                 });
@@ -271,14 +305,9 @@ impl Resolver {
                         ));
                     }
                 };
-                let (sec, labels) = self.validate_positive(cname, budget).await?;
-                let sec = match (sec, labels) {
-                    (Security::Secure, Some(l)) => {
-                        self.check_wildcard(&msg, cname, l, budget).await?
-                    }
-                    (s, _) => s,
-                };
-                ttl = ttl.min(cname.ttl());
+                let p = self.validate_positive(cname, budget).await?;
+                let (sec, cname_ttl) = self.check_wildcard(&msg, cname, p, budget);
+                ttl = ttl.min(cname_ttl);
                 security = security.and(sec.clone());
                 chain.push(CnameLink {
                     owner: current.clone(),
@@ -344,13 +373,19 @@ impl Resolver {
         }
     }
 
-    /// Validates a positive RRset; returns its status and, when secure, the RRSIG labels.
+    /// Validates a positive RRset: its status, the signer's keys when it is a secure
+    /// wildcard expansion, and its cache TTL.
     async fn validate_positive(
         &self,
         set: &RrSet,
         budget: &mut Budget,
-    ) -> Result<(Security, Option<u8>), LookupError> {
+    ) -> Result<Positive, LookupError> {
         let inner = &self.inner;
+        let plain = |security| Positive {
+            security,
+            wildcard: None,
+            ttl: set.ttl(),
+        };
         if set.sigs.is_empty() {
             // Unsigned: fine only if the zone holding it is provably insecure.
             let target = if set.rtype == RecordType::DS {
@@ -358,85 +393,96 @@ impl Resolver {
             } else {
                 set.name.clone()
             };
-            return Ok(match inner.zone_for(&target, budget).await? {
+            return Ok(plain(match inner.zone_for(&target, budget).await? {
                 ZoneState::Insecure(why) => {
                     trace::insecure(&set.name, set.rtype, &why);
-                    (Security::Insecure, None)
+                    Security::Insecure
                 }
-                ZoneState::Bogus(r) => (Security::Bogus(r), None),
-                ZoneState::Secure(z) => (
-                    Security::Bogus(BogusReason::MissingSignature(format!(
-                        "{} {} has no RRSIG although zone {} is signed",
-                        set.name, set.rtype, z.apex
-                    ))),
-                    None,
-                ),
-            });
-        }
-        // Signed: the signer must be the name's zone or an ancestor (RFC 4035 §5.3.1).
-        let signer = set
-            .sigs
-            .iter()
-            .map(|s| s.input().signer_name.clone())
-            .find(|s| s.zone_of(&set.name) && !(set.rtype == RecordType::DS && *s == set.name))
-            .ok_or(());
-        let signer = match signer {
-            Ok(s) => s,
-            Err(()) => {
-                let s = &set.sigs[0].input().signer_name;
-                return Ok((
-                    Security::Bogus(BogusReason::WrongSigner(format!(
-                        "{} {} is signed by {s}, which is not its zone",
-                        set.name, set.rtype
-                    ))),
-                    None,
-                ));
-            }
-        };
-        Ok(match inner.zone_for(&signer, budget).await? {
-            ZoneState::Insecure(why) => {
-                trace::insecure(&set.name, set.rtype, &why);
-                (Security::Insecure, None)
-            }
-            ZoneState::Bogus(r) => (Security::Bogus(r), None),
-            ZoneState::Secure(z) if z.apex != signer => (
-                Security::Bogus(BogusReason::WrongSigner(format!(
-                    "{} {} is signed by {signer}, which is not a zone apex (the zone is {})",
+                ZoneState::Bogus(r) => Security::Bogus(r),
+                ZoneState::Secure(z) => Security::Bogus(BogusReason::MissingSignature(format!(
+                    "{} {} has no RRSIG although zone {} is signed",
                     set.name, set.rtype, z.apex
                 ))),
-                None,
-            ),
-            ZoneState::Secure(z) => match verify_rrset(&z, set, budget) {
-                Ok(v) if v.labels < set.name.num_labels() => (Security::Secure, Some(v.labels)),
-                Ok(_) => (Security::Secure, None),
-                Err(r) => (Security::Bogus(r), None),
-            },
-        })
+            }));
+        }
+        // Signed: the signer must be the name's zone or an ancestor (RFC 4035 §5.3.1).
+        // Each distinct signer named by an RRSIG is tried in turn, so that a junk RRSIG
+        // in front of a valid one cannot turn a secure answer bogus or insecure; with
+        // none verifying, the first signer's verdict stands.
+        let mut signers: Vec<Name> = Vec::new();
+        for sig in set.sigs.iter().take(budget::MAX_SIGS_PER_RRSET) {
+            let s = &sig.input().signer_name;
+            if s.zone_of(&set.name)
+                && !(set.rtype == RecordType::DS && *s == set.name)
+                && !signers.contains(s)
+            {
+                signers.push(s.clone());
+            }
+        }
+        let mut first: Option<Positive> = None;
+        for signer in signers {
+            let p = match inner.zone_for(&signer, budget).await? {
+                ZoneState::Insecure(why) => {
+                    trace::insecure(&set.name, set.rtype, &why);
+                    plain(Security::Insecure)
+                }
+                ZoneState::Bogus(r) => plain(Security::Bogus(r)),
+                ZoneState::Secure(z) if z.apex != signer => {
+                    plain(Security::Bogus(BogusReason::WrongSigner(format!(
+                        "{} {} is signed by {signer}, which is not a zone apex (the zone is {})",
+                        set.name, set.rtype, z.apex
+                    ))))
+                }
+                ZoneState::Secure(z) => match verify_rrset(&z, set, inner.skew, budget) {
+                    Ok(v) => Positive {
+                        security: Security::Secure,
+                        wildcard: (v.labels < set.name.num_labels()).then_some((v.labels, z)),
+                        ttl: v.ttl,
+                    },
+                    Err(r) => plain(Security::Bogus(r)),
+                },
+            };
+            if p.security.is_secure() {
+                return Ok(p);
+            }
+            first.get_or_insert(p);
+        }
+        Ok(first.unwrap_or_else(|| {
+            let s = set
+                .sigs
+                .first()
+                .map(|s| s.input().signer_name.to_string())
+                .unwrap_or_default();
+            plain(Security::Bogus(BogusReason::WrongSigner(format!(
+                "{} {} is signed by {s}, which is not its zone",
+                set.name, set.rtype
+            ))))
+        }))
     }
 
-    /// A wildcard-expanded answer needs proof that the name itself does not exist.
-    async fn check_wildcard(
+    /// A wildcard-expanded answer needs proof that the name itself does not exist
+    /// (RFC 4035 §5.3.4), from the zone whose keys verified the expansion. Returns the
+    /// final status and the cache TTL (capped by the denial records' TTL).
+    fn check_wildcard(
         &self,
         msg: &Message,
         set: &RrSet,
-        labels: u8,
+        p: Positive,
         budget: &mut Budget,
-    ) -> Result<Security, LookupError> {
-        let signer = set.sigs[0].input().signer_name.clone();
-        let ZoneState::Secure(z) = self.inner.zone_for(&signer, budget).await? else {
-            return Ok(Security::Bogus(BogusReason::BadDenial(format!(
-                "no keys for {signer}"
-            ))));
+    ) -> (Security, u32) {
+        let Some((labels, z)) = p.wildcard else {
+            return (p.security, p.ttl);
         };
-        let denial = self.inner.denial_from(&z, &msg.authorities, budget);
-        Ok(match denial.wildcard_answer(&set.name, labels, budget) {
+        let (denial, denial_ttl) = self.inner.denial_from(&z, &msg.authorities, budget);
+        let sec = match denial.wildcard_answer(&set.name, labels, budget) {
             Proof::Secure => Security::Secure,
             Proof::Insecure(_) => Security::Insecure,
             Proof::Fail(why) => Security::Bogus(BogusReason::BadDenial(format!(
                 "wildcard answer for {}: {why}",
                 set.name
             ))),
-        })
+        };
+        (sec, p.ttl.min(denial_ttl))
     }
 
     /// Validates NXDOMAIN / NODATA for `name` (RFC 4035 §5.4); returns status and TTL.
@@ -472,7 +518,8 @@ impl Resolver {
             ZoneState::Bogus(r) => return Ok((Security::Bogus(r), ttl)),
             ZoneState::Secure(z) => z,
         };
-        let denial = self.inner.denial_from(&z, &msg.authorities, budget);
+        let (denial, denial_ttl) = self.inner.denial_from(&z, &msg.authorities, budget);
+        let ttl = ttl.min(denial_ttl);
         let proof = match kind {
             AnswerKind::NxDomain => denial.nxdomain(name, budget),
             _ => denial.nodata(name, qtype, budget),
@@ -490,7 +537,7 @@ impl Resolver {
                             RecordType::NSEC | RecordType::NSEC3 | RecordType::SOA
                         )
                     })
-                    .find_map(|s| verify_rrset(&z, s, budget).err());
+                    .find_map(|s| verify_rrset(&z, s, self.inner.skew, budget).err());
                 match sig_problem {
                     Some(r) => Security::Bogus(r),
                     None => {

@@ -16,7 +16,7 @@ use std::{
 
 use hickory_proto::{
     dnssec::{
-        PublicKey, Verifier,
+        DigestType, PublicKey, Verifier,
         rdata::{DNSKEY, DNSSECRData, DS, RRSIG},
     },
     op::{Message, ResponseCode},
@@ -125,16 +125,39 @@ fn serial_le(a: u32, b: u32) -> bool {
     (b.wrapping_sub(a) as i32) >= 0
 }
 
+/// The clock skew allowed on RRSIG inception and expiration times: 10% of the
+/// signature's validity period, at least `min` and at most `max` seconds (Unbound's
+/// `val-sig-skew-min` / `val-sig-skew-max`, defaults 3600 and 86400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Skew {
+    pub min: u32,
+    pub max: u32,
+}
+
+impl Skew {
+    /// The skew for a signature valid from `inception` to `expiration`.
+    fn for_sig(&self, inception: u32, expiration: u32) -> u32 {
+        let life = expiration.wrapping_sub(inception);
+        let life = if (life as i32) < 0 { 0 } else { life };
+        (life / 10).min(self.max).max(self.min.min(self.max))
+    }
+}
+
 /// What verification proved about a signed RRset.
 pub(crate) struct Verified {
     /// The RRSIG labels field of the signature that verified (wildcard detection).
     pub labels: u8,
+    /// How long the RRset may be cached: the least of its TTL, the RRSIG's original TTL
+    /// and the time left until the signature expires (RFC 4035 §5.3.3).
+    pub ttl: u32,
 }
 
 /// Verifies an RRset against a zone's keys (RFC 4035 §5.3), within the work budget.
+/// Inception and expiration are checked with the clock skew `skew` allows.
 pub(crate) fn verify_rrset(
     zone: &ZoneKeys,
     set: &RrSet,
+    skew: Skew,
     budget: &mut Budget,
 ) -> Result<Verified, BogusReason> {
     let what = format!("{} {}", set.name, set.rtype);
@@ -185,7 +208,8 @@ pub(crate) fn verify_rrset(
             continue;
         }
         let (inception, expiration) = (input.sig_inception.get(), input.sig_expiration.get());
-        if !serial_le(now, expiration) {
+        let allowed = skew.for_sig(inception, expiration);
+        if !serial_le(now, expiration.wrapping_add(allowed)) {
             keep(
                 BogusReason::SignatureExpired(format!(
                     "RRSIG over {what} (key {}) expired at {}",
@@ -196,7 +220,7 @@ pub(crate) fn verify_rrset(
             );
             continue;
         }
-        if !serial_le(inception, now) {
+        if !serial_le(inception.wrapping_sub(allowed), now) {
             keep(
                 BogusReason::SignatureNotYetValid(format!(
                     "RRSIG over {what} (key {}) valid only from {}",
@@ -222,8 +246,14 @@ pub(crate) fn verify_rrset(
             }
             match key.verify_rrsig(&set.name, DNSClass::IN, sig, set.records.iter()) {
                 Ok(()) => {
+                    let left = if serial_le(now, expiration) {
+                        expiration.wrapping_sub(now)
+                    } else {
+                        0
+                    };
                     return Ok(Verified {
                         labels: input.num_labels,
+                        ttl: set.ttl().min(input.original_ttl).min(left),
                     });
                 }
                 Err(_) => {
@@ -285,6 +315,26 @@ fn anchor_matches(zone: &Name, tag: u16, k: &DNSKEY, a: &Anchor) -> bool {
 
 fn supported_ds(ds: &DS) -> bool {
     ds.algorithm().is_supported() && ds.digest_type().is_supported()
+}
+
+/// RFC 4509 §3: a SHA-1 DS is ignored when the RRset also holds a SHA-256 (or SHA-384)
+/// DS for the same key (tag and algorithm), so that a forged SHA-1 digest cannot stand
+/// in for the stronger one.
+fn drop_weak_ds(ds: Vec<DS>) -> Vec<DS> {
+    let strong = |d: &DS| matches!(d.digest_type(), DigestType::SHA256 | DigestType::SHA384);
+    let keep: Vec<bool> = ds
+        .iter()
+        .map(|d| {
+            d.digest_type() != DigestType::SHA1
+                || !ds.iter().any(|o| {
+                    strong(o) && o.key_tag() == d.key_tag() && o.algorithm() == d.algorithm()
+                })
+        })
+        .collect();
+    ds.into_iter()
+        .zip(keep)
+        .filter_map(|(d, k)| k.then_some(d))
+        .collect()
 }
 
 impl Inner {
@@ -380,16 +430,15 @@ impl Inner {
         }
         let answers = group(&msg.answers);
         if let Some(ds_set) = find(&answers, x, RecordType::DS) {
-            if let Err(r) = verify_rrset(zone, ds_set, budget) {
-                return Ok(Step::Bogus(r));
-            }
-            let ds: Vec<Anchor> = ds_set
+            let ds_ttl = match verify_rrset(zone, ds_set, self.skew, budget) {
+                Ok(v) => v.ttl,
+                Err(r) => return Ok(Step::Bogus(r)),
+            };
+            let ds: Vec<DS> = ds_set
                 .records
                 .iter()
                 .filter_map(|r| match &r.data {
-                    RData::DNSSEC(DNSSECRData::DS(ds)) if supported_ds(ds) => {
-                        Some(Anchor::Ds(ds.clone()))
-                    }
+                    RData::DNSSEC(DNSSECRData::DS(ds)) if supported_ds(ds) => Some(ds.clone()),
                     _ => None,
                 })
                 .collect();
@@ -398,34 +447,46 @@ impl Inner {
                     "the DS records of {x} use only unsupported algorithms or digest types (RFC 4035 §5.2)"
                 )));
             }
-            return self.fetch_keys(x, &ds, false, budget).await;
+            let ds: Vec<Anchor> = drop_weak_ds(ds).into_iter().map(Anchor::Ds).collect();
+            return Ok(match self.fetch_keys(x, &ds, false, budget).await? {
+                // The zone's keys are no better than the DS that vouched for them.
+                Step::Secure(z) if z.ttl > ds_ttl => Step::Secure(Arc::new(ZoneKeys {
+                    apex: z.apex.clone(),
+                    keys: z.keys.clone(),
+                    ttl: ds_ttl,
+                })),
+                other => other,
+            });
         }
-        let denial = self.denial_from(zone, &msg.authorities, budget);
+        let (denial, _) = self.denial_from(zone, &msg.authorities, budget);
         if let Some(how) = denial.insecure_delegation(x, budget) {
             return Ok(Step::Insecure(how));
         }
         Ok(Step::NotCut)
     }
 
-    /// Validated NSEC/NSEC3 records of `zone` from a section.
+    /// Validated NSEC/NSEC3 records of `zone` from a section, and the least cache TTL of
+    /// their RRsets (RFC 4035 §5.3.3; `u32::MAX` when there are none).
     pub(crate) fn denial_from(
         &self,
         zone: &ZoneKeys,
         section: &[Record],
         budget: &mut Budget,
-    ) -> DenialRecords {
+    ) -> (DenialRecords, u32) {
         let mut d = DenialRecords {
             apex: Some(zone.apex.clone()),
             ..Default::default()
         };
+        let mut ttl = u32::MAX;
         for set in group(section) {
             if !matches!(set.rtype, RecordType::NSEC | RecordType::NSEC3)
                 || !zone.apex.zone_of(&set.name)
             {
                 continue;
             }
-            if verify_rrset(zone, &set, budget).is_err() {
-                continue;
+            match verify_rrset(zone, &set, self.skew, budget) {
+                Ok(v) => ttl = ttl.min(v.ttl),
+                Err(_) => continue,
             }
             for r in &set.records {
                 match &r.data {
@@ -437,7 +498,7 @@ impl Inner {
                 }
             }
         }
-        d
+        (d, ttl)
     }
 
     /// Fetches `zone`'s DNSKEY RRset and validates it against DS records or DNSKEY
@@ -511,9 +572,10 @@ impl Inner {
             keys: entry,
             ttl: set.ttl(),
         };
-        if let Err(r) = verify_rrset(&entry_zone, set, budget) {
-            return Ok(Step::Bogus(r));
-        }
+        let ttl = match verify_rrset(&entry_zone, set, self.skew, budget) {
+            Ok(v) => v.ttl,
+            Err(r) => return Ok(Step::Bogus(r)),
+        };
         if anchored && self.rfc5011.is_some() {
             self.observe_rfc5011(zone, &zone_text, trusted, &keys, set, budget);
         }
@@ -524,7 +586,7 @@ impl Inner {
         Ok(Step::Secure(Arc::new(ZoneKeys {
             apex: zone.clone(),
             keys: zone_keys,
-            ttl: set.ttl(),
+            ttl,
         })))
     }
 
@@ -557,7 +619,7 @@ impl Inner {
                         keys: vec![(*tag, k.clone())],
                         ttl: 0,
                     };
-                    verify_rrset(&only, set, budget).is_ok()
+                    verify_rrset(&only, set, self.skew, budget).is_ok()
                 };
                 SeenKey {
                     tag: plain_tag,

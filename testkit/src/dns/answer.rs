@@ -1,8 +1,9 @@
 //! Answering queries like a non-validating recursive resolver that knows every zone.
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
+use super::Rewrite;
 use super::build::{RRset, WorldData, Zone};
 
 /// Maximum number of CNAME links followed.
@@ -437,6 +438,19 @@ fn is_dnssec_proof_type(t: RecordType) -> bool {
     matches!(t, RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3)
 }
 
+/// The reply to `qname`/`qtype` with DO=1, as [`respond`] would build it.
+pub(crate) fn reply(world: &WorldData, qname: &Name, qtype: RecordType) -> Message {
+    let mut resp = Message::response(0, OpCode::Query);
+    resp.metadata.recursion_available = true;
+    resp.metadata.checking_disabled = true;
+    resp.queries = vec![Query::query(qname.clone(), qtype)];
+    let ans = world.resolve(qname, qtype, &[]);
+    resp.metadata.response_code = ans.rcode;
+    resp.answers = ans.answer;
+    resp.authorities = ans.authority;
+    resp
+}
+
 /// Builds the wire response for a request, or `None` to stay silent (unparseable input,
 /// responses).
 pub(crate) fn respond(
@@ -445,6 +459,7 @@ pub(crate) fn respond(
     udp: bool,
     strip_dnssec: bool,
     servfail: &[(Name, RecordType)],
+    rewrite: Option<&Rewrite>,
 ) -> Option<Vec<u8>> {
     let req = Message::from_vec(request).ok()?;
     if req.metadata.message_type != MessageType::Query {
@@ -488,6 +503,9 @@ pub(crate) fn respond(
         resp.metadata.response_code = ans.rcode;
         resp.answers = ans.answer;
         resp.authorities = ans.authority;
+        if let Some(rw) = rewrite {
+            rw.apply(q.name(), qtype, &mut resp);
+        }
     }
     let bytes = resp.to_vec().ok()?;
     if udp {

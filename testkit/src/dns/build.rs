@@ -174,20 +174,30 @@ impl KeySet {
         self.keys.iter().chain(self.extra.iter())
     }
 
-    fn ds(&self, apex: &Name, mode: DsMode) -> Option<DS> {
+    fn ds(&self, apex: &Name, mode: DsMode) -> Vec<DS> {
         let key = &self.keys[self.ds_key];
-        let mut digest = key
-            .dnskey
-            .to_digest(apex, DigestType::SHA256)
-            .expect("digest")
-            .as_ref()
-            .to_vec();
+        let digest = |t: DigestType, flip: bool| {
+            let mut d = key
+                .dnskey
+                .to_digest(apex, t)
+                .expect("digest")
+                .as_ref()
+                .to_vec();
+            if flip {
+                d.iter_mut().for_each(|b| *b ^= 0x5a);
+            }
+            DS::new(key.tag, key.alg, t, d)
+        };
         match mode {
-            DsMode::None => return None,
-            DsMode::Mismatch => digest.iter_mut().for_each(|b| *b ^= 0x5a),
-            DsMode::Normal => {}
+            DsMode::None => Vec::new(),
+            DsMode::Mismatch => vec![digest(DigestType::SHA256, true)],
+            DsMode::Normal => vec![digest(DigestType::SHA256, false)],
+            DsMode::Sha1 => vec![digest(DigestType::SHA1, false)],
+            DsMode::Sha1AndBadSha256 => vec![
+                digest(DigestType::SHA1, false),
+                digest(DigestType::SHA256, true),
+            ],
         }
-        Some(DS::new(key.tag, key.alg, DigestType::SHA256, digest))
     }
 }
 
@@ -330,8 +340,10 @@ pub(crate) fn build(specs: Vec<ZoneSpec>) -> WorldData {
             &mut data[p],
             Record::from_rdata(ns, DELEGATION_TTL, RData::A(A(NS_ADDR))),
         );
-        if let Some(ks) = &keysets[c]
-            && let Some(ds) = ks.ds(&capex, specs[c].ds_mode)
+        for ds in keysets[c]
+            .as_ref()
+            .map(|ks| ks.ds(&capex, specs[c].ds_mode))
+            .unwrap_or_default()
         {
             add(
                 &mut data[p],
@@ -411,8 +423,11 @@ impl Signer<'_> {
             &self.keys.zone_signers
         };
         let (inception, expiration) = match fault {
-            Some(Fault::ExpiredSignature) => (self.now - 31 * DAY, self.now - DAY),
-            Some(Fault::NotYetValid) => (self.now + DAY, self.now + 31 * DAY),
+            Some(Fault::ExpiredSignature) => (self.now - 40 * DAY, self.now - 10 * DAY),
+            Some(Fault::NotYetValid) => (self.now + 10 * DAY, self.now + 40 * DAY),
+            Some(Fault::Validity(inception, expiration)) => {
+                (self.now + inception, self.now + expiration)
+            }
             _ => (self.now - 3600, self.now + 30 * DAY),
         };
         let sigs = match fault {

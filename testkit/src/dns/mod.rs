@@ -42,6 +42,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RecordType};
 
 pub use server::DnsServer;
@@ -102,15 +103,27 @@ pub enum DsMode {
     Mismatch,
     /// No DS at all although the child is signed (an island of security: INSECURE).
     None,
+    /// Only a SHA-1 DS (digest type 1) of the child's KSK: still a valid chain of trust.
+    Sha1,
+    /// A correct SHA-1 DS and a SHA-256 DS of the same key whose digest matches no key: a
+    /// validator that ignores SHA-1 when SHA-256 is present (RFC 4509 §3) says BOGUS, one
+    /// that accepts either digest says SECURE (a digest downgrade).
+    Sha1AndBadSha256,
 }
 
 /// A per-RRset signature fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
-    /// The RRSIG's validity period ended yesterday (inception 31 days ago, expiration 1 day ago).
+    /// The RRSIG's validity period ended 10 days ago (inception 40 days ago): expired even
+    /// for a validator that allows a day of clock skew.
     ExpiredSignature,
-    /// The RRSIG's validity period starts tomorrow (inception +1 day, expiration +31 days).
+    /// The RRSIG's validity period starts in 10 days (expiration in 40 days): not yet valid
+    /// even for a validator that allows a day of clock skew.
     NotYetValid,
+    /// The RRSIG's inception and expiration are these offsets in seconds from now (e.g.
+    /// `Validity(600, 30 * 86_400)`: valid from 10 minutes in the future), to test clock
+    /// skew allowances and TTL caps at the signature's expiration.
+    Validity(i64, i64),
     /// The RRset is served without any RRSIG.
     MissingSignature,
     /// The RRSIG is a valid signature by a key that is not in the zone's DNSKEY set (a fresh
@@ -404,6 +417,13 @@ impl SignedWorld {
             .collect()
     }
 
+    /// The reply the server would send to a query for `name`/`rtype` with DO=1 (answer and
+    /// authority sections with their RRSIGs and denial records, the response code), e.g. to
+    /// build a forged reply from real signed data in a [`Rewrite`].
+    pub fn reply(&self, name: &str, rtype: RecordType) -> Message {
+        answer::reply(&self.inner, &parse_abs(name), rtype)
+    }
+
     /// Starts a server for this world on `127.0.0.1:<ephemeral>` (UDP and TCP on the same
     /// port) in its own thread with its own tokio runtime. Dropping the handle stops it.
     pub fn serve(&self, options: ServerOptions) -> DnsServer {
@@ -422,6 +442,33 @@ pub struct ServerOptions {
     /// Always SERVFAIL for these (name, type) pairs; names are absolute, the trailing dot is
     /// optional. Applies to every link of a CNAME chain.
     pub servfail: Vec<(String, RecordType)>,
+    /// Changes every reply before it is sent (a forging or replaying man in the middle).
+    pub rewrite: Option<Rewrite>,
+}
+
+/// A reply rewriter for [`ServerOptions::rewrite`]: called with the query name, the query
+/// type and the reply the world would send (after DNSSEC filtering); whatever it leaves in
+/// the message is sent.
+#[derive(Clone)]
+pub struct Rewrite(Arc<RewriteFn>);
+
+type RewriteFn = dyn Fn(&Name, RecordType, &mut Message) + Send + Sync;
+
+impl Rewrite {
+    /// Wraps a rewriting function.
+    pub fn new(f: impl Fn(&Name, RecordType, &mut Message) + Send + Sync + 'static) -> Self {
+        Rewrite(Arc::new(f))
+    }
+
+    pub(crate) fn apply(&self, name: &Name, rtype: RecordType, msg: &mut Message) {
+        (self.0)(name, rtype, msg)
+    }
+}
+
+impl std::fmt::Debug for Rewrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rewrite(..)")
+    }
 }
 
 pub(crate) fn parse_abs(name: &str) -> Name {

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
 use super::build::WorldData;
-use super::{ServerOptions, answer, parse_abs};
+use super::{Rewrite, ServerOptions, answer, parse_abs};
 
 /// A running server; dropping it stops the server and joins its thread.
 #[derive(Debug)]
@@ -50,6 +50,7 @@ struct Ctx {
     strip_dnssec: bool,
     silent: bool,
     servfail: Vec<(Name, RecordType)>,
+    rewrite: Option<Rewrite>,
     queries: Arc<AtomicU64>,
 }
 
@@ -59,7 +60,14 @@ impl Ctx {
             return None;
         }
         let resp = catch_unwind(AssertUnwindSafe(|| {
-            answer::respond(&self.world, request, udp, self.strip_dnssec, &self.servfail)
+            answer::respond(
+                &self.world,
+                request,
+                udp,
+                self.strip_dnssec,
+                &self.servfail,
+                self.rewrite.as_ref(),
+            )
         }))
         .ok()
         .flatten()?;
@@ -94,6 +102,7 @@ pub(crate) fn start(world: Arc<WorldData>, options: ServerOptions) -> DnsServer 
             .iter()
             .map(|(n, t)| (parse_abs(n), *t))
             .collect(),
+        rewrite: options.rewrite,
         queries: queries.clone(),
     });
     let (tx, rx) = oneshot::channel();
