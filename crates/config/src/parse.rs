@@ -607,7 +607,9 @@ fn listener_slow_client_limits(ctx: &mut Ctx<'_>, tab: &Tab<'_, '_>, l: &mut Lis
             *slot = secs(n);
         }
     }
-    l.reserved_relay_connections = l.reserved_relay_connections.min(l.max_connections);
+    // Default: 50, at most a tenth of max_connections (a small listener must not
+    // reserve all its slots and turn every ACCEPT client away).
+    l.reserved_relay_connections = l.reserved_relay_connections.min(l.max_connections / 10);
     if let Some(n) = ctx.int(
         tab,
         "reserved_relay_connections",
