@@ -53,6 +53,12 @@ pub mod limits {
     pub const IDLE_TIMEOUT_SECS: (i64, i64) = (10, 3600);
     /// `listener.max_errors`.
     pub const MAX_ERRORS: (i64, i64) = (1, 1000);
+    /// `listener.command_timeout_secs`.
+    pub const COMMAND_TIMEOUT_SECS: (i64, i64) = (10, 3600);
+    /// `listener.data_timeout_secs`.
+    pub const DATA_TIMEOUT_SECS: (i64, i64) = (10, 86_400);
+    /// `listener.session_timeout_secs` (0: no limit).
+    pub const SESSION_TIMEOUT_SECS: (i64, i64) = (0, 604_800);
     /// `dns.resolvers[].priority`.
     pub const RESOLVER_PRIORITY: (i64, i64) = (0, 65_535);
     /// `dns.timeout_secs`.
@@ -130,6 +136,10 @@ impl Listener {
             max_connections_per_client: 50,
             idle_timeout: Duration::from_secs(300),
             max_errors: 10,
+            command_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(600),
+            session_timeout: Duration::from_secs(3600),
+            reserved_relay_connections: 50,
         }
     }
 }

@@ -52,6 +52,16 @@ pub struct Listener {
     pub idle_timeout: Duration,
     /// Protocol errors on one connection before it is closed.
     pub max_errors: u32,
+    /// `command_timeout_secs`: a whole command line must arrive within this (RFC 5321
+    /// §4.5.3.2.7), however slowly it trickles in.
+    pub command_timeout: Duration,
+    /// `data_timeout_secs`: the whole content of one message must arrive within this.
+    pub data_timeout: Duration,
+    /// `session_timeout_secs`: a session is closed at its next command after this;
+    /// zero: no limit.
+    pub session_timeout: Duration,
+    /// Connection slots of `max_connections` kept for sessions of RELAY sender groups.
+    pub reserved_relay_connections: u32,
 }
 
 /// The mail flow policy of a sender group (the appliance's Host Access Table; PRODUCT §4,

@@ -328,6 +328,10 @@ const LISTENER: &[&str] = &[
     "max_connections_per_client",
     "idle_timeout_secs",
     "max_errors",
+    "command_timeout_secs",
+    "data_timeout_secs",
+    "session_timeout_secs",
+    "reserved_relay_connections",
 ];
 const SENDER_GROUP: &[&str] = &["name", "senders", "policy"];
 const RAT: &[&str] = &["domains"];
@@ -574,9 +578,46 @@ fn parse_listeners(ctx: &mut Ctx<'_>, root: &Tab<'_, '_>) -> Vec<Listener> {
         if let Some(n) = ctx.int(&tab, "max_errors", lo, hi) {
             l.max_errors = to_u32(n);
         }
+        listener_slow_client_limits(ctx, &tab, &mut l);
         out.push(l);
     }
     out
+}
+
+/// The slow-client limits of a listener (RFC 5321 §4.5.3.2 timeouts, RELAY slots).
+fn listener_slow_client_limits(ctx: &mut Ctx<'_>, tab: &Tab<'_, '_>, l: &mut Listener) {
+    for (key, (lo, hi), slot) in [
+        (
+            "command_timeout_secs",
+            limits::COMMAND_TIMEOUT_SECS,
+            &mut l.command_timeout,
+        ),
+        (
+            "data_timeout_secs",
+            limits::DATA_TIMEOUT_SECS,
+            &mut l.data_timeout,
+        ),
+        (
+            "session_timeout_secs",
+            limits::SESSION_TIMEOUT_SECS,
+            &mut l.session_timeout,
+        ),
+    ] {
+        if let Some(n) = ctx.int(tab, key, lo, hi) {
+            *slot = secs(n);
+        }
+    }
+    // Default: 50, at most a tenth of max_connections (a small listener must not
+    // reserve all its slots and turn every ACCEPT client away).
+    l.reserved_relay_connections = l.reserved_relay_connections.min(l.max_connections / 10);
+    if let Some(n) = ctx.int(
+        tab,
+        "reserved_relay_connections",
+        0,
+        i64::from(l.max_connections),
+    ) {
+        l.reserved_relay_connections = to_u32(n);
+    }
 }
 
 fn parse_sender(text: &str) -> Result<SenderPattern, String> {

@@ -89,6 +89,14 @@ pub(crate) fn to_toml(c: &Config) -> String {
         );
         let _ = writeln!(o, "idle_timeout_secs = {}", l.idle_timeout.as_secs());
         let _ = writeln!(o, "max_errors = {}", l.max_errors);
+        let _ = writeln!(o, "command_timeout_secs = {}", l.command_timeout.as_secs());
+        let _ = writeln!(o, "data_timeout_secs = {}", l.data_timeout.as_secs());
+        let _ = writeln!(o, "session_timeout_secs = {}", l.session_timeout.as_secs());
+        let _ = writeln!(
+            o,
+            "reserved_relay_connections = {}",
+            l.reserved_relay_connections
+        );
     }
 
     for g in &c.sender_groups {

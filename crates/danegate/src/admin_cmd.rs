@@ -401,7 +401,8 @@ fn query<T: DeserializeOwned + serde::Serialize>(
     }
     match human(&v) {
         Ok(text) => {
-            print!("{text}");
+            // Queue contents (addresses, reply texts) come from SMTP peers.
+            print!("{}", danegate_logs::escape_for_terminal(&text));
             0
         }
         Err((msg, code)) => {
@@ -1000,7 +1001,7 @@ pub fn tail(args: TailArgs, top: &Target) -> u8 {
     let text = String::from_utf8_lossy(&text);
     let lines: Vec<&str> = text.lines().collect();
     for l in &lines[lines.len().saturating_sub(args.lines)..] {
-        println!("{l}");
+        println!("{}", danegate_logs::escape_for_terminal(l));
     }
     if args.follow {
         follow(&path, text.len() as u64);
@@ -1040,7 +1041,7 @@ fn follow(path: &Path, mut offset: u64) {
         partial.push_str(&String::from_utf8_lossy(&buf));
         while let Some(i) = partial.find('\n') {
             let line: String = partial.drain(..=i).collect();
-            print!("{line}");
+            print!("{}", danegate_logs::escape_for_terminal(&line));
         }
         use std::io::Write as _;
         let _ = std::io::stdout().flush();

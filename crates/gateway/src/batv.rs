@@ -50,7 +50,15 @@ impl BatvKey {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("{}: {e}", path.display())),
         }
-        std::fs::create_dir_all(state_dir).map_err(|e| format!("{}: {e}", state_dir.display()))?;
+        let mut dir = std::fs::DirBuilder::new();
+        dir.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            dir.mode(0o700);
+        }
+        dir.create(state_dir)
+            .map_err(|e| format!("{}: {e}", state_dir.display()))?;
         let mut bytes = [0u8; KEY_LEN];
         ring::rand::SystemRandom::new()
             .fill(&mut bytes)
@@ -180,7 +188,10 @@ fn parse(address: &str) -> Option<(&str, &str)> {
     }
     let rest = &address[5..];
     let (tag, original) = rest.split_once('=')?;
+    // Checked as ASCII first: the slices below are by octet, and a multi-byte
+    // character across octet 4 would not be a character boundary.
     let ok = tag.len() == 10
+        && tag.is_ascii()
         && tag[..4].bytes().all(|b| b.is_ascii_digit())
         && tag[4..].bytes().all(|b| b.is_ascii_hexdigit());
     let (local, domain) = original.rsplit_once('@')?;
@@ -284,6 +295,20 @@ mod tests {
             key().verify_on(&t, 21_002),
             Verdict::Valid("alice@sender.test".into())
         );
+    }
+
+    /// A tag with a multi-byte character across octet 4 (the split of the tag's
+    /// digits and hex) is refused, not a panic on a non-boundary slice.
+    #[test]
+    fn multi_byte_tag_is_invalid_not_a_panic() {
+        for bad in [
+            "prvs=000\u{e9}abcde=alice@sender.test",
+            "prvs=0500abc\u{e9}d=alice@sender.test",
+            "prvs=\u{20ac}0500abc=alice@sender.test",
+            "prvs=0\u{1f600}abcde=alice@sender.test",
+        ] {
+            assert_eq!(key().verify_on(bad, DAY), Verdict::Invalid, "{bad}");
+        }
     }
 
     #[test]

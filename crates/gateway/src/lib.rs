@@ -25,7 +25,7 @@ use tokio::sync::{Notify, watch};
 
 pub use batv::{BatvKey, Verdict as BatvVerdict};
 pub use deliver::notify_allows;
-pub use listener::load_listener_tls;
+pub use listener::{load_listener_tls, postmaster_address};
 
 /// Settings that are not part of the configuration file.
 #[derive(Clone, Debug)]

@@ -55,6 +55,10 @@ pub(crate) fn params(config: &Config, l: &Listener) -> Result<ListenerParams, St
     p.max_connections_per_client = l.max_connections_per_client as usize;
     p.idle_timeout = l.idle_timeout;
     p.max_errors = l.max_errors;
+    p.command_timeout = l.command_timeout;
+    p.data_timeout = l.data_timeout;
+    p.session_timeout = l.session_timeout;
+    p.reserved_relay_connections = l.reserved_relay_connections as usize;
     Ok(p)
 }
 
@@ -150,6 +154,27 @@ fn message_id(data: &[u8]) -> Option<String> {
     msg.message_id().map(str::to_string)
 }
 
+/// `postmaster` without a domain (RFC 5321 §4.1.1.3, case-insensitive).
+fn is_bare_postmaster(address: &str) -> bool {
+    address.eq_ignore_ascii_case("postmaster")
+}
+
+/// Where `RCPT TO:<postmaster>` is delivered: `postmaster@` the first exact domain of
+/// the Recipient Access Table (the local mail domains this gateway accepts mail for),
+/// or `postmaster@` the gateway's `server.hostname` when the table has none.
+pub fn postmaster_address(config: &Config) -> String {
+    let domain = config
+        .recipient_access
+        .domains
+        .iter()
+        .find_map(|d| match d {
+            danegate_config::DomainPattern::Exact(d) => Some(d.as_str()),
+            danegate_config::DomainPattern::Subdomains(_) => None,
+        })
+        .unwrap_or(config.server.hostname.as_str());
+    format!("postmaster@{}", domain.trim_end_matches('.'))
+}
+
 fn domain_of(address: &str) -> String {
     address
         .rsplit_once('@')
@@ -176,6 +201,11 @@ impl Policy for GatewayPolicy {
     }
 
     async fn rcpt(&self, session: &SessionInfo, mail_from: &str, rcpt: &str) -> RcptDecision {
+        if is_bare_postmaster(rcpt) {
+            // RFC 5321 §4.5.1: `<postmaster>` without a domain must be accepted; it is
+            // queued for `postmaster_address` (see there).
+            return RcptDecision::Accept;
+        }
         let domain = domain_of(rcpt);
         if domain.is_empty() || Name::from_str(&domain).is_err() {
             return RcptDecision::Reject {
@@ -208,7 +238,19 @@ impl Policy for GatewayPolicy {
         envelope: Envelope,
         data: Vec<u8>,
     ) -> Result<String, StoreError> {
-        let envelope = self.untag_bounce_recipients(envelope);
+        let mut envelope = self.untag_bounce_recipients(envelope);
+        if envelope
+            .rcpt_to
+            .iter()
+            .any(|r| is_bare_postmaster(&r.address))
+        {
+            let postmaster = postmaster_address(&self.shared.config());
+            for r in &mut envelope.rcpt_to {
+                if is_bare_postmaster(&r.address) {
+                    r.address = postmaster.clone();
+                }
+            }
+        }
         let msg = NewMessage {
             sender: envelope.mail_from.clone(),
             recipients: envelope

@@ -14,6 +14,35 @@ use std::{
 
 use crate::{Interval, format::unix_secs};
 
+/// Creates `dir` and its missing parents with mode 0700 (owner only, whatever the
+/// umask); an existing directory is left as it is.
+pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}
+
+/// Takes the group write and all "other" permission bits from a file created earlier
+/// under a looser umask (at most 0640 remains; new files are 0600).
+fn restrict_file(file: &File, meta: &std::fs::Metadata) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode();
+        if mode & 0o027 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(mode & 0o740))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (file, meta);
+    Ok(())
+}
+
 /// Rotation parameters of one file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Rotation {
@@ -64,13 +93,20 @@ impl RotatingFile {
         if let Some(dir) = self.path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir)?;
+            create_private_dir(dir)?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
+        let mut opts = OpenOptions::new();
+        opts.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Log lines carry addresses and message ids: owner only, whatever the
+            // umask (a umask can only take bits away from 0600).
+            opts.mode(0o600);
+        }
+        let file = opts.open(&self.path)?;
         let meta = file.metadata()?;
+        restrict_file(&file, &meta)?;
         self.size = meta.len();
         // An existing file belongs to the period of its last write.
         let born = if self.size > 0 {

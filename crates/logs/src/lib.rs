@@ -47,7 +47,7 @@ use tracing::{Event, Level, Subscriber, field::Field};
 use tracing_subscriber::{Layer, layer::Context};
 
 use file::{RotatingFile, Rotation};
-pub use format::{ctime, level_word, rfc3339};
+pub use format::{ctime, escape_controls, escape_for_terminal, level_word, rfc3339};
 
 /// The line format of a subscription.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -388,7 +388,12 @@ fn json_line(secs: u64, level: &Level, target: &str, f: &Fields) -> String {
     m.insert("timestamp".into(), secs.into());
     m.insert("level".into(), level_word(level).into());
     m.insert("target".into(), target.into());
-    m.insert("message".into(), f.message.clone().into());
+    // serde_json escapes C0 controls, not C1 or bidi controls: escape them all the
+    // same way as the text format.
+    m.insert(
+        "message".into(),
+        format::escape_controls(&f.message).into_owned().into(),
+    );
     ids(&f.message, &mut m);
     for (k, v) in &f.other {
         m.entry(k.clone()).or_insert_with(|| v.clone());

@@ -172,6 +172,60 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// Open options that create a file with mode 0600 (owner only; a umask can only take
+/// bits away).
+fn private_options() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o
+}
+
+/// Creates the queue directory and its missing parents with mode 0700 (whatever the
+/// umask); an existing directory loses its "other" permission bits.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o007 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o7770))?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes an existing file owner-only (a missing one is fine): the queue holds
+/// message bodies.
+fn restrict(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = match std::fs::metadata(path) {
+            Ok(m) => m.permissions().mode(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 fn io_err(path: &Path, e: std::io::Error) -> QueueError {
     QueueError::Io {
         path: path.to_path_buf(),
@@ -265,9 +319,9 @@ impl SqliteStore {
     /// left in flight becomes queued again (at-least-once delivery). Blocking: call it
     /// before starting to serve, or from `spawn_blocking`.
     pub fn open(dir: &Path) -> Result<Self, QueueError> {
-        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        create_private_dir(dir).map_err(|e| io_err(dir, e))?;
         let lock_path = dir.join(LOCK_FILE);
-        let lock = OpenOptions::new()
+        let lock = private_options()
             .create(true)
             .truncate(false)
             .write(true)
@@ -280,6 +334,20 @@ impl SqliteStore {
         }
 
         let db_path = dir.join(DB_FILE);
+        // The database holds message bodies: 0600 whatever the umask. SQLite creates
+        // its -wal and -shm files with the database file's permissions, so creating
+        // the database file first (and tightening one left by an older version)
+        // covers them too; existing ones are tightened as well.
+        private_options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&db_path)
+            .map_err(|e| io_err(&db_path, e))?;
+        for name in [DB_FILE, "queue.sqlite-wal", "queue.sqlite-shm", LOCK_FILE] {
+            let path = dir.join(name);
+            restrict(&path).map_err(|e| io_err(&path, e))?;
+        }
         let conn = Connection::open(&db_path)?;
         configure(&conn)?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -620,19 +620,38 @@ impl SmtpClient {
         dsn: Option<&DsnParams>,
     ) -> Result<Delivery> {
         self.check_usable()?;
-        let Some(caps) = self.caps.clone() else {
+        if self.caps.is_none() {
             return Err(SmtpError::InvalidInput(
                 "EHLO must succeed before a mail transaction".into(),
             ));
-        };
+        }
         if rcpts.is_empty() {
             return Err(SmtpError::InvalidInput("no recipients".into()));
         }
         check_address(from, true)?;
-        for r in rcpts {
-            check_address(r.as_ref(), false)?;
-        }
-        let utf8 = !from.is_ascii() || rcpts.iter().any(|r| !r.as_ref().is_ascii());
+        let bad: Vec<Option<String>> = rcpts
+            .iter()
+            .map(|r| {
+                check_address(r.as_ref(), false)
+                    .err()
+                    .map(|e| e.to_string())
+            })
+            .collect();
+        // One address that cannot be sent must not hold the others: it fails on its
+        // own (553 5.1.3, not sent), the rest go through one transaction.
+        self.send_without(from, rcpts, &bad, body, dsn).await
+    }
+
+    /// One transaction for `rcpts` (already checked).
+    async fn transact(
+        &mut self,
+        caps: Capabilities,
+        from: &str,
+        rcpts: &[&str],
+        body: &[u8],
+        dsn: Option<&DsnParams>,
+    ) -> Result<Delivery> {
+        let utf8 = !from.is_ascii() || rcpts.iter().any(|r| !r.is_ascii());
         if utf8 && !caps.smtputf8 {
             return Err(SmtpError::InvalidInput(
                 "non-ASCII address but the server does not offer SMTPUTF8 (RFC 6531 §3.4)".into(),
@@ -674,7 +693,7 @@ impl SmtpClient {
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let mut cmd = format!("RCPT TO:<{}>", r.as_ref());
+                let mut cmd = format!("RCPT TO:<{}>", r);
                 if let Some((notify, orcpt)) = dsn.and_then(|d| d.recipients.get(i)) {
                     if let Some(n) = notify.as_deref().filter(|n| valid_notify(n)) {
                         cmd.push_str(&format!(" NOTIFY={}", n.to_ascii_uppercase()));
@@ -772,7 +791,7 @@ impl SmtpClient {
                     status = RecipientStatus::Transient;
                 }
                 RecipientResult {
-                    address: addr.as_ref().to_string(),
+                    address: addr.to_string(),
                     rcpt_reply,
                     status,
                     reply: deciding,
@@ -785,6 +804,90 @@ impl SmtpClient {
             data_reply,
             final_reply,
             pipelined,
+        })
+    }
+
+    /// [`SmtpClient::send_with_dsn`] for the recipients whose `bad` entry is `None`;
+    /// the others get a permanent local result `553 5.1.3` (RFC 3463: bad destination
+    /// mailbox address syntax) without being sent.
+    async fn send_without<S: AsRef<str>>(
+        &mut self,
+        from: &str,
+        rcpts: &[S],
+        bad: &[Option<String>],
+        body: &[u8],
+        dsn: Option<&DsnParams>,
+    ) -> Result<Delivery> {
+        let good: Vec<&str> = rcpts
+            .iter()
+            .zip(bad)
+            .filter(|(_, b)| b.is_none())
+            .map(|(r, _)| r.as_ref())
+            .collect();
+        let good_dsn = dsn.map(|d| DsnParams {
+            ret: d.ret.clone(),
+            envid: d.envid.clone(),
+            recipients: d
+                .recipients
+                .iter()
+                .zip(bad)
+                .filter(|(_, b)| b.is_none())
+                .map(|(r, _)| r.clone())
+                .collect(),
+        });
+        let local = |why: &str| Reply {
+            code: 553,
+            enhanced: crate::EnhancedStatus::parse("5.1.3"),
+            lines: vec![format!("not sent: {why}")],
+        };
+        let Some(caps) = self.caps.clone() else {
+            return Err(SmtpError::InvalidInput(
+                "EHLO must succeed before a mail transaction".into(),
+            ));
+        };
+        if bad.iter().all(Option::is_none) {
+            return self.transact(caps, from, &good, body, dsn).await;
+        }
+        let mut inner = if good.is_empty() {
+            None
+        } else {
+            Some(
+                self.transact(caps, from, &good, body, good_dsn.as_ref())
+                    .await?,
+            )
+        };
+        let mut sent = inner
+            .as_mut()
+            .map(|d| std::mem::take(&mut d.recipients))
+            .unwrap_or_default()
+            .into_iter();
+        let recipients = rcpts
+            .iter()
+            .zip(bad)
+            .map(|(r, b)| match b {
+                Some(why) => RecipientResult {
+                    address: r.as_ref().to_string(),
+                    rcpt_reply: None,
+                    status: RecipientStatus::Permanent,
+                    reply: local(why),
+                },
+                None => sent.next().unwrap_or_else(|| RecipientResult {
+                    address: r.as_ref().to_string(),
+                    rcpt_reply: None,
+                    status: RecipientStatus::Transient,
+                    reply: local("no result"),
+                }),
+            })
+            .collect();
+        Ok(match inner {
+            Some(d) => Delivery { recipients, ..d },
+            None => Delivery {
+                mail_reply: local("no recipient address can be sent"),
+                recipients,
+                data_reply: None,
+                final_reply: None,
+                pipelined: false,
+            },
         })
     }
 
@@ -955,8 +1058,11 @@ fn handshake_error(e: io::Error) -> SmtpError {
     }
 }
 
-/// Refuses addresses that would break the command syntax (RFC 5321 §4.1.2 paths cannot
-/// contain CR, LF, NUL, `<` or `>` outside quoted strings; we do not send those at all).
+/// Refuses addresses that would break the command syntax or are not an RFC 5321
+/// §4.1.2 Mailbox path body: no control characters anywhere; outside a quoted local
+/// part no space, `<`, `>` or `"`; a quoted local part (`"john smith"@example.com`,
+/// kept as it is, never unquoted) holds qtextSMTP and quoted-pairSMTP only and is
+/// followed by `@domain`.
 fn check_address(addr: &str, allow_empty: bool) -> Result<()> {
     if addr.is_empty() && !allow_empty {
         return Err(SmtpError::InvalidInput("empty recipient address".into()));
@@ -967,11 +1073,42 @@ fn check_address(addr: &str, allow_empty: bool) -> Result<()> {
             &addr[..addr.floor_char_boundary(40)]
         )));
     }
-    if addr
-        .chars()
-        .any(|c| c.is_control() || c == '<' || c == '>' || c == ' ')
-    {
-        return Err(SmtpError::InvalidInput(format!("bad address {addr:?}")));
+    let bad = || SmtpError::InvalidInput(format!("bad address {addr:?}"));
+    if addr.chars().any(char::is_control) {
+        return Err(bad());
+    }
+    let rest = match addr.strip_prefix('"') {
+        None => addr,
+        Some(quoted) => {
+            // RFC 5321 §4.1.2: qtextSMTP = %d32-33 / %d35-91 / %d93-126 (and UTF-8
+            // with SMTPUTF8), quoted-pairSMTP = "\" %d32-126.
+            let mut chars = quoted.char_indices();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '"' => {
+                        end = Some(i + 1);
+                        break;
+                    }
+                    '\\' => match chars.next() {
+                        Some((_, q)) if (' '..='~').contains(&q) => {}
+                        _ => return Err(bad()),
+                    },
+                    _ => {}
+                }
+            }
+            let Some(end) = end else {
+                return Err(bad());
+            };
+            let after = &quoted[end..];
+            if !after.starts_with('@') {
+                return Err(bad());
+            }
+            after
+        }
+    };
+    if rest.chars().any(|c| matches!(c, ' ' | '<' | '>' | '"')) {
+        return Err(bad());
     }
     Ok(())
 }

@@ -346,10 +346,22 @@ async fn invalid_input_refused() {
         Err(SmtpError::InvalidInput(_))
     ));
     c.ehlo("client.test").await.unwrap();
+    // A recipient that cannot be sent fails on its own (553, not sent); nothing of
+    // it reaches the server.
     for bad in ["a@b\r\nRSET", "<a@b>", ""] {
-        let e = c.send("a@example.org", &[bad], MSG).await.unwrap_err();
-        assert!(matches!(e, SmtpError::InvalidInput(_)), "{bad:?}: {e}");
+        let d = c.send("a@example.org", &[bad], MSG).await.unwrap();
+        assert_eq!(
+            d.recipients[0].status,
+            RecipientStatus::Permanent,
+            "{bad:?}"
+        );
+        assert_eq!(d.recipients[0].reply.code, 553, "{bad:?}");
     }
+    let e = c
+        .send("a@b\r\nRSET", &["x@example.net"], MSG)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SmtpError::InvalidInput(_)), "{e}");
     c.quit().await.unwrap();
 }
 

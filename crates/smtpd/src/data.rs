@@ -35,7 +35,8 @@ pub(crate) struct DataReader {
     msg: Vec<u8>,
     /// Content octets seen (after unstuffing), also past the limit.
     size: usize,
-    /// Octets of the current line (including a stuffed dot, bare CRs and LFs).
+    /// Octets of the current line after unstuffing (a stuffed dot does not count,
+    /// RFC 5321 §4.5.2: it is transparency, not content; bare CRs and LFs count).
     line_len: usize,
     /// The current line began with a `.`.
     first_dot: bool,
@@ -86,7 +87,6 @@ impl DataReader {
         if self.line_len == 0 && !self.first_dot && b == b'.' {
             // Possibly the end marker, else a stuffed dot (RFC 5321 §4.5.2).
             self.first_dot = true;
-            self.line_len = 1;
             return;
         }
         match b {
@@ -106,7 +106,7 @@ impl DataReader {
                 self.pending_cr = false;
                 if b == b'\n' {
                     // End of a line.
-                    if self.first_dot && self.line_len == 1 {
+                    if self.first_dot && self.line_len == 0 {
                         return Some(i + 1);
                     }
                     self.push_crlf();
@@ -241,5 +241,29 @@ mod tests {
 
         let (_, msg) = run(b"a\0b\r\n.\r\n");
         assert_eq!(msg, Err(DataError::Nul));
+    }
+
+    /// A 998-octet content line whose first octet is a dot is sent as `..` + 997
+    /// octets + CRLF (1001 octets on the wire); the stuffing dot is not content and
+    /// must not count toward the 1000-octet limit (RFC 5321 §4.5.2, §4.5.3.1.6).
+    #[test]
+    fn stuffed_dot_does_not_count_toward_the_line_limit() {
+        let mut content = vec![b'.'];
+        content.extend(std::iter::repeat_n(b'x', 997));
+        let mut wire = b".".to_vec();
+        wire.extend_from_slice(&content);
+        wire.extend_from_slice(b"\r\n.\r\n");
+        for f in [run, run_bytewise] {
+            let (end, msg) = f(&wire);
+            assert_eq!(end, Some(wire.len()));
+            let mut want = content.clone();
+            want.extend_from_slice(b"\r\n");
+            assert_eq!(msg, Ok(want));
+        }
+        // One more content octet is one too many.
+        let mut wire = b"..".to_vec();
+        wire.extend(std::iter::repeat_n(b'x', 998));
+        wire.extend_from_slice(b"\r\n.\r\n");
+        assert_eq!(run(&wire).1, Err(DataError::LineTooLong));
     }
 }

@@ -35,6 +35,11 @@
 //!   count.
 //! * **Limits of 0**: `max_connections`, `max_connections_per_client`,
 //!   `max_recipients` and `max_errors` of 0 mean "no limit".
+//! * **Slow clients** (RFC 5321 §4.5.3.2): besides the idle timeout per read, a command
+//!   line must be complete within `command_timeout`, a message's content within
+//!   `data_timeout`, and a session ends at its next command after `session_timeout`;
+//!   `reserved_relay_connections` slots are kept for `RELAY` sessions, and the
+//!   per-client limit counts an IPv6 /64 as one client.
 //! * **Received:** is prepended before [`Policy::store`] with the message's MID (the
 //!   session-level id assigned at MAIL, [`Policy::next_mid`]), since the queue id is
 //!   only known after the store.
@@ -70,11 +75,29 @@ pub struct ListenerParams {
     pub max_recipients: usize,
     /// Maximum simultaneous connections on this listener (`421 4.7.0` beyond). 0: none.
     pub max_connections: usize,
-    /// Maximum simultaneous connections from one client IP address. 0: none.
+    /// Maximum simultaneous connections from one client: one IPv4 address, or one
+    /// IPv6 /64 (RFC 4291 §2.5.4: one interface identifier space, usually one site or
+    /// host, so a client cannot use a new address of its /64 per connection). 0: none.
     pub max_connections_per_client: usize,
     /// Time a read may wait for the client (RFC 5321 §4.5.3.2.7 recommends 5 minutes);
     /// also bounds each write and the TLS handshake. `421 4.4.2` and close when exceeded.
     pub idle_timeout: Duration,
+    /// Time a whole command line may take to arrive, from when the server starts
+    /// waiting for it (RFC 5321 §4.5.3.2.7: the server waits 5 minutes for a command).
+    /// Bounds a client that trickles one octet per read. `421 4.4.2` and close.
+    pub command_timeout: Duration,
+    /// Time the whole message content of one DATA may take (RFC 5321 §4.5.3.2.5–6
+    /// give a client 3 minutes per block and 10 minutes for the end). `421 4.4.2`.
+    pub data_timeout: Duration,
+    /// Time a whole session may last. Once it has passed, the next command that is
+    /// waited for gets `421 4.4.2` and the session is closed (a message being received
+    /// is finished first, bounded by `data_timeout`). Duration::ZERO: no limit.
+    pub session_timeout: Duration,
+    /// Connection slots (of `max_connections`) that only sessions with the `RELAY`
+    /// policy ([`ConnectDecision::Accept`]) may take: other clients, and every rejected
+    /// connection, get `421 4.7.0` once `max_connections - reserved_relay_connections`
+    /// of them are open, so they cannot starve the relaying mail servers.
+    pub reserved_relay_connections: usize,
     /// Protocol errors before the session is closed with `421 4.7.0`. 0: no limit.
     pub max_errors: u32,
     /// Maximum line length with the CRLF, for message lines (RFC 5321 §4.5.3.1.6: 1000)
@@ -84,7 +107,8 @@ pub struct ListenerParams {
 
 impl ListenerParams {
     /// Postfix-like defaults on `addr` with `hostname`: 10 MiB messages, 1000
-    /// recipients, 100 connections (20 per client), 5 minutes idle, 20 errors,
+    /// recipients, 100 connections (20 per client, 10 reserved for RELAY), 5 minutes
+    /// idle and per command, 10 minutes per DATA, 1 hour per session, 20 errors,
     /// 1000-octet lines, no TLS.
     pub fn new(addr: SocketAddr, hostname: impl Into<String>) -> Self {
         Self {
@@ -96,6 +120,10 @@ impl ListenerParams {
             max_connections: 100,
             max_connections_per_client: 20,
             idle_timeout: Duration::from_secs(300),
+            command_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(600),
+            session_timeout: Duration::from_secs(3600),
+            reserved_relay_connections: 10,
             max_errors: 20,
             max_line_length: 1000,
         }
@@ -218,6 +246,9 @@ pub enum RefuseReason {
     TooManyConnections,
     /// `max_connections_per_client` reached (`421 4.7.0`).
     TooManyFromClient,
+    /// Only the slots reserved for `RELAY` sessions are left and the client is not
+    /// one (`421 4.7.0`).
+    ReservedForRelay,
     /// The policy said [`ConnectDecision::TcpRefuse`] (closed without a word).
     TcpRefuse,
 }
@@ -231,6 +262,11 @@ pub enum CloseReason {
     ClientClosed,
     /// Idle timeout (`421 4.4.2`).
     IdleTimeout,
+    /// A command line did not arrive in `command_timeout`, or a message's content in
+    /// `data_timeout` (`421 4.4.2`).
+    CommandTimeout,
+    /// The session lasted longer than `session_timeout` (`421 4.4.2`).
+    SessionTimeout,
     /// Too many errors (`421 4.7.0`).
     TooManyErrors,
     /// The TLS handshake after STARTTLS failed.

@@ -34,32 +34,70 @@ impl ParamsHandle {
     }
 }
 
-/// Open connections, in total and per client address.
+/// Open connections, in total, of non-`RELAY` sessions, and per client.
 #[derive(Debug, Default)]
 struct ConnCounter {
     total: usize,
-    per_ip: HashMap<IpAddr, usize>,
+    non_relay: usize,
+    per_client: HashMap<IpAddr, usize>,
+}
+
+fn lock(counter: &Mutex<ConnCounter>) -> std::sync::MutexGuard<'_, ConnCounter> {
+    match counter.lock() {
+        Ok(c) => c,
+        Err(p) => p.into_inner(),
+    }
 }
 
 /// Releases a connection slot on drop.
 pub(crate) struct ConnSlot {
     counter: Arc<Mutex<ConnCounter>>,
-    ip: IpAddr,
+    client: IpAddr,
+    non_relay: bool,
+}
+
+impl ConnSlot {
+    /// Counts this connection as a non-`RELAY` session; refused when only the slots
+    /// reserved for `RELAY` sessions are left.
+    fn take_non_relay(&mut self, params: &ListenerParams) -> Result<(), RefuseReason> {
+        let mut c = lock(&self.counter);
+        let cap = params
+            .max_connections
+            .saturating_sub(params.reserved_relay_connections);
+        if params.max_connections != 0 && c.non_relay >= cap {
+            return Err(RefuseReason::ReservedForRelay);
+        }
+        c.non_relay += 1;
+        self.non_relay = true;
+        Ok(())
+    }
 }
 
 impl Drop for ConnSlot {
     fn drop(&mut self) {
-        let mut c = match self.counter.lock() {
-            Ok(c) => c,
-            Err(p) => p.into_inner(),
-        };
+        let mut c = lock(&self.counter);
         c.total = c.total.saturating_sub(1);
-        if let Some(n) = c.per_ip.get_mut(&self.ip) {
+        if self.non_relay {
+            c.non_relay = c.non_relay.saturating_sub(1);
+        }
+        if let Some(n) = c.per_client.get_mut(&self.client) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                c.per_ip.remove(&self.ip);
+                c.per_client.remove(&self.client);
             }
         }
+    }
+}
+
+/// The client a connection limit counts: an IPv4 address, or the /64 of an IPv6
+/// address (RFC 4291 §2.5.4: the interface identifier is the low 64 bits).
+pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+        v4 => v4,
     }
 }
 
@@ -68,22 +106,21 @@ fn acquire(
     ip: IpAddr,
     params: &ListenerParams,
 ) -> Result<ConnSlot, RefuseReason> {
-    let mut c = match counter.lock() {
-        Ok(c) => c,
-        Err(p) => p.into_inner(),
-    };
+    let client = client_key(ip);
+    let mut c = lock(counter);
     if params.max_connections != 0 && c.total >= params.max_connections {
         return Err(RefuseReason::TooManyConnections);
     }
-    let n = c.per_ip.get(&ip).copied().unwrap_or(0);
+    let n = c.per_client.get(&client).copied().unwrap_or(0);
     if params.max_connections_per_client != 0 && n >= params.max_connections_per_client {
         return Err(RefuseReason::TooManyFromClient);
     }
     c.total += 1;
-    c.per_ip.insert(ip, n + 1);
+    c.per_client.insert(client, n + 1);
     Ok(ConnSlot {
         counter: counter.clone(),
-        ip,
+        client,
+        non_relay: false,
     })
 }
 
@@ -193,7 +230,7 @@ impl<P: Policy> Server<P> {
 }
 
 async fn handle_connection<P: Policy>(
-    mut tcp: TcpStream,
+    tcp: TcpStream,
     peer: SocketAddr,
     params: Arc<ListenerParams>,
     policy: Arc<P>,
@@ -208,25 +245,10 @@ async fn handle_connection<P: Policy>(
         }
     };
     let icid = policy.next_icid();
-    let slot = match slot {
+    let mut slot = match slot {
         Ok(s) => s,
         Err(reason) => {
-            policy.event(ServerEvent::Refused {
-                icid,
-                peer,
-                local,
-                reason,
-            });
-            let text = match reason {
-                RefuseReason::TooManyFromClient => "Too many connections from your address",
-                _ => "Too many connections",
-            };
-            let line = format!("421 4.7.0 {} {text}, try again later\r\n", params.hostname);
-            let _ = tokio::time::timeout(Duration::from_secs(5), async {
-                let _ = tcp.write_all(line.as_bytes()).await;
-                let _ = tcp.shutdown().await;
-            })
-            .await;
+            refuse(tcp, icid, peer, local, &params, &*policy, reason).await;
             return;
         }
     };
@@ -249,6 +271,13 @@ async fn handle_connection<P: Policy>(
             sender_group,
         } => (policy, sender_group, false),
     };
+    if (rejected || policy_name != "RELAY")
+        && let Err(reason) = slot.take_non_relay(&params)
+    {
+        drop(slot);
+        refuse(tcp, icid, peer, local, &params, &*policy, reason).await;
+        return;
+    }
     let rdns = policy.reverse_dns(peer.ip().to_canonical()).await;
     policy.event(ServerEvent::Connected {
         icid,
@@ -273,4 +302,51 @@ async fn handle_connection<P: Policy>(
         .await;
     drop(slot);
     policy.event(ServerEvent::Closed { icid, reason });
+}
+
+/// Turns a connection away with `421 4.7.0` (RFC 5321 §3.8: a server may close with
+/// 421 instead of a greeting) and logs it; the write is bounded by 5 seconds.
+async fn refuse<P: Policy>(
+    mut tcp: TcpStream,
+    icid: u64,
+    peer: SocketAddr,
+    local: SocketAddr,
+    params: &ListenerParams,
+    policy: &P,
+    reason: RefuseReason,
+) {
+    policy.event(ServerEvent::Refused {
+        icid,
+        peer,
+        local,
+        reason,
+    });
+    let text = match reason {
+        RefuseReason::TooManyFromClient => "Too many connections from your address",
+        _ => "Too many connections",
+    };
+    let line = format!("421 4.7.0 {} {text}, try again later\r\n", params.hostname);
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = tcp.write_all(line.as_bytes()).await;
+        let _ = tcp.shutdown().await;
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_64_is_one_client() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(other));
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(client_key(v4), v4);
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(client_key(mapped), v4);
+    }
 }

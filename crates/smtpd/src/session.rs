@@ -12,7 +12,7 @@ use smtp_proto::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout};
 use tracing::debug;
 
 use crate::data::{DataError, DataReader};
@@ -31,6 +31,10 @@ enum Stream {
 enum ReadEnd {
     Eof,
     Timeout,
+    /// `command_timeout` or `data_timeout` passed.
+    CommandTimeout,
+    /// `session_timeout` passed.
+    SessionTimeout,
     Shutdown,
     Io(String),
 }
@@ -40,6 +44,8 @@ impl From<ReadEnd> for CloseReason {
         match e {
             ReadEnd::Eof => CloseReason::ClientClosed,
             ReadEnd::Timeout => CloseReason::IdleTimeout,
+            ReadEnd::CommandTimeout => CloseReason::CommandTimeout,
+            ReadEnd::SessionTimeout => CloseReason::SessionTimeout,
             ReadEnd::Shutdown => CloseReason::Shutdown,
             ReadEnd::Io(s) => CloseReason::Io(s),
         }
@@ -83,6 +89,8 @@ pub(crate) struct Session<P: Policy> {
     esmtp: bool,
     errors: u32,
     txn: Option<Txn>,
+    /// When the session began (for `session_timeout`).
+    started: Instant,
 }
 
 /// Octets read per read call at most.
@@ -109,6 +117,7 @@ impl<P: Policy> Session<P> {
             esmtp: false,
             errors: 0,
             txn: None,
+            started: Instant::now(),
         }
     }
 
@@ -128,9 +137,9 @@ impl<P: Policy> Session<P> {
         let reason = loop {
             let line = match self.read_line().await {
                 Ok(l) => l,
-                Err(ReadEnd::Timeout) => {
+                Err(e @ (ReadEnd::Timeout | ReadEnd::CommandTimeout | ReadEnd::SessionTimeout)) => {
                     self.reply(421, "4.4.2", &format!("{host} Error: timeout exceeded"));
-                    break CloseReason::IdleTimeout;
+                    break e.into();
                 }
                 Err(ReadEnd::Shutdown) => {
                     self.reply(421, "4.3.2", &format!("{host} Service shutting down"));
@@ -208,11 +217,28 @@ impl<P: Policy> Session<P> {
     // ----- input -----
 
     /// Flushes pending replies (RFC 2920 §3.1: before waiting for input), then reads
-    /// more input into `rbuf`. `stoppable`: a server shutdown ends the wait.
-    async fn fill(&mut self, stoppable: bool) -> Result<(), ReadEnd> {
+    /// more input into `rbuf`. `stoppable`: a server shutdown ends the wait. The read
+    /// waits at most the idle timeout, and not past `deadline` (which then ends it
+    /// with its own error).
+    async fn fill(
+        &mut self,
+        stoppable: bool,
+        deadline: (Instant, fn() -> ReadEnd),
+    ) -> Result<(), ReadEnd> {
         self.flush().await?;
         self.rbuf.reserve(READ_CHUNK);
-        let t = self.params.idle_timeout;
+        let left = deadline.0.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(deadline.1());
+        }
+        let (t, on_timeout) = if left < self.params.idle_timeout {
+            (left, deadline.1)
+        } else {
+            (
+                self.params.idle_timeout,
+                (|| ReadEnd::Timeout) as fn() -> ReadEnd,
+            )
+        };
         let mut stop = self.stop.clone();
         let read = async {
             match &mut self.stream {
@@ -230,16 +256,30 @@ impl<P: Policy> Session<P> {
             read.await
         };
         match r {
-            Err(_) => Err(ReadEnd::Timeout),
+            Err(_) => Err(on_timeout()),
             Ok(Err(e)) => Err(ReadEnd::Io(e.to_string())),
             Ok(Ok(0)) => Err(ReadEnd::Eof),
             Ok(Ok(_)) => Ok(()),
         }
     }
 
-    /// The next command line (through its LF), bounded by the command limit.
+    /// The next command line (through its LF), bounded by the command limit, the
+    /// command timeout and the session timeout.
     async fn read_line(&mut self) -> Result<Line, ReadEnd> {
         let limit = self.command_limit();
+        let now = Instant::now();
+        let mut deadline: (Instant, fn() -> ReadEnd) = (now + self.params.command_timeout, || {
+            ReadEnd::CommandTimeout
+        });
+        if !self.params.session_timeout.is_zero() {
+            let end = self.started + self.params.session_timeout;
+            if end <= now {
+                return Err(ReadEnd::SessionTimeout);
+            }
+            if end < deadline.0 {
+                deadline = (end, || ReadEnd::SessionTimeout);
+            }
+        }
         let mut discarding = false;
         let mut scanned = 0;
         loop {
@@ -258,7 +298,7 @@ impl<P: Policy> Session<P> {
             scanned = self.rbuf.len();
             // A shutdown interrupts only a session between commands.
             let stoppable = !discarding && self.rbuf.is_empty();
-            self.fill(stoppable).await?;
+            self.fill(stoppable, deadline).await?;
         }
     }
 
@@ -320,6 +360,9 @@ impl<P: Policy> Session<P> {
                 return Next::Close(CloseReason::Quit);
             }
             return self.error(503, "5.7.1", "Error: access denied");
+        }
+        if (verb_is(body, "MAIL") || verb_is(body, "RCPT")) && has_quoted_local_part(body) {
+            return self.refuse_quoted(body);
         }
         let parsed = Request::parse(&mut line.iter());
         let req = match parsed {
@@ -385,6 +428,43 @@ impl<P: Policy> Session<P> {
             | Request::Atrn { .. }
             | Request::Burl { .. } => self.error(502, "5.5.1", "Error: command not implemented"),
         }
+    }
+
+    /// A MAIL or RCPT path with a quoted local part (`"a@b"@c`, `"a b"@c`): the
+    /// parser we use drops the quotes, which would make `"user@external"@allowed`
+    /// relay as `user@external@allowed` (a different address). Refused with `553`
+    /// (RFC 5321 §4.2.2: mailbox name not allowed) instead, after the sequence checks;
+    /// it is not counted as a protocol error.
+    fn refuse_quoted(&mut self, body: &[u8]) -> Next {
+        let rcpt = verb_is(body, "RCPT");
+        if self.info.helo.is_none() && !rcpt {
+            return self.error(503, "5.5.1", "Error: send HELO/EHLO first");
+        }
+        match (&self.txn, rcpt) {
+            (None, true) => return self.error(503, "5.5.1", "Error: need MAIL command"),
+            (Some(_), false) => return self.error(503, "5.5.1", "Error: nested MAIL command"),
+            _ => {}
+        }
+        let (enhanced, what) = if rcpt {
+            ("5.1.3", "recipient")
+        } else {
+            ("5.1.7", "sender")
+        };
+        let text = format!(
+            "553 {enhanced} Error: quoted local parts are not accepted in the {what} address"
+        );
+        self.raw(&format!("{text}\r\n"));
+        if let (true, Some(txn)) = (rcpt, &self.txn) {
+            let to = path_of(body).unwrap_or_default();
+            self.policy.event(ServerEvent::Rcpt {
+                icid: self.info.icid,
+                mid: txn.mid,
+                rid: None,
+                to: to.trim_start_matches('<').trim_end_matches('>').to_string(),
+                reply: text,
+            });
+        }
+        Next::Continue
     }
 
     fn parse_error(&mut self, e: smtp_proto::Error) -> Next {
@@ -606,14 +686,21 @@ impl<P: Policy> Session<P> {
         }
         self.raw("354 End data with <CR><LF>.<CR><LF>\r\n");
         let mut reader = DataReader::new(self.params.max_message_size, self.params.max_line_length);
+        let deadline: (Instant, fn() -> ReadEnd) =
+            (Instant::now() + self.params.data_timeout, || {
+                ReadEnd::CommandTimeout
+            });
         loop {
             if let Some(n) = reader.feed(&self.rbuf) {
                 self.rbuf.drain(..n);
                 break;
             }
             self.rbuf.clear();
-            if let Err(e) = self.fill(false).await {
-                if matches!(e, ReadEnd::Timeout) {
+            if let Err(e) = self.fill(false, deadline).await {
+                if matches!(
+                    e,
+                    ReadEnd::Timeout | ReadEnd::CommandTimeout | ReadEnd::SessionTimeout
+                ) {
                     let host = self.params.hostname.clone();
                     self.reply(421, "4.4.2", &format!("{host} Error: timeout exceeded"));
                 }
@@ -814,6 +901,24 @@ fn path_of(body: &[u8]) -> Option<String> {
     let rest = body[colon + 1..].trim_ascii_start();
     let end = rest.iter().position(|&b| b == b'>')?;
     Some(String::from_utf8_lossy(&rest[..=end]).to_ascii_lowercase())
+}
+
+/// The path after `FROM:`/`TO:` has a quoted local part (RFC 5321 §4.1.2
+/// Quoted-string), possibly after a source route (`<@a,@b:"x"@c>`).
+fn has_quoted_local_part(body: &[u8]) -> bool {
+    let Some(colon) = body.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let rest = body[colon + 1..].trim_ascii_start();
+    let Some(mut path) = rest.strip_prefix(b"<") else {
+        return rest.starts_with(b"\"");
+    };
+    if path.starts_with(b"@")
+        && let Some(end) = path.iter().position(|&b| b == b':')
+    {
+        path = &path[end + 1..];
+    }
+    path.starts_with(b"\"")
 }
 
 fn path_is_null(body: &[u8]) -> bool {
