@@ -348,19 +348,17 @@ pub async fn serve(admin: Admin, path: &Path) -> std::io::Result<ControlServer> 
 async fn connection(admin: Admin, stream: tokio::net::UnixStream) {
     let (rd, mut wr) = stream.into_split();
     let mut rd = tokio::io::BufReader::new(rd);
-    let mut line = String::new();
     loop {
-        line.clear();
-        match (&mut rd).take(MAX_LINE as u64).read_line(&mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        let resp = match serde_json::from_str::<Request>(line.trim()) {
-            Ok(req) => handle(&admin, req).await,
-            Err(e) => Response::err(format!("bad request: {e}")),
+        let resp = match read_request_line(&mut rd).await {
+            Line::Eof => return,
+            Line::Empty => continue,
+            Line::TooLong => Response::err(format!(
+                "bad request: line longer than {MAX_LINE} bytes, discarded"
+            )),
+            Line::Text(line) => match serde_json::from_str::<Request>(line.trim()) {
+                Ok(req) => handle(&admin, req).await,
+                Err(e) => Response::err(format!("bad request: {e}")),
+            },
         };
         let mut out = serde_json::to_string(&resp).unwrap_or_else(|e| {
             format!("{{\"ok\":false,\"error\":\"cannot serialise the response: {e}\"}}")
@@ -369,6 +367,58 @@ async fn connection(admin: Admin, stream: tokio::net::UnixStream) {
         if wr.write_all(out.as_bytes()).await.is_err() {
             return;
         }
+    }
+}
+
+/// One request line as read by [`read_request_line`].
+#[derive(Debug, PartialEq, Eq)]
+enum Line {
+    /// The peer closed the connection (or it failed, or sent invalid UTF-8).
+    Eof,
+    /// A blank line.
+    Empty,
+    /// A line longer than [`MAX_LINE`]: it was read to its end and thrown away whole,
+    /// so no part of it is taken for a request.
+    TooLong,
+    /// A request line.
+    Text(String),
+}
+
+/// Reads one line of at most [`MAX_LINE`] bytes. A longer line is consumed up to and
+/// including its newline and reported as [`Line::TooLong`] without keeping any of it.
+async fn read_request_line<R: tokio::io::AsyncBufRead + Unpin>(rd: &mut R) -> Line {
+    let mut buf = Vec::new();
+    match (&mut *rd)
+        .take(MAX_LINE as u64 + 1)
+        .read_until(b'\n', &mut buf)
+        .await
+    {
+        Ok(0) | Err(_) => return Line::Eof,
+        Ok(_) => {}
+    }
+    if buf.last() != Some(&b'\n') && buf.len() > MAX_LINE {
+        // Over-long: skip the rest of the line without storing it.
+        loop {
+            let (done, used) = match rd.fill_buf().await {
+                Ok([]) | Err(_) => return Line::TooLong,
+                Ok(avail) => match avail.iter().position(|&b| b == b'\n') {
+                    Some(i) => (true, i + 1),
+                    None => (false, avail.len()),
+                },
+            };
+            rd.consume(used);
+            if done {
+                return Line::TooLong;
+            }
+        }
+    }
+    let Ok(line) = String::from_utf8(buf) else {
+        return Line::Eof;
+    };
+    if line.trim().is_empty() {
+        Line::Empty
+    } else {
+        Line::Text(line)
     }
 }
 
