@@ -59,7 +59,7 @@ impl Target {
 
     /// The data directory: `--data-dir`, the `server.data_dir` of `--config`, or the
     /// default `./danegate-data`.
-    fn data_dir(&self) -> Result<PathBuf, String> {
+    pub(crate) fn data_dir(&self) -> Result<PathBuf, String> {
         if let Some(d) = &self.data_dir {
             return Ok(d.clone());
         }
