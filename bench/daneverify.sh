@@ -6,8 +6,12 @@
 # cache between runs; the Unbound recursive in front of the world is warm for
 # both), timed with hyperfine (installed with apt-get if missing) or, with
 # TIMER=bash, a bash loop around `date +%s%N`. Prints mean / median / p95 per
-# tool and the ratio danegate / posttls-finger. Not run by CI; no assertions
-# on timings anywhere.
+# tool and the ratio danegate / posttls-finger. Three tools: "danegate" (a
+# standalone `danegate daneverify --resolver --trust-anchor`, cold DNSSEC chain
+# each run), "danegate-gw" (`danegate daneverify --data-dir DIR` against a
+# `danegate serve` running on the same world: the check runs inside the gateway
+# with its warm DNS cache; the warm-up runs fill it) and posttls-finger. Not run
+# by CI; no assertions on timings anywhere.
 #
 #     cargo build --release -p danegate && cargo build -p danegate-smtp-sink
 #     sudo bash bench/daneverify.sh
@@ -69,8 +73,41 @@ inside() {
     dane_world_build
     dane_world_start
     export MAIL_CONFIG="$WORK/postfix"
+    gateway_start
     local d
     for d in $DOMAINS; do bench_one "$d"; done
+}
+
+# A danegate serve on the world (resolver: the Unbound at 127.0.0.1, the
+# world's root anchor), control socket in $WORK/gw; no listener traffic.
+gateway_start() {
+    mkdir -p "$WORK/gw"
+    cat >"$WORK/gw.toml" <<EOF
+[server]
+hostname = "bench.test"
+data_dir = "$WORK/gw"
+
+[[listener]]
+name = "outbound"
+address = "127.0.0.1:2526"
+
+[dns]
+resolvers = [ { address = "127.0.0.1", priority = 0 } ]
+trust_anchor_file = "$WORK/root-anchor.zone"
+
+[[log]]
+name = "mail_logs"
+level = "info"
+EOF
+    "$DANEGATE" serve --config "$WORK/gw.toml" 2>"$WORK/gw.err" &
+    CHILD_PIDS+=("$!")
+    local i
+    for i in $(seq 1 100); do
+        [ -S "$WORK/gw/control.sock" ] && return 0
+        sleep 0.1
+    done
+    cat "$WORK/gw.err" >&2
+    die "danegate serve did not open its control socket"
 }
 
 bench_one() { # bench_one DOMAIN
@@ -86,6 +123,12 @@ bench_one() { # bench_one DOMAIN
 
     local dg_cmd=("$DANEGATE" daneverify --resolver 127.0.0.1 --trust-anchor "$WORK/root-anchor.zone"
                   --mode mandatory "$DOMAIN")
+    local gw_cmd=("$DANEGATE" daneverify --data-dir "$WORK/gw" --mode mandatory "$DOMAIN")
+    # Same output through the gateway as standalone (else the figure means nothing).
+    "${gw_cmd[@]}" >"$WORK/gw.out" 2>"$WORK/gw.out.err" \
+        || { cat "$WORK/gw.out" "$WORK/gw.out.err" >&2; die "danegate via the gateway fails for $DOMAIN"; }
+    cmp -s "$WORK/gw.out" "$WORK/dg.out" \
+        || { diff "$WORK/dg.out" "$WORK/gw.out" >&2; die "output via the gateway differs for $DOMAIN"; }
     # -c: no SMTP chat log; -L routine: one summary line (the default level of a probe).
     local pf_cmd=(posttls-finger -c -l dane -L routine -t 5 -T 5 "$DOMAIN")
     local tool
@@ -93,34 +136,43 @@ bench_one() { # bench_one DOMAIN
         # -N: no intermediate shell; 3 warm-up runs (page cache), then N timed runs.
         hyperfine -N --style basic --warmup 3 --runs "$N" --export-json "$WORK/hyperfine.$DOMAIN.json" \
             -n danegate "$(printf '%q ' "${dg_cmd[@]}")" \
+            -n danegate-gw "$(printf '%q ' "${gw_cmd[@]}")" \
             -n posttls-finger "$(printf '%q ' "${pf_cmd[@]}")" >&2
-        for tool in danegate posttls-finger; do
+        for tool in danegate danegate-gw posttls-finger; do
             jq -r --arg t "$tool" '.results[] | select(.command == $t) | .times[] * 1000' \
                 "$WORK/hyperfine.$DOMAIN.json" >"$WORK/$tool.ms"
         done
     else
         local i t0 t1
-        for tool in danegate posttls-finger; do
+        for tool in danegate danegate-gw posttls-finger; do
             : >"$WORK/$tool.ms"
             for i in $(seq 1 "$N"); do
                 t0=$(date +%s%N)
-                if [ "$tool" = danegate ]; then "${dg_cmd[@]}" >/dev/null 2>&1; else "${pf_cmd[@]}" >/dev/null 2>&1; fi
+                case $tool in
+                    danegate) "${dg_cmd[@]}" >/dev/null 2>&1 ;;
+                    danegate-gw) "${gw_cmd[@]}" >/dev/null 2>&1 ;;
+                    *) "${pf_cmd[@]}" >/dev/null 2>&1 ;;
+                esac
                 t1=$(date +%s%N)
                 echo "$(( (t1 - t0) / 1000 ))" | awk '{ printf "%.3f\n", $1 / 1000 }' >>"$WORK/$tool.ms"
             done
         done
     fi
 
-    local dm dmed dp pm pmed pp
+    local dm dmed dp gm gmed gp pm pmed pp
     read -r dm dmed dp < <(stats "$WORK/danegate.ms")
+    read -r gm gmed gp < <(stats "$WORK/danegate-gw.ms")
     read -r pm pmed pp < <(stats "$WORK/posttls-finger.ms")
     echo
     echo "daneverify vs posttls-finger: $DOMAIN ($proto), N=$N sequential runs each, timer: $TIMER, $(nproc) CPUs"
     printf '%-16s %10s %10s %10s\n' tool 'mean ms' 'median ms' 'p95 ms'
     printf '%-16s %10s %10s %10s\n' danegate "$dm" "$dmed" "$dp"
+    printf '%-16s %10s %10s %10s\n' danegate-gw "$gm" "$gmed" "$gp"
     printf '%-16s %10s %10s %10s\n' posttls-finger "$pm" "$pmed" "$pp"
     awk -v a="$dm" -v b="$pm" -v c="$dmed" -v d="$pmed" -v e="$dp" -v f="$pp" 'BEGIN {
         printf "%-16s %9.2fx %9.2fx %9.2fx\n", "danegate/pf", a / b, c / d, e / f }'
+    awk -v a="$gm" -v b="$pm" -v c="$gmed" -v d="$pmed" -v e="$gp" -v f="$pp" 'BEGIN {
+        printf "%-16s %9.2fx %9.2fx %9.2fx\n", "danegate-gw/pf", a / b, c / d, e / f }'
 }
 
 if [ "${1:-}" = __inside ]; then

@@ -128,6 +128,21 @@ pub enum Request {
         /// The message.
         mid: u64,
     },
+    /// [`Admin::daneverify`]: the check runs inside the gateway. Its output comes first,
+    /// one [`OutLine`] per line as it is known, then the response; its result is a
+    /// [`crate::daneverify::CheckEnd`].
+    Daneverify {
+        /// The check.
+        check: crate::daneverify::Check,
+    },
+}
+
+/// One line of a command's standard output, sent before the response of a
+/// [`Request::Daneverify`]: `{"out":"..."}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OutLine {
+    /// The line, without its newline.
+    pub out: String,
 }
 
 /// The result of [`Request::Ping`].
@@ -265,7 +280,74 @@ pub async fn handle(admin: &Admin, req: Request) -> Response {
             Err(e) => Response::err(e),
         },
         Request::Delete { mid } => Response::ok(admin.delete(mid).await),
+        Request::Daneverify { check } => {
+            // Not streamed here: the lines are collected (the connection streams them).
+            let mut lines = Vec::new();
+            let mut out = |l: String| lines.push(l);
+            match admin.daneverify(&check, &mut out).await {
+                Ok(end) => Response::ok(serde_json::json!({
+                    "verdict": end.verdict,
+                    "exit": end.exit,
+                    "lines": lines,
+                })),
+                Err(e) => Response::err(e),
+            }
+        }
     }
+}
+
+/// Runs a [`Request::Daneverify`], writing each line of output as an [`OutLine`] as
+/// soon as it is known, then the response. `Err` when the client went away (the check
+/// is then abandoned).
+async fn stream_daneverify(
+    admin: &Admin,
+    check: crate::daneverify::Check,
+    wr: &mut (impl tokio::io::AsyncWrite + Unpin),
+) -> std::io::Result<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let a = admin.clone();
+    let mut task = tokio::spawn(async move {
+        let mut out = move |l: String| {
+            let _ = tx.send(l);
+        };
+        a.daneverify(&check, &mut out).await
+    });
+    let mut abort = AbortOnDrop(Some(task.abort_handle()));
+    while let Some(line) = rx.recv().await {
+        let mut text = serde_json::to_string(&OutLine { out: line })
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        text.push('\n');
+        wr.write_all(text.as_bytes()).await?;
+    }
+    let resp = match (&mut task).await {
+        Ok(Ok(end)) => Response::ok(end),
+        Ok(Err(e)) => Response::err(e),
+        Err(e) => Response::err(format!("internal error: {e}")),
+    };
+    abort.0 = None;
+    write_response(wr, &resp).await
+}
+
+/// Aborts a task when dropped (the client of a streamed request went away).
+struct AbortOnDrop(Option<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            h.abort();
+        }
+    }
+}
+
+async fn write_response(
+    wr: &mut (impl tokio::io::AsyncWrite + Unpin),
+    resp: &Response,
+) -> std::io::Result<()> {
+    let mut out = serde_json::to_string(resp).unwrap_or_else(|e| {
+        format!("{{\"ok\":false,\"error\":\"cannot serialise the response: {e}\"}}")
+    });
+    out.push('\n');
+    wr.write_all(out.as_bytes()).await
 }
 
 /// A running control socket server. Dropping it stops it (and removes the socket).
@@ -348,27 +430,79 @@ pub async fn serve(admin: Admin, path: &Path) -> std::io::Result<ControlServer> 
 async fn connection(admin: Admin, stream: tokio::net::UnixStream) {
     let (rd, mut wr) = stream.into_split();
     let mut rd = tokio::io::BufReader::new(rd);
-    let mut line = String::new();
     loop {
-        line.clear();
-        match (&mut rd).take(MAX_LINE as u64).read_line(&mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        let resp = match serde_json::from_str::<Request>(line.trim()) {
-            Ok(req) => handle(&admin, req).await,
-            Err(e) => Response::err(format!("bad request: {e}")),
+        let resp = match read_request_line(&mut rd).await {
+            Line::Eof => return,
+            Line::Empty => continue,
+            Line::TooLong => Response::err(format!(
+                "bad request: line longer than {MAX_LINE} bytes, discarded"
+            )),
+            Line::Text(line) => match serde_json::from_str::<Request>(line.trim()) {
+                Ok(Request::Daneverify { check }) => {
+                    if stream_daneverify(&admin, check, &mut wr).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Ok(req) => handle(&admin, req).await,
+                Err(e) => Response::err(format!("bad request: {e}")),
+            },
         };
-        let mut out = serde_json::to_string(&resp).unwrap_or_else(|e| {
-            format!("{{\"ok\":false,\"error\":\"cannot serialise the response: {e}\"}}")
-        });
-        out.push('\n');
-        if wr.write_all(out.as_bytes()).await.is_err() {
+        if write_response(&mut wr, &resp).await.is_err() {
             return;
         }
+    }
+}
+
+/// One request line as read by [`read_request_line`].
+#[derive(Debug, PartialEq, Eq)]
+enum Line {
+    /// The peer closed the connection (or it failed, or sent invalid UTF-8).
+    Eof,
+    /// A blank line.
+    Empty,
+    /// A line longer than [`MAX_LINE`]: it was read to its end and thrown away whole,
+    /// so no part of it is taken for a request.
+    TooLong,
+    /// A request line.
+    Text(String),
+}
+
+/// Reads one line of at most [`MAX_LINE`] bytes. A longer line is consumed up to and
+/// including its newline and reported as [`Line::TooLong`] without keeping any of it.
+async fn read_request_line<R: tokio::io::AsyncBufRead + Unpin>(rd: &mut R) -> Line {
+    let mut buf = Vec::new();
+    match (&mut *rd)
+        .take(MAX_LINE as u64 + 1)
+        .read_until(b'\n', &mut buf)
+        .await
+    {
+        Ok(0) | Err(_) => return Line::Eof,
+        Ok(_) => {}
+    }
+    if buf.last() != Some(&b'\n') && buf.len() > MAX_LINE {
+        // Over-long: skip the rest of the line without storing it.
+        loop {
+            let (done, used) = match rd.fill_buf().await {
+                Ok([]) | Err(_) => return Line::TooLong,
+                Ok(avail) => match avail.iter().position(|&b| b == b'\n') {
+                    Some(i) => (true, i + 1),
+                    None => (false, avail.len()),
+                },
+            };
+            rd.consume(used);
+            if done {
+                return Line::TooLong;
+            }
+        }
+    }
+    let Ok(line) = String::from_utf8(buf) else {
+        return Line::Eof;
+    };
+    if line.trim().is_empty() {
+        Line::Empty
+    } else {
+        Line::Text(line)
     }
 }
 
@@ -391,12 +525,7 @@ impl std::fmt::Display for ClientError {
 
 /// Sends one request to the gateway on `path` and waits for its answer (blocking).
 pub fn request(path: &Path, req: &Request, timeout: Duration) -> Result<Response, ClientError> {
-    let stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
-        ClientError::NotRunning(format!(
-            "no running gateway answers on {} ({e}); start it with `danegate serve`, or give --data-dir/--config of the running one",
-            path.display()
-        ))
-    })?;
+    let stream = connect(path)?;
     let io = |e: std::io::Error| ClientError::Io(format!("control socket {}: {e}", path.display()));
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     stream.set_write_timeout(Some(timeout)).map_err(io)?;
@@ -413,4 +542,62 @@ pub fn request(path: &Path, req: &Request, timeout: Duration) -> Result<Response
     }
     serde_json::from_str(answer.trim())
         .map_err(|e| ClientError::Io(format!("bad answer from the gateway: {e}")))
+}
+
+/// Runs a [`Request::Daneverify`] in the gateway on `path` (blocking): each line of its
+/// output is passed to `out` as it arrives; `idle` is the longest wait for one line.
+/// The inner `Err` is the gateway's refusal (a bad field of `check`).
+pub fn daneverify(
+    path: &Path,
+    check: &crate::daneverify::Check,
+    idle: Duration,
+    out: &mut dyn FnMut(&str),
+) -> Result<Result<crate::daneverify::CheckEnd, String>, ClientError> {
+    let stream = connect(path)?;
+    let io = |e: std::io::Error| ClientError::Io(format!("control socket {}: {e}", path.display()));
+    stream.set_read_timeout(Some(idle)).map_err(io)?;
+    stream.set_write_timeout(Some(idle)).map_err(io)?;
+    let req = Request::Daneverify {
+        check: check.clone(),
+    };
+    let mut line = serde_json::to_string(&req).map_err(|e| ClientError::Io(e.to_string()))?;
+    line.push('\n');
+    (&stream).write_all(line.as_bytes()).map_err(io)?;
+    let mut rd = BufReader::new(&stream);
+    loop {
+        let mut answer = String::new();
+        rd.read_line(&mut answer).map_err(io)?;
+        if answer.is_empty() {
+            return Err(ClientError::Io(format!(
+                "control socket {}: the gateway closed the connection",
+                path.display()
+            )));
+        }
+        if let Ok(l) = serde_json::from_str::<OutLine>(answer.trim()) {
+            out(&l.out);
+            continue;
+        }
+        let r: Response = serde_json::from_str(answer.trim())
+            .map_err(|e| ClientError::Io(format!("bad answer from the gateway: {e}")))?;
+        if !r.ok {
+            return Ok(Err(r.error.unwrap_or_else(|| "refused".into())));
+        }
+        let end = r
+            .result
+            .ok_or_else(|| ClientError::Io("bad answer from the gateway: no result".into()))
+            .and_then(|v| {
+                serde_json::from_value(v)
+                    .map_err(|e| ClientError::Io(format!("bad answer from the gateway: {e}")))
+            })?;
+        return Ok(Ok(end));
+    }
+}
+
+fn connect(path: &Path) -> Result<std::os::unix::net::UnixStream, ClientError> {
+    std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        ClientError::NotRunning(format!(
+            "no running gateway answers on {} ({e}); start it with `danegate serve`, or give --data-dir/--config of the running one",
+            path.display()
+        ))
+    })
 }

@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod control;
+pub mod daneverify;
 pub mod edit;
 mod views;
 
@@ -281,6 +282,19 @@ impl Admin {
     /// The configuration in force.
     pub fn config(&self) -> Arc<Config> {
         self.running.config()
+    }
+
+    /// Runs a `daneverify` check inside the gateway: its resolver (upstreams, trust
+    /// anchors, DNS cache) and the outbound interface of the domain's destination
+    /// profile. Lines of output go to `out` as they come; see [`daneverify::run`].
+    pub async fn daneverify(
+        &self,
+        check: &daneverify::Check,
+        out: &mut (dyn FnMut(String) + Send + Sync),
+    ) -> Result<daneverify::CheckEnd, String> {
+        let domain = check.normalized_domain()?;
+        let local = self.config().destination_for(&domain).outbound_interface;
+        daneverify::run(&self.running.resolver(), check, local, out).await
     }
 
     /// The configuration file changes are written to; `None` when the gateway runs on

@@ -1,22 +1,24 @@
 //! `danegate daneverify DOMAIN`: the appliance's DANE diagnostic, line for line.
+//!
+//! When a gateway runs for the data directory (`--config`, `--data-dir`, or the
+//! default `./danegate-data`), the check runs inside it over its control socket, with
+//! its resolvers, trust anchors, DNS cache and outbound interface, and its DNS debug
+//! lines go to the gateway's log subscriptions; the output is streamed back unchanged.
+//! Otherwise (or with `--standalone`, `--resolver`, `--trust-anchor` or `--trace`) it
+//! runs in this process.
 
 use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, ValueEnum};
-use danegate_delivery::{DaneMode, Event, IpPreference, Options, Verdict, verify_destination};
-use danegate_smtp::Timeouts;
-use serde_json::json;
+use danegate_admin::{
+    control::{self, ClientError},
+    daneverify::{Check, CheckMode, EXIT_TEMPFAIL},
+};
+use danegate_delivery::IpPreference;
 
-use crate::{EXIT_TEMPFAIL, applog, lookup::build_resolver};
+use crate::{admin_cmd::Target, applog, lookup::build_resolver};
 
-/// Exit status: DANE SUCCESS.
-pub const EXIT_SUCCESS: u8 = 0;
-/// Exit status: DANE FAILED.
-pub const EXIT_FAILED: u8 = 1;
-/// Exit status: DANE FALLBACK (opportunistic mode only): mail would go per TLS Support.
-pub const EXIT_FALLBACK: u8 = 3;
-/// Exit status: usage error (EX_USAGE).
-pub const EXIT_USAGE: u8 = 64;
+pub use danegate_admin::daneverify::EXIT_USAGE;
 
 /// Which table decides.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -32,14 +34,19 @@ pub enum ModeArg {
 #[command(
     after_help = "Exit status: 0 DANE SUCCESS, 1 DANE FAILED, 3 DANE FALLBACK \
 (--mode opportunistic: mail would be delivered per the profile's TLS Support), \
-75 temporary failure (DNS SERVFAIL/timeout, servers unreachable), 64 usage error."
+75 temporary failure (DNS SERVFAIL/timeout, servers unreachable), 64 usage error.\n\n\
+With a gateway running for the data directory (--config, --data-dir, default \
+./danegate-data) the check runs inside it: its resolvers, trust anchors, DNS cache and \
+outbound interface, its debug log subscriptions receive the DNS lines. Without one, \
+or with --standalone, --resolver, --trust-anchor or --trace, it runs in this process."
 )]
 pub struct DaneverifyArgs {
     /// Upstream resolver, ADDR or ADDR:PORT; repeat for several, first = highest priority.
-    /// Default: the nameservers of /etc/resolv.conf.
+    /// Default: the nameservers of /etc/resolv.conf. Implies --standalone.
     #[arg(long = "resolver", value_name = "ADDR[:PORT]")]
     resolvers: Vec<String>,
     /// Trust-anchor file (DS or DNSKEY lines) replacing the built-in root anchors.
+    /// Implies --standalone.
     #[arg(long, value_name = "FILE")]
     trust_anchor: Option<PathBuf>,
     /// SMTP port to connect to; TLSA is looked up at `_<port>._tcp.<host>`.
@@ -50,11 +57,11 @@ pub struct DaneverifyArgs {
     mode: ModeArg,
     /// Address families: ipv6-preferred, ipv4-preferred, ipv4-only, ipv6-only.
     #[arg(long, default_value = "ipv6-preferred", value_parser = parse_pref)]
-    ip_preference: IpPreference,
+    ip_preference: String,
     /// Print one JSON object (every step, statuses, records, TLS details, verdict).
     #[arg(long)]
     json: bool,
-    /// Print the DNS debug trace on standard error.
+    /// Print the DNS debug trace on standard error. Implies --standalone.
     #[arg(long)]
     trace: bool,
     /// Seconds allowed for each DNS attempt and each SMTP/TLS step.
@@ -63,21 +70,73 @@ pub struct DaneverifyArgs {
     /// Name to send in EHLO.
     #[arg(long, default_value = "danegate.invalid")]
     helo: String,
+    /// The running gateway's data directory (its control socket is `DIR/control.sock`).
+    #[arg(long, value_name = "DIR", conflicts_with = "config")]
+    data_dir: Option<PathBuf>,
+    /// The running gateway's configuration file (its `server.data_dir` is used).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Run in this process even when a gateway is running.
+    #[arg(long)]
+    standalone: bool,
     /// The destination domain.
     domain: String,
 }
 
-fn parse_pref(s: &str) -> Result<IpPreference, String> {
-    s.parse()
+fn parse_pref(s: &str) -> Result<String, String> {
+    s.parse::<IpPreference>().map(|_| s.to_string())
+}
+
+impl DaneverifyArgs {
+    fn check(&self) -> Check {
+        Check {
+            domain: self.domain.clone(),
+            port: self.port,
+            mode: match self.mode {
+                ModeArg::Mandatory => CheckMode::Mandatory,
+                ModeArg::Opportunistic => CheckMode::Opportunistic,
+            },
+            ip_preference: self.ip_preference.clone(),
+            timeout_secs: self.timeout,
+            helo: self.helo.clone(),
+            json: self.json,
+        }
+    }
+
+    fn standalone(&self) -> bool {
+        self.standalone || self.trace || !self.resolvers.is_empty() || self.trust_anchor.is_some()
+    }
 }
 
 /// Runs `danegate daneverify`.
-pub async fn run(args: DaneverifyArgs) -> u8 {
+pub async fn run(args: DaneverifyArgs, top: &Target) -> u8 {
     applog::install_stderr(args.trace);
-    let domain = args.domain.trim().trim_end_matches('.').to_string();
-    if domain.is_empty() || domain.parse::<danegate_dns::Name>().is_err() {
-        eprintln!("danegate daneverify: bad domain {:?}", args.domain);
+    let check = args.check();
+    if let Err(e) = check.normalized_domain() {
+        eprintln!("danegate daneverify: {e}");
         return EXIT_USAGE;
+    }
+    if !args.standalone() {
+        let target = Target {
+            data_dir: args.data_dir.clone(),
+            config: args.config.clone(),
+            json: false,
+        }
+        .or(top);
+        let data_dir = match target.data_dir() {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("danegate daneverify: {e}");
+                return EXIT_USAGE;
+            }
+        };
+        let path = control::socket_path(&data_dir);
+        if path.exists() {
+            // No gateway answering there: in this process.
+            if let Some(code) = via_gateway(&path, &check).await {
+                return code;
+            }
+        }
     }
     let resolver = match build_resolver(&args.resolvers, args.trust_anchor.as_ref(), args.timeout) {
         Ok(r) => r,
@@ -86,53 +145,45 @@ pub async fn run(args: DaneverifyArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let opts = Options {
-        mode: match args.mode {
-            ModeArg::Mandatory => DaneMode::Mandatory,
-            ModeArg::Opportunistic => DaneMode::Opportunistic,
-        },
-        port: args.port,
-        ip_preference: args.ip_preference,
-        timeouts: Timeouts::uniform(Duration::from_secs(args.timeout)),
-        helo_name: args.helo.clone(),
-        ..Options::default()
-    };
-    let json = args.json;
-    let mut print = |e: &Event| {
-        if !json && e.is_summary() {
-            println!("{e}");
+    let mut out = |line: String| println!("{line}");
+    match danegate_admin::daneverify::run(&resolver, &check, None, &mut out).await {
+        Ok(end) => end.exit,
+        Err(e) => {
+            eprintln!("danegate daneverify: {e}");
+            EXIT_USAGE
         }
-        tracing::debug!(target: "danegate::dane", "{e}");
-    };
-    let outcome = verify_destination(&resolver, &domain, &opts, &mut print).await;
-    if let Some(s) = outcome.session {
-        let _ = s.client.quit().await;
     }
-    if json {
-        let steps: Vec<serde_json::Value> = outcome
-            .events
-            .iter()
-            .map(|e| {
-                let mut v = serde_json::to_value(e).unwrap_or(serde_json::Value::Null);
-                if let Some(obj) = v.as_object_mut() {
-                    obj.insert("line".into(), json!(e.to_string()));
-                }
-                v
-            })
-            .collect();
-        let obj = json!({
-            "domain": domain,
-            "mode": format!("{:?}", args.mode).to_lowercase(),
-            "verdict": outcome.verdict,
-            "fallback_host": outcome.fallback_host,
-            "steps": steps,
-        });
-        println!("{obj}");
-    }
-    match outcome.verdict {
-        Verdict::DaneSuccess => EXIT_SUCCESS,
-        Verdict::DaneFailed => EXIT_FAILED,
-        Verdict::Fallback => EXIT_FALLBACK,
-        Verdict::TempFail => EXIT_TEMPFAIL,
+}
+
+/// The check inside the gateway on `path`; `None` when no gateway answers there.
+async fn via_gateway(path: &std::path::Path, check: &Check) -> Option<u8> {
+    let path = path.to_path_buf();
+    let check = check.clone();
+    // Each line must come within a few step timeouts (DNS retries, connect, TLS).
+    let idle = Duration::from_secs(check.timeout_secs.saturating_mul(6).saturating_add(30));
+    let asked = tokio::task::spawn_blocking(move || {
+        control::daneverify(&path, &check, idle, &mut |line: &str| {
+            use std::io::Write as _;
+            let mut o = std::io::stdout().lock();
+            let _ = writeln!(o, "{line}");
+            let _ = o.flush();
+        })
+    })
+    .await;
+    match asked {
+        Ok(Ok(Ok(end))) => Some(end.exit),
+        Ok(Ok(Err(refused))) => {
+            eprintln!("danegate daneverify: the gateway refused the check: {refused}");
+            Some(EXIT_USAGE)
+        }
+        Ok(Err(ClientError::NotRunning(_))) => None,
+        Ok(Err(e)) => {
+            eprintln!("danegate daneverify: {e}");
+            Some(EXIT_TEMPFAIL)
+        }
+        Err(e) => {
+            eprintln!("danegate daneverify: internal error: {e}");
+            Some(EXIT_TEMPFAIL)
+        }
     }
 }

@@ -116,7 +116,7 @@ fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Lookup(args) => runtime.block_on(lookup::run(args)),
-        Command::Daneverify(args) => runtime.block_on(daneverify::run(args)),
+        Command::Daneverify(args) => runtime.block_on(daneverify::run(args, &top)),
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Config(cmd) => config_cmd::run(cmd),
         Command::Commit(args) => config_cmd::commit(args),

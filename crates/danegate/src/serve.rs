@@ -1,10 +1,14 @@
 //! `danegate serve`: the gateway, on a configuration file or the embedded default.
 
-use std::{path::PathBuf, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use clap::Args;
+use danegate_admin::{
+    Admin, CommitHook,
+    control::{self, ControlServer},
+};
 use danegate_config::Config;
-use danegate_gateway::{GatewayOptions, start};
+use danegate_gateway::{GatewayOptions, Running, start};
 
 use crate::{EXIT_TEMPFAIL, EXIT_USAGE, applog};
 
@@ -116,15 +120,8 @@ pub async fn run(args: ServeArgs) -> u8 {
     let _ = std::fs::write(&pid_file, format!("{}\n", std::process::id()));
     // The admin CLI's control socket (<data_dir>/control.sock, mode 0600).
     let running = std::sync::Arc::new(running);
-    let control =
-        crate::admin_cmd::start_control(&running, Some(crate::admin_cmd::logs_hook(logs.clone())))
-            .await;
-    let web = crate::web_cmd::start(
-        &running,
-        Some(crate::admin_cmd::logs_hook(logs.clone())),
-        args.web,
-    )
-    .await;
+    let control = start_control(&running, Some(logs_hook(logs.clone()))).await;
+    let web = crate::web_cmd::start(&running, Some(logs_hook(logs.clone())), args.web).await;
     loop {
         tokio::select! {
             _ = hup.recv() => {
@@ -150,6 +147,56 @@ pub async fn run(args: ServeArgs) -> u8 {
     }
     let _ = std::fs::remove_file(&pid_file);
     drop(web);
-    crate::admin_cmd::stop_control(control, running).await;
+    stop_control(control, running).await;
     0
+}
+
+/// Starts the control socket of `danegate serve` (`<data_dir>/control.sock`, 0600);
+/// `hook` runs after each commit through the socket. Failure is logged, not fatal.
+async fn start_control(running: &Arc<Running>, hook: Option<CommitHook>) -> Option<ControlServer> {
+    let mut admin = Admin::new(running.clone());
+    if let Some(h) = hook {
+        admin = admin.with_commit_hook(h);
+    }
+    let path = control::socket_path(&running.config().server.data_dir);
+    match control::serve(admin, &path).await {
+        Ok(s) => {
+            tracing::info!(target: "danegate::mail", "Control socket {} ready", path.display());
+            Some(s)
+        }
+        Err(e) => {
+            tracing::error!(target: "danegate::mail", "Control socket {}: {e}; the admin CLI will not reach this gateway", path.display());
+            None
+        }
+    }
+}
+
+/// Stops the control socket, then the gateway.
+async fn stop_control(control: Option<ControlServer>, running: Arc<Running>) {
+    if let Some(c) = control {
+        c.shutdown().await;
+    }
+    let mut running = running;
+    for _ in 0..50 {
+        match Arc::try_unwrap(running) {
+            Ok(r) => {
+                r.shutdown().await;
+                return;
+            }
+            Err(r) => {
+                running = r;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    tracing::warn!(target: "danegate::mail", "gateway still referenced at exit: not waiting for its tasks");
+}
+
+/// The commit hook of `danegate serve`: what SIGHUP does besides applying the
+/// configuration — re-apply the log subscriptions.
+fn logs_hook(logs: danegate_logs::LogsHandle) -> CommitHook {
+    Arc::new(move |c: &Config| {
+        logs.apply(&danegate_logs::subscriptions_from_config(c))
+            .map_err(|e| format!("the log subscriptions stay as they were: {e}"))
+    })
 }

@@ -254,6 +254,12 @@ impl Running {
         self.shared.config()
     }
 
+    /// The resolver deliveries use: the configured upstreams and trust anchors, and
+    /// its DNS cache (shared with every clone).
+    pub fn resolver(&self) -> Resolver {
+        self.shared.resolver()
+    }
+
     /// The last delivery outcome of every destination domain tried since start.
     pub fn last_outcomes(&self) -> std::collections::HashMap<String, LastOutcome> {
         self.shared
