@@ -405,14 +405,10 @@ impl Admin {
             && !f.is_empty()
             && !f.eq_ignore_ascii_case("builtin")
             && !f.eq_ignore_ascii_case("built-in")
-            && !Path::new(f).is_file()
         {
-            return Err(FormErrors::field(
-                "trust_anchor_file",
-                "dns.trust_anchor_file",
-                f,
-                "is not a readable file (leave empty for the built-in root anchors)",
-            ));
+            self.check_anchor_file(f).map_err(|message| {
+                FormErrors::field("trust_anchor_file", "dns.trust_anchor_file", f, &message)
+            })?;
         }
         self.change("DNS settings set", |t| {
             edit::set_dns(
@@ -423,6 +419,60 @@ impl Admin {
             )
         })
         .map_err(|e| edit::dns_errors(e, &lines))
+    }
+
+    /// Whether `file` may be set as the trust-anchor file by an edit (web, API, CLI): it
+    /// must be the file already configured or lie in the configuration file's
+    /// directory, and hold DS/DNSKEY lines ([`TrustAnchors::from_file`]: a regular file
+    /// of at most 64 KiB, whose errors never quote a line that is not record-shaped).
+    /// An edit thus cannot make the gateway open an arbitrary file (`/etc/shadow`,
+    /// `/proc/self/environ`, its own `web.passwd`) and report on it. The error says why,
+    /// never what the file holds beyond that.
+    ///
+    /// [`TrustAnchors::from_file`]: danegate_dns::TrustAnchors::from_file
+    fn check_anchor_file(&self, file: &str) -> Result<(), String> {
+        let path = Path::new(file);
+        if !path.is_absolute()
+            || path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err("must be an absolute path without `..`".into());
+        }
+        let dir = self
+            .config_path()
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let outside = || match &dir {
+            Some(d) => format!(
+                "must be in the configuration file's directory {} (or be set in the \
+                 configuration file itself, then `danegate commit`)",
+                d.display()
+            ),
+            None => "cannot be changed: there is no configuration file".into(),
+        };
+        // Whether a file exists outside the directory is not told either.
+        let Ok(real) = std::fs::canonicalize(path) else {
+            return Err(if dir.as_deref().is_some_and(|d| path.starts_with(d)) {
+                "is not a readable file (leave empty for the built-in root anchors)".into()
+            } else {
+                outside()
+            });
+        };
+        let current = self
+            .config()
+            .dns
+            .trust_anchor_file
+            .as_deref()
+            .and_then(|p| std::fs::canonicalize(p).ok());
+        let allowed = current.as_deref() == Some(real.as_path())
+            || dir.as_deref().is_some_and(|d| real.starts_with(d));
+        if !allowed {
+            return Err(outside());
+        }
+        danegate_dns::TrustAnchors::from_file(&real)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// Re-reads the configuration file, validates it and applies it (`danegate commit`).
@@ -560,11 +610,12 @@ impl Admin {
         Some(MessageView::new(&env, views::subject(&data)))
     }
 
-    /// Makes the queued recipients (of one domain, or all) due now and wakes the
-    /// scheduler; returns how many recipients were concerned.
+    /// Makes the queued recipients (of one domain, or all) due now, lifts the
+    /// suspension of those destinations and wakes the scheduler ([`Running::deliver_now`],
+    /// the appliance's "deliver now"); returns how many recipients were concerned.
     pub async fn deliver_now(&self, domain: Option<&str>) -> usize {
         let domain = domain.map(|d| danegate_config::normalize(d.trim()));
-        let n = match self.running.store().deliver_now(domain.as_deref()).await {
+        let n = match self.running.deliver_now(domain.as_deref()).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::error!(target: "danegate::mail", "admin: deliver now: {e}");
@@ -572,7 +623,6 @@ impl Admin {
             }
         };
         tracing::info!(target: "danegate::mail", "admin: delivery now requested for {} ({n} recipients)", domain.as_deref().unwrap_or("all domains"));
-        self.running.kick();
         n
     }
 

@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+mod coverage;
 mod domain;
 mod error;
 mod lint;

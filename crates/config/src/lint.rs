@@ -93,6 +93,8 @@ pub(crate) fn lints(config: &Config) -> Vec<Lint> {
         });
     }
 
+    relay_and_listener_lints(config, &mut out);
+
     if let Some(first_all) = config
         .sender_groups
         .iter()
@@ -212,4 +214,53 @@ pub(crate) fn notes(config: &Config) -> Vec<Note> {
         },
     });
     out
+}
+
+/// The largest RELAY group accepted without a warning, as a prefix length: a /7 is more
+/// than the private IPv4 ranges of RFC 1918 together (10/8, 172.16/12, 192.168/16) and
+/// than IPv6's unique local fc00::/7 (RFC 4193).
+const RELAY_WARN_PREFIX: u32 = 7;
+
+/// RELAY groups covering a large part of the Internet (their whole family is an error,
+/// see the parser), and listeners that overlap only where IPv6 sockets accept IPv4.
+fn relay_and_listener_lints(config: &Config, out: &mut Vec<Lint>) {
+    for (i, g) in config.sender_groups.iter().enumerate() {
+        if g.policy != Policy::Relay {
+            continue;
+        }
+        let (v4, v6) = crate::coverage::equivalent_prefix(&g.senders);
+        for (family, p) in [("IPv4", v4), ("IPv6", v6)] {
+            if let Some(p) = p
+                && p < RELAY_WARN_PREFIX
+            {
+                out.push(Lint {
+                    key: format!("sender_group[{i}].senders"),
+                    message: format!(
+                        "RELAY group \"{}\" covers as many {family} addresses as a /{p}: \
+                         a large part of the Internet may send mail anywhere through the gateway",
+                        g.name
+                    ),
+                    fix: "list only your own networks in a RELAY group".to_string(),
+                });
+            }
+        }
+    }
+    for (i, a) in config.listeners.iter().enumerate() {
+        for (j, b) in config.listeners.iter().enumerate().take(i) {
+            if let Some(crate::coverage::Overlap::DualStack) =
+                crate::coverage::listener_overlap(b.address, a.address)
+            {
+                out.push(Lint {
+                    key: format!("listener[{i}].address"),
+                    message: format!(
+                        "{} overlaps listener[{j}] ({}) where IPv6 sockets also accept IPv4 \
+                         (IPV6_V6ONLY off, the Linux default): the second cannot be bound there",
+                        a.address, b.address
+                    ),
+                    fix: "use distinct ports, or a specific IPv6 address instead of [::]"
+                        .to_string(),
+                });
+            }
+        }
+    }
 }

@@ -488,7 +488,7 @@ fn parse_listeners(ctx: &mut Ctx<'_>, root: &Tab<'_, '_>) -> Vec<Listener> {
     if tabs.is_empty() && !root.has("listener") {
         return vec![Listener::default_listener()];
     }
-    let mut out = Vec::new();
+    let mut out: Vec<Listener> = Vec::new();
     let mut names: HashMap<String, usize> = HashMap::new();
     let mut addrs: HashMap<SocketAddr, usize> = HashMap::new();
     for (i, tab) in tabs {
@@ -530,6 +530,23 @@ fn parse_listeners(ctx: &mut Ctx<'_>, root: &Tab<'_, '_>) -> Vec<Listener> {
                 tab.span_of("address"),
                 format!("duplicate listener address (also listener[{j}])"),
             );
+        }
+        // 0.0.0.0:25 with 127.0.0.1:25: the second bind fails (address in use).
+        for (j, other) in out.iter().enumerate() {
+            let other: SocketAddr = other.address;
+            if let Some(crate::coverage::Overlap::Certain) =
+                crate::coverage::listener_overlap(other, l.address)
+            {
+                ctx.err(
+                    tab.key("address"),
+                    tab.span_of("address"),
+                    format!(
+                        "overlaps listener[{j}] ({other}): an unspecified address takes the \
+                         port on every address of its family, so both cannot be bound; \
+                         keep one of them"
+                    ),
+                );
+            }
         }
         let cert = ctx.path(&tab, "tls_cert");
         let key = ctx.path(&tab, "tls_key");
@@ -709,19 +726,18 @@ fn parse_sender_groups(ctx: &mut Ctx<'_>, root: &Tab<'_, '_>) -> Vec<SenderGroup
                 .choice_v(tab.key("policy"), v, Policy::ALL)
                 .unwrap_or(Policy::Reject),
         };
+        // The union of the group's networks, not each one alone: 0.0.0.0/1 +
+        // 128.0.0.0/1 relays for everyone just as 0.0.0.0/0 does.
         if policy == Policy::Relay
-            && let Some(open) = senders.iter().find(|s| match s {
-                SenderPattern::All => true,
-                SenderPattern::Net(n) => n.prefix_len() == 0,
-                _ => false,
-            })
+            && let Some(open) = crate::coverage::covers_a_whole_family(&senders)
         {
             ctx.err(
                 tab.key("policy"),
                 tab.span_of("policy"),
                 format!(
-                    "RELAY for {open} would make an open relay (never allowed, PRODUCT §4); \
-                     use ACCEPT with a [recipient_access] table, or list your networks"
+                    "RELAY for {open} would make an open relay (never allowed: anyone could \
+                     send mail anywhere through the gateway); use ACCEPT with a \
+                     [recipient_access] table, or list your networks"
                 ),
             );
         }

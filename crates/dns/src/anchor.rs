@@ -3,7 +3,7 @@
 //!
 //! RFC 4033 §3.1 (trust anchors), RFC 4035 §5 (authentication chain).
 
-use std::{fmt, path::Path};
+use std::{fmt, io::Read as _, path::Path, str::FromStr as _};
 
 use data_encoding::BASE64;
 use hickory_proto::{
@@ -20,6 +20,14 @@ pub const ROOT_ANCHORS: &str = "\
 . IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D
 . IN DS 38696 8 2 683D2D0ACB8C9B712A1948B27F741219298D0A450D612C483AF444A4C0FB2B16
 ";
+
+/// The largest trust-anchor file read (64 KiB). IANA's root anchors and unbound's
+/// `root.key` are a few hundred bytes; the bound keeps a wrong path (a log, a device)
+/// from being read whole into memory and into an error message.
+pub const MAX_ANCHOR_FILE: u64 = 64 * 1024;
+
+/// The longest piece of a line quoted in an error message, in characters.
+const MAX_QUOTE: usize = 48;
 
 /// One trust anchor: a DS or a DNSKEY for a zone.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +66,14 @@ pub enum AnchorError {
         /// What was wrong.
         msg: String,
     },
+    /// The path is not a regular UTF-8 text file of at most [`MAX_ANCHOR_FILE`] bytes.
+    #[error("trust-anchor file {path}: {why}")]
+    Unusable {
+        /// The file.
+        path: String,
+        /// Why (never the file's content).
+        why: String,
+    },
     /// The file holds no DS or DNSKEY record at all.
     #[error("{0}: no DS or DNSKEY record found")]
     Empty(String),
@@ -77,17 +93,47 @@ impl TrustAnchors {
         }
     }
 
-    /// Reads a trust-anchor file.
+    /// Reads a trust-anchor file: a regular file of UTF-8 text, at most
+    /// [`MAX_ANCHOR_FILE`] bytes. Errors never quote the file beyond a short, sanitised
+    /// piece of a line that has the shape of a DNS record (see [`TrustAnchors::parse`]),
+    /// so pointing this at a file that is not a trust-anchor file reveals nothing of it.
     pub fn from_file(path: &Path) -> Result<Self, AnchorError> {
-        let text = std::fs::read_to_string(path).map_err(|err| AnchorError::Io {
-            path: path.display().to_string(),
+        let name = path.display().to_string();
+        let io = |err| AnchorError::Io {
+            path: name.clone(),
             err,
-        })?;
-        Self::parse(&text, &path.display().to_string())
+        };
+        let unusable = |why: &str| AnchorError::Unusable {
+            path: name.clone(),
+            why: why.to_string(),
+        };
+        // A FIFO or a device would block or never end: only regular files.
+        if !std::fs::metadata(path).map_err(io)?.is_file() {
+            return Err(unusable("is not a regular file"));
+        }
+        let file = std::fs::File::open(path).map_err(io)?;
+        let mut bytes = Vec::new();
+        file.take(MAX_ANCHOR_FILE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if bytes.len() as u64 > MAX_ANCHOR_FILE {
+            return Err(unusable(&format!(
+                "is larger than {} KiB (a trust-anchor file holds a few DS or DNSKEY lines)",
+                MAX_ANCHOR_FILE / 1024
+            )));
+        }
+        let text = String::from_utf8(bytes).map_err(|_| unusable("is not UTF-8 text"))?;
+        Self::parse(&text, &name)
     }
 
     /// Parses DS and DNSKEY lines in zone-file syntax: `owner [ttl] [class] type rdata`,
-    /// `;` comments, parentheses spanning lines. Other record types are an error.
+    /// `;` comments, parentheses spanning lines (RFC 1035 §5.1). Other record types are
+    /// an error.
+    ///
+    /// An error names the line and what was wrong. It quotes (at most 48 characters,
+    /// control and non-ASCII characters replaced by `?`) only from a line whose type field
+    /// is a record type: any other line is reported without its content, so that a file
+    /// given by mistake (or on purpose) leaks nothing.
     pub fn parse(text: &str, source_name: &str) -> Result<Self, AnchorError> {
         let mut anchors = Vec::new();
         for (line_no, entry) in logical_lines(text) {
@@ -97,31 +143,50 @@ impl TrustAnchors {
                 msg,
             };
             let mut tokens = entry.split_whitespace();
-            let Some(owner) = tokens.next() else { continue };
-            let owner = Name::from_ascii(owner)
-                .map_err(|e| err(format!("bad owner name {owner:?}: {e}")))?;
-            let mut owner = owner;
-            owner.set_fqdn(true);
-            let mut rtype = None;
-            let mut rest: Vec<&str> = Vec::new();
+            let Some(owner_text) = tokens.next() else {
+                continue;
+            };
+            let mut rtype_text = None;
             for tok in tokens.by_ref() {
-                let up = tok.to_ascii_uppercase();
-                if up == "IN" || tok.chars().all(|c| c.is_ascii_digit()) {
+                if tok.eq_ignore_ascii_case("IN") || tok.chars().all(|c| c.is_ascii_digit()) {
                     continue; // class or TTL
                 }
-                rtype = Some(up);
+                rtype_text = Some(tok);
                 break;
             }
-            rest.extend(tokens);
-            let rtype = rtype.ok_or_else(|| err("missing record type".into()))?;
+            let rest: Vec<&str> = tokens.collect();
+            // The type field decides whether the line has the shape of a record at all.
+            let rtype = rtype_text.and_then(|t| {
+                RecordType::from_str(&t.to_ascii_uppercase())
+                    .ok()
+                    .filter(|t| !matches!(t, RecordType::Unknown(_)))
+            });
+            let Some(rtype) = rtype else {
+                return Err(err(
+                    if rtype_text.is_none() && Name::from_ascii(owner_text).is_ok() {
+                        "missing record type".into()
+                    } else {
+                        "not a DS or DNSKEY record in zone-file syntax (content not shown)".into()
+                    },
+                ));
+            };
+            let mut owner = Name::from_ascii(owner_text)
+                .map_err(|e| err(format!("bad owner name {}: {e}", quote(owner_text))))?;
+            owner.set_fqdn(true);
             let rdata_text = rest.join(" ");
-            let anchor = match rtype.as_str() {
-                "DS" => match RData::try_from_str(RecordType::DS, &rdata_text) {
+            let anchor = match rtype {
+                RecordType::DS => match RData::try_from_str(RecordType::DS, &rdata_text) {
                     Ok(RData::DNSSEC(DNSSECRData::DS(ds))) => Anchor::Ds(ds),
                     Ok(_) => return Err(err("DS rdata did not parse as DS".into())),
-                    Err(e) => return Err(err(format!("bad DS rdata {rdata_text:?}: {e}"))),
+                    Err(e) => {
+                        return Err(err(format!(
+                            "bad DS rdata {}: {}",
+                            quote(&rdata_text),
+                            sanitize(&e.to_string(), 2 * MAX_QUOTE)
+                        )));
+                    }
                 },
-                "DNSKEY" => Anchor::Dnskey(parse_dnskey(&rest).map_err(err)?),
+                RecordType::DNSKEY => Anchor::Dnskey(parse_dnskey(&rest).map_err(err)?),
                 other => {
                     return Err(err(format!(
                         "record type {other} is not a trust anchor (expected DS or DNSKEY)"
@@ -190,6 +255,31 @@ impl fmt::Display for Anchor {
     }
 }
 
+/// `s` with every character but printable ASCII replaced by `?`, cut to `max`
+/// characters (`...` marks a cut).
+fn sanitize(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if s.chars().nth(max).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
+/// A piece of a record-shaped line for an error message: sanitised, bounded, quoted.
+fn quote(s: &str) -> String {
+    format!("\"{}\"", sanitize(s, MAX_QUOTE))
+}
+
 /// DNSKEY presentation format (RFC 4034 §2.2): flags, protocol (3), algorithm, base64 key.
 fn parse_dnskey(fields: &[&str]) -> Result<DNSKEY, String> {
     let [flags, protocol, algorithm, key @ ..] = fields else {
@@ -197,19 +287,25 @@ fn parse_dnskey(fields: &[&str]) -> Result<DNSKEY, String> {
     };
     let flags: u16 = flags
         .parse()
-        .map_err(|_| format!("bad DNSKEY flags {flags:?}"))?;
+        .map_err(|_| format!("bad DNSKEY flags {}", quote(flags)))?;
     if *protocol != "3" {
-        return Err(format!("bad DNSKEY protocol {protocol:?} (must be 3)"));
+        return Err(format!(
+            "bad DNSKEY protocol {} (must be 3)",
+            quote(protocol)
+        ));
     }
     let algorithm: u8 = algorithm
         .parse()
-        .map_err(|_| format!("bad DNSKEY algorithm {algorithm:?}"))?;
+        .map_err(|_| format!("bad DNSKEY algorithm {}", quote(algorithm)))?;
     if key.is_empty() {
         return Err("DNSKEY has no key".into());
     }
-    let bytes = BASE64
-        .decode(key.concat().as_bytes())
-        .map_err(|e| format!("bad DNSKEY key (base64): {e}"))?;
+    let bytes = BASE64.decode(key.concat().as_bytes()).map_err(|e| {
+        format!(
+            "bad DNSKEY key (base64): {}",
+            sanitize(&e.to_string(), MAX_QUOTE)
+        )
+    })?;
     Ok(DNSKEY::with_flags(
         flags,
         PublicKeyBuf::new(bytes, Algorithm::from_u8(algorithm)),
@@ -311,5 +407,70 @@ mod tests {
         assert!(e.to_string().contains("protocol"), "{e}");
         let e = TrustAnchors::parse(". IN DNSKEY 257 3 13 !!!\n", "f.key").unwrap_err();
         assert!(e.to_string().contains("base64"), "{e}");
+    }
+
+    /// Regression (issue 10, point 1): the content of a file that is not a trust-anchor
+    /// file never appears in the error (it used to: `bad owner name "root:*:..."`).
+    #[test]
+    fn errors_do_not_reveal_a_file_that_is_not_an_anchor_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = "s3cr3tHash";
+        let cases = [
+            format!("root:$6$salt${secret}:19000:0:99999:7:::\nbin:*:19000::::::\n"),
+            format!("HOME=/root\0PASSWORD={secret}\0PATH=/bin\0"),
+            format!("admin {secret}\n"),
+            format!("password = {secret}\n"),
+            format!("$argon2id$v=19$m=19456,t=2,p=1${secret}\n"),
+            format!("0123abcd 1700000000 {secret}\n"),
+            format!("user A {secret}\n"),
+            format!("\u{1b}[31m{secret}\n"),
+        ];
+        for (i, text) in cases.iter().enumerate() {
+            let p = dir.path().join(format!("f{i}"));
+            std::fs::write(&p, text).unwrap();
+            let e = TrustAnchors::from_file(&p).unwrap_err().to_string();
+            assert!(!e.contains(secret), "case {i} leaks: {e}");
+            assert!(!e.contains("root:"), "case {i} leaks: {e}");
+            assert!(e.len() < 200 + p.display().to_string().len(), "{e}");
+        }
+    }
+
+    /// A record-shaped line is quoted, but only a bounded, sanitised piece of it.
+    #[test]
+    fn quotes_from_record_lines_are_bounded_and_sanitised() {
+        let long = "A".repeat(10_000);
+        let e = TrustAnchors::parse(&format!(". IN DS 20326 8 2 {long}\u{1b}\n"), "f")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("f:1: bad DS rdata"), "{e}");
+        assert!(e.len() < 300, "{} bytes: {e}", e.len());
+        assert!(!e.contains('\u{1b}'), "{e}");
+        let e = TrustAnchors::parse(". IN DNSKEY 257 \u{7}x 13 AAAA\n", "f")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bad DNSKEY protocol \"?x\""), "{e}");
+    }
+
+    /// Regression (issue 10, point 1): a large file is refused without being read whole
+    /// (it used to produce a 63 MB error for a 10 MB file), and so are non-files.
+    #[test]
+    fn large_files_and_non_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big");
+        let line =
+            ". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n";
+        std::fs::write(&p, line.repeat(2 * MAX_ANCHOR_FILE as usize / line.len())).unwrap();
+        let e = TrustAnchors::from_file(&p).unwrap_err().to_string();
+        assert!(e.contains("is larger than 64 KiB"), "{e}");
+        let e = TrustAnchors::from_file(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("is not a regular file"), "{e}");
+        let p = dir.path().join("bin");
+        std::fs::write(&p, [0xff, 0xfe, b's', b'e', b'c']).unwrap();
+        let e = TrustAnchors::from_file(&p).unwrap_err().to_string();
+        assert!(e.ends_with("is not UTF-8 text"), "{e}");
+        // A good file still loads.
+        let p = dir.path().join("root.key");
+        std::fs::write(&p, ROOT_ANCHORS).unwrap();
+        assert_eq!(TrustAnchors::from_file(&p).unwrap().iter().count(), 2);
     }
 }

@@ -241,19 +241,25 @@ impl Sessions {
     }
 }
 
-/// Login failures per client address: more than `max` in `window` → refused (429).
+/// Login attempts per client address: at most `max` in `window` (default 5 a minute),
+/// then refused (429) until the oldest leaves the window. An attempt is counted when it
+/// starts, before the password is verified, so parallel attempts cannot all pass the
+/// check before any failure is recorded; a successful login forgets its address.
 pub struct LoginLimiter {
-    failures: Mutex<HashMap<IpAddr, Vec<Instant>>>,
-    /// Failures allowed per window.
+    attempts: Mutex<HashMap<IpAddr, Vec<Instant>>>,
+    /// Attempts allowed per window.
     pub max: usize,
     /// The window.
     pub window: Duration,
 }
 
+/// Addresses tracked before expired entries are swept (bounds the limiter's memory).
+const LIMITER_SWEEP_AT: usize = 4096;
+
 impl Default for LoginLimiter {
     fn default() -> Self {
         LoginLimiter {
-            failures: Mutex::new(HashMap::new()),
+            attempts: Mutex::new(HashMap::new()),
             max: 5,
             window: Duration::from_secs(60),
         }
@@ -261,30 +267,62 @@ impl Default for LoginLimiter {
 }
 
 impl LoginLimiter {
-    /// `None` if `ip` may try now, else how long until it may.
-    pub fn check(&self, ip: IpAddr) -> Option<Duration> {
+    /// Counts an attempt from `ip` now: `Ok` if it may go on (and it is counted), else
+    /// how long until the next one may (and it is not counted).
+    pub fn begin(&self, ip: IpAddr) -> Result<(), Duration> {
         let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let window = self.window;
+        let mut map = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= LIMITER_SWEEP_AT {
+            map.retain(|_, l| l.iter().any(|t| now.duration_since(*t) < window));
+        }
         let list = map.entry(ip).or_default();
-        list.retain(|t| now.duration_since(*t) < self.window);
+        list.retain(|t| now.duration_since(*t) < window);
         if list.len() >= self.max {
             let oldest = list.iter().min().copied().unwrap_or(now);
-            Some(self.window.saturating_sub(now.duration_since(oldest)))
-        } else {
-            None
+            return Err(window.saturating_sub(now.duration_since(oldest)));
         }
+        list.push(now);
+        Ok(())
     }
 
-    /// Records a failed attempt from `ip`.
-    pub fn fail(&self, ip: IpAddr) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(ip).or_default().push(Instant::now());
-    }
-
-    /// Forgets `ip`'s failures (after a successful login).
+    /// Forgets `ip`'s attempts (after a successful login).
     pub fn succeed(&self, ip: IpAddr) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(&ip);
+    }
+}
+
+/// How many password verifications may run at once. Each argon2id verification with
+/// the default parameters (m = 19 MiB) holds 19 MiB on the blocking pool: unbounded,
+/// 100 concurrent login attempts took over 1 GB. Four bound it to about 80 MiB.
+pub const MAX_CONCURRENT_VERIFICATIONS: usize = 4;
+
+/// The permits for password verifications ([`MAX_CONCURRENT_VERIFICATIONS`]).
+pub struct VerifySlots(std::sync::Arc<tokio::sync::Semaphore>);
+
+impl Default for VerifySlots {
+    fn default() -> Self {
+        VerifySlots(std::sync::Arc::new(tokio::sync::Semaphore::new(
+            MAX_CONCURRENT_VERIFICATIONS,
+        )))
+    }
+}
+
+impl VerifySlots {
+    /// Verifies `password` against `phc` on the blocking pool if a slot is free; `None`
+    /// when all are busy (the caller answers 503). The slot is held until the
+    /// verification ends, even if the request is dropped meanwhile.
+    pub async fn verify(&self, phc: String, password: String) -> Option<bool> {
+        let permit = self.0.clone().try_acquire_owned().ok()?;
+        let ok = tokio::task::spawn_blocking(move || {
+            let ok = verify_password(&phc, &password);
+            drop(permit);
+            ok
+        })
+        .await
+        .unwrap_or(false);
+        Some(ok)
     }
 }
 
@@ -343,11 +381,12 @@ mod tests {
         let l = LoginLimiter::default();
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         for _ in 0..5 {
-            assert!(l.check(ip).is_none());
-            l.fail(ip);
+            assert!(l.begin(ip).is_ok());
         }
-        assert!(l.check(ip).is_some());
-        assert!(l.check("127.0.0.2".parse().unwrap()).is_none());
+        assert!(l.begin(ip).is_err());
+        assert!(l.begin("127.0.0.2".parse().unwrap()).is_ok());
+        l.succeed(ip);
+        assert!(l.begin(ip).is_ok());
     }
 
     #[test]

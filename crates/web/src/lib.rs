@@ -7,7 +7,8 @@
 //!   *Bounce*), SMTP Routes, DNS. Login with the administrator password (argon2 hash in
 //!   a file; there is no default password), server-side sessions in an HttpOnly,
 //!   SameSite=Strict cookie, a CSRF token in every form checked on every POST, and a
-//!   login rate limit per client address.
+//!   login rate limit per client address (attempts counted before the password is
+//!   verified) and a bound on concurrent password verifications.
 //! * The JSON API under `/api/v1`, authenticated by bearer tokens (docs/api.md).
 //!
 //! It listens on 127.0.0.1 unless told otherwise.
@@ -69,6 +70,7 @@ pub(crate) struct AppState {
     pub settings: WebSettings,
     pub sessions: auth::Sessions,
     pub limiter: auth::LoginLimiter,
+    pub verify_slots: auth::VerifySlots,
 }
 
 pub(crate) type State = Arc<AppState>;
@@ -82,6 +84,7 @@ pub fn router(admin: Arc<Admin>, settings: WebSettings) -> Router {
         settings,
         sessions: auth::Sessions::default(),
         limiter: auth::LoginLimiter::default(),
+        verify_slots: auth::VerifySlots::default(),
     });
     Router::new()
         .merge(ui::routes(state.clone()))

@@ -323,7 +323,9 @@ async fn login(AxState(st): AxState<State>, req: Request) -> Response {
     let Some(pre) = old.as_deref().and_then(|id| st.sessions.get(id)) else {
         return Redirect::to("/login").into_response();
     };
-    if let Some(wait) = st.limiter.check(ip) {
+    // The attempt is counted before the (slow) verification: parallel attempts cannot
+    // all pass the check before the first failure is recorded.
+    if let Err(wait) = st.limiter.begin(ip) {
         tracing::warn!(target: "danegate::web", "web UI login from {ip} refused: too many failures");
         let mut res = respond(
             StatusCode::TOO_MANY_REQUESTS,
@@ -351,11 +353,17 @@ async fn login(AxState(st): AxState<State>, req: Request) -> Response {
                 .into_response();
         }
     };
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&hash, &form.password))
-        .await
-        .unwrap_or(false);
+    let Some(ok) = st.verify_slots.verify(hash, form.password).await else {
+        tracing::warn!(target: "danegate::web", "web UI login from {ip} refused: too many logins in progress");
+        let mut res = respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            login_form(&pre, Some("Too many logins in progress: try again.")),
+        );
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return res;
+    };
     if !ok {
-        st.limiter.fail(ip);
         tracing::warn!(target: "danegate::web", "web UI login from {ip} failed: wrong password");
         return respond(
             StatusCode::UNAUTHORIZED,

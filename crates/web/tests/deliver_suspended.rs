@@ -1,0 +1,108 @@
+//! Regression (issue 10, point 8): "Deliver now" lifts the suspension of a destination
+//! whose last attempt failed before any transaction. It used to make the recipients due
+//! only, so they were deferred again with "delivery temporarily suspended" (and one
+//! more attempt counted) until the suspension ended.
+
+mod common;
+
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use common::env;
+use danegate_smtp::{SmtpClient, Timeouts};
+use danegate_testkit::smtp::{SinkOptions, SmtpSink};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliver_now_lifts_the_suspension_of_a_destination() {
+    // down.test goes to a local port where nothing listens yet: the connection is
+    // refused, the destination suspended for the bounce profile's first retry (60 s).
+    let port = free_port();
+    let e = env(&format!(
+        r#"
+[[smtp_route]]
+domain = "down.test"
+hosts = ["127.0.0.1:{port}"]
+
+[[destination]]
+domain = "down.test"
+tls = "none"
+dane = "none"
+bounce_profile = "quick"
+"#
+    ))
+    .await;
+    let token = danegate_web::auth::create_token(&e.settings.api_tokens_file, "t").unwrap();
+    let bearer = format!("Bearer {token}");
+
+    let mut c = SmtpClient::connect(e.smtp(), None, Timeouts::uniform(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    c.ehlo("internal-mta.test").await.unwrap();
+    let d = c
+        .send(
+            "alice@sender.test",
+            &["bob@down.test"],
+            b"From: <alice@sender.test>\r\nTo: <bob@down.test>\r\nSubject: x\r\n\r\nHello.\r\n",
+        )
+        .await
+        .unwrap();
+    assert!(d.all_delivered(), "{d:?}");
+    let _ = c.quit().await;
+
+    let store = e.running.store();
+    let start = Instant::now();
+    loop {
+        let list = store.list(Some("down.test"), 10).await.unwrap();
+        if list
+            .first()
+            .is_some_and(|r| r.attempts >= 1 && !r.in_flight)
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "not deferred: {list:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The server is up now; "Deliver now" (the API, which is Admin::deliver_now as the
+    // web UI and the CLI are) delivers at once.
+    let sink = SmtpSink::start(SinkOptions {
+        bind: Some(SocketAddr::from(([127, 0, 0, 1], port))),
+        ..SinkOptions::default()
+    });
+    let r = common::request(
+        e.web,
+        "POST",
+        "/api/v1/delivery-status/down.test/deliver-now",
+        &[("Authorization", &bearer)],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let start = Instant::now();
+    while sink.messages().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "Deliver now did not deliver: {:?} {:?}",
+            store.list(Some("down.test"), 10).await,
+            e.running.last_outcomes().get("down.test")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        sink.messages()[0].rcpt_to,
+        vec!["bob@down.test".to_string()]
+    );
+}
