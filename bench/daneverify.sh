@@ -27,16 +27,9 @@
 #     KEEP_WORK  1: keep the temp dir (hyperfine JSON, logs)
 set -euo pipefail
 
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$BENCH_DIR/.." && pwd)
-SELF="$BENCH_DIR/$(basename "${BASH_SOURCE[0]}")"
 PROG=daneverify.sh
-# shellcheck source=../tests/integration/lib/common.sh
-. "$REPO/tests/integration/lib/common.sh"
 # shellcheck source=../tests/integration/lib/world.sh
-. "$REPO/tests/integration/lib/world.sh"
-
-abs() { case "$1" in /*) echo "$1" ;; *) echo "$REPO/$1" ;; esac; }
+. "$(dirname "${BASH_SOURCE[0]}")/../tests/integration/lib/world.sh"
 
 outer() {
     need_tools ip nsd unbound ldns-keygen ldns-signzone ldns-key2ds dig openssl \

@@ -2,9 +2,8 @@
 # Bench: danegate (the gateway, `danegate serve`) vs Postfix as an outbound
 # relay delivering over DANE-authenticated TLS, under the same load, in one run.
 #
-# World (bench/lib/gateway-world.sh, built with the helpers of
-# tests/integration/lib): a signed private hierarchy . / test. / bench.test.
-# served by NSD, Unbound validating from the private root DS, and one MX host
+# World (the gateway bench world in tests/integration/lib/world.sh): a signed
+# private hierarchy . / test. / bench.test. served by NSD, Unbound validating from the private root DS, and one MX host
 # mx.bench.test (127.0.20.1:25, DANE-EE 3 1 1) served by
 # `danegate-smtp-sink --count-only`, which counts messages without keeping them.
 # Everything runs in a private network namespace on loopback.
@@ -52,20 +51,11 @@
 #     KEEP_WORK    1: keep the temp dir (configs, logs, JSON results)
 set -euo pipefail
 
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$BENCH_DIR/.." && pwd)
-SELF="$BENCH_DIR/$(basename "${BASH_SOURCE[0]}")"
 PROG=gateway.sh
-# shellcheck source=../tests/integration/lib/common.sh
-. "$REPO/tests/integration/lib/common.sh"
 # shellcheck source=../tests/integration/lib/world.sh
-. "$REPO/tests/integration/lib/world.sh"
-# shellcheck source=lib/gateway-world.sh
-. "$BENCH_DIR/lib/gateway-world.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../tests/integration/lib/world.sh"
 # shellcheck source=lib/mem.sh
-. "$BENCH_DIR/lib/mem.sh"
-
-abs() { case "$1" in /*) echo "$1" ;; *) echo "$REPO/$1" ;; esac; }
+. "$REPO/bench/lib/mem.sh"
 
 outer() {
     need_tools ip nsd unbound ldns-keygen ldns-signzone ldns-key2ds dig openssl \

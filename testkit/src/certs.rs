@@ -158,6 +158,28 @@ impl TestCert {
     pub fn private_key(&self) -> PrivateKeyDer<'static> {
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_pkcs8.clone()))
     }
+
+    /// TLSA association data for this certificate, lower-case hex (RFC 6698 §2.1):
+    /// `selector` 0 full certificate, 1 SubjectPublicKeyInfo; `matching_type` 0 exact,
+    /// 1 SHA2-256, 2 SHA2-512.
+    pub fn tlsa_hex(&self, selector: u8, matching_type: u8) -> String {
+        let selected: &[u8] = match selector {
+            0 => &self.der,
+            1 => &self.spki_der,
+            _ => panic!("TLSA selector {selector}"),
+        };
+        let data = match matching_type {
+            0 => selected.to_vec(),
+            1 => ring::digest::digest(&ring::digest::SHA256, selected)
+                .as_ref()
+                .to_vec(),
+            2 => ring::digest::digest(&ring::digest::SHA512, selected)
+                .as_ref()
+                .to_vec(),
+            _ => panic!("TLSA matching type {matching_type}"),
+        };
+        data_encoding::HEXLOWER.encode(&data)
+    }
 }
 
 /// Which certificates the server presents.

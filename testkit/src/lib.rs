@@ -1,7 +1,14 @@
 //! danegate's test kit (dev-only): the signed DNS test world with its in-process
 //! server, and the SMTP/TLS peers and certificate factory used by the DANE tests.
+//!
+//! Set-up shared by many tests lives here, once: [`gateway`] (a gateway's configuration
+//! file and the `danegate serve` process), [`host`] (external tools and ports: skip
+//! outside CI, fail in CI), [`certs`] (certificates), [`mailworld`] (the DANE mail
+//! world), [`dns`] (the signed DNS world).
 
 pub mod certs;
 pub mod dns;
+pub mod gateway;
+pub mod host;
 pub mod mailworld;
 pub mod smtp;

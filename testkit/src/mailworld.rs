@@ -34,6 +34,7 @@ use hickory_proto::rr::RecordType;
 use crate::{
     certs::{ChainOptions, Issuance, Presented, TestCert, TestChain, TlsVersions, Validity},
     dns::{DnsServer, Fault, ServerOptions, SignedWorld, World},
+    host::free_port,
     smtp::{SinkOptions, SmtpSink, StartTlsMode},
 };
 
@@ -313,40 +314,16 @@ fn leaf_for(name: &str) -> TestChain {
     TestChain::generate(&ChainOptions::for_names(&[name]))
 }
 
-/// TLSA RDATA (usage, selector, matching type, data) for `cert`, per RFC 6698 §2.1.
-fn tlsa_of(usage: u8, sel: u8, mt: u8, cert: &TestCert) -> (u8, u8, u8, Vec<u8>) {
-    let selected: &[u8] = match sel {
-        0 => &cert.der,
-        1 => &cert.spki_der,
-        _ => panic!("selector {sel}"),
-    };
-    let data = match mt {
-        0 => selected.to_vec(),
-        1 => ring::digest::digest(&ring::digest::SHA256, selected)
-            .as_ref()
-            .to_vec(),
-        2 => ring::digest::digest(&ring::digest::SHA512, selected)
-            .as_ref()
-            .to_vec(),
-        _ => panic!("matching type {mt}"),
-    };
-    (usage, sel, mt, data)
+/// TLSA RDATA (usage, selector, matching type, hex data) for `cert`, per RFC 6698 §2.1.
+fn tlsa_of(usage: u8, sel: u8, mt: u8, cert: &TestCert) -> (u8, u8, u8, String) {
+    (usage, sel, mt, cert.tlsa_hex(sel, mt))
 }
 
-fn tlsa_line(owner: &str, port: u16, t: &(u8, u8, u8, Vec<u8>)) -> String {
+fn tlsa_line(owner: &str, port: u16, t: &(u8, u8, u8, String)) -> String {
     format!(
         "_{port}._tcp.{owner} 300 IN TLSA {} {} {} {}\n",
-        t.0,
-        t.1,
-        t.2,
-        data_encoding::HEXLOWER.encode(&t.3)
+        t.0, t.1, t.2, t.3
     )
-}
-
-fn free_port() -> u16 {
-    // A port free on 127.0.0.1 is, in practice, free on the other 127.0.0.x too.
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local address").port()
 }
 
 impl MailWorld {

@@ -29,16 +29,9 @@
 #     FAIL_ON_PURPOSE  1: abort right after the servers are up (cleanup check)
 set -euo pipefail
 
-SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
-SELF="$SCRIPT_DIR/$(basename "${BASH_SOURCE[0]}")"
 PROG=dane.sh
-# shellcheck source=lib/common.sh
-. "$SCRIPT_DIR/lib/common.sh"
 # shellcheck source=lib/world.sh
-. "$SCRIPT_DIR/lib/world.sh"
-
-abs() { case "$1" in /*) echo "$1" ;; *) echo "$REPO/$1" ;; esac; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib/world.sh"
 
 outer() {
     need_tools ip nsd unbound ldns-keygen ldns-signzone ldns-key2ds dig openssl \

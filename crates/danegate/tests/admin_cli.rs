@@ -10,11 +10,9 @@
 //! * no gateway → exit 75.
 
 use std::{
-    io::{BufRead, BufReader},
     net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -22,6 +20,8 @@ use danegate_smtp::{SmtpClient, Timeouts};
 use danegate_testkit::{
     certs::{Presented, TestChain, TlsVersions},
     dns::{DnsServer, ServerOptions, SignedWorld, World},
+    gateway::{GatewayToml, ServeProcess},
+    host::free_port,
     smtp::{SinkOptions, SmtpSink},
 };
 use serde_json::Value;
@@ -43,27 +43,15 @@ struct Net {
     adm_chain: TestChain,
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn ip(a: [u8; 4]) -> String {
     IpAddr::from(a).to_string()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn net() -> Net {
     let smtp_port = free_port();
     let adm_chain = TestChain::for_names(&["mx.adm.test"]);
     let other = TestChain::for_names(&["other.example"]);
-    let spki = hex(ring::digest::digest(&ring::digest::SHA256, &other.leaf.spki_der).as_ref());
+    let spki = other.leaf.tlsa_hex(1, 1);
     let mut w = World::new();
     w.zone("test.");
     w.zone("adm.test.").records(&format!(
@@ -90,97 +78,28 @@ fn net() -> Net {
 
 /// Default profile TLS Preferred, DANE None: only a profile added by the CLI asks for DANE.
 fn config_text(n: &Net, data_dir: &Path, port: u16) -> String {
-    format!(
-        r#"
-[server]
-hostname = "gw.test"
-data_dir = "{data}"
-
-[[listener]]
-name = "outbound"
-address = "127.0.0.1:{port}"
-
-[[sender_group]]
-name = "RELAYLIST"
-senders = ["127.0.0.1"]
-policy = "RELAY"
-
-[dns]
-resolvers = [ {{ address = "{dns}", priority = 0 }} ]
-trust_anchor_file = "{anchor}"
-timeout_secs = 2
-
-[[destination]]
-domain = "default"
-tls = "preferred"
-dane = "none"
-ip_preference = "ipv4-preferred"
-
-[[bounce_profile]]
-name = "default"
-initial_retry_secs = 1
-max_retry_interval_secs = 2
-max_retries = 10000
-"#,
-        data = data_dir.display(),
-        dns = n.dns.addr(),
-        anchor = n.anchor.display(),
-    )
+    GatewayToml {
+        listen_port: port,
+        dane: "none",
+        retry_secs: (1, 2),
+        bounce_extra: "max_retries = 10000".into(),
+        ..GatewayToml::new(data_dir, n.dns.addr(), &n.anchor)
+    }
+    .render()
 }
 
-/// A running `danegate serve`; killed on drop.
-struct Serve {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
+/// `danegate serve` of this crate (testkit's process guard).
+struct Serve;
 
 impl Serve {
-    fn start(config: &Path, cwd: &Path, smtp_port: u16) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_danegate"))
-            .args(["serve", "--config", config.to_str().unwrap()])
-            .args(["--smtp-port", &smtp_port.to_string()])
-            .current_dir(cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn danegate serve");
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
+    /// Starts it and waits for its control socket.
+    fn start(config: &Path, cwd: &Path, smtp_port: u16) -> ServeProcess {
+        let bin = env!("CARGO_BIN_EXE_danegate");
+        let mut s = ServeProcess::start(bin, config, smtp_port, cwd, START_TIMEOUT);
+        s.wait_line("the control socket", START_TIMEOUT, |l| {
+            l.contains("Control socket")
         });
-        let s = Serve { child, lines };
-        s.wait_line("the control socket", |l| l.contains("Control socket"));
         s
-    }
-
-    fn log_tail(&self) -> String {
-        let l = self.lines.lock().unwrap().clone();
-        l[l.len().saturating_sub(60)..].join("\n")
-    }
-
-    fn wait_line(&self, what: &str, pred: impl Fn(&str) -> bool) {
-        let start = Instant::now();
-        while !self.lines.lock().unwrap().iter().any(|l| pred(l)) {
-            assert!(
-                start.elapsed() < START_TIMEOUT,
-                "timed out waiting for {what}; stderr:\n{}",
-                self.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -273,7 +192,7 @@ async fn admin_cli_against_a_running_gateway() {
         bind: Some(SocketAddr::new(IpAddr::from(ADM_MX), n.smtp_port)),
         ..SinkOptions::default()
     });
-    let gw = Serve::start(&cfg, dir.path(), n.smtp_port);
+    let mut gw = Serve::start(&cfg, dir.path(), n.smtp_port);
 
     // The control socket is private.
     {
@@ -449,7 +368,7 @@ async fn admin_cli_against_a_running_gateway() {
     let m = json(&cfg, &["queue", "show", &mid1.to_string()]);
     assert_eq!(m["recipients"][0]["state"], "bounced", "{m}");
     let dsn_line = format!("generated DSN for MID {mid1}");
-    gw.wait_line("the DSN", |l| l.contains(&dsn_line));
+    gw.wait_line("the DSN", START_TIMEOUT, |l| l.contains(&dsn_line));
     let (code, _, _) = cli(&cfg, &["queue", "bounce", &mid1.to_string()]);
     assert_eq!(code, 1, "nothing left to bounce");
 

@@ -22,23 +22,13 @@ struct Fixture {
     _sinks: Vec<SmtpSink>,
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = danegate_testkit::host::free_port();
         let good = TestChain::for_names(&["mx.good.test"]);
         let bad = TestChain::for_names(&["mx.bad.test"]);
-        let spki_hash = |c: &TestChain| {
-            hex(ring::digest::digest(&ring::digest::SHA256, &c.leaf.spki_der).as_ref())
-        };
+        let spki_hash = |c: &TestChain| c.leaf.tlsa_hex(1, 1);
         let mut w = World::new();
         w.zone("test.");
         w.zone("good.test.").records(&format!(

@@ -15,7 +15,7 @@ use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{IpAddr, SocketAddr, TcpStream},
     path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Stdio},
+    process::{Command, Stdio},
     sync::{
         Arc, Mutex, OnceLock,
         atomic::{AtomicBool, Ordering},
@@ -27,6 +27,8 @@ use danegate_smtp::{SmtpClient, Timeouts};
 use danegate_testkit::{
     certs::{Presented, TestChain, TlsVersions},
     dns::{DnsServer, ServerOptions, SignedWorld, World},
+    gateway::{GatewayToml, ServeProcess},
+    host::{self, free_port},
     smtp::{ReceivedMessage, SinkOptions, SmtpSink},
 };
 
@@ -56,20 +58,8 @@ const SMUGGLE_MX: [u8; 4] = [127, 0, 0, 131];
 const KILL_MX_BASE: u8 = 121;
 const KILL_ROUNDS: u8 = 3;
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn ip(a: [u8; 4]) -> String {
     IpAddr::from(a).to_string()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn net() -> &'static Net {
@@ -78,9 +68,7 @@ fn net() -> &'static Net {
         let smtp_port = free_port();
         let bad_chain = TestChain::for_names(&["mx.bad.test"]);
         let other = TestChain::for_names(&["other.example"]);
-        let spki_hash = |c: &TestChain| {
-            hex(ring::digest::digest(&ring::digest::SHA256, &c.leaf.spki_der).as_ref())
-        };
+        let spki_hash = |c: &TestChain| c.leaf.tlsa_hex(1, 1);
         let mut w = World::new();
         w.zone("test.");
         // bad.test: signed, and its TLSA names a key mx.bad.test does not present.
@@ -118,180 +106,33 @@ fn net() -> &'static Net {
 /// and a default bounce profile that retries every 1–2 s and does not give up soon.
 fn config_text(data_dir: &Path, port: u16, extra: &str) -> String {
     let n = net();
-    format!(
-        r#"
-[server]
-hostname = "gw.test"
-data_dir = "{data}"
-
-[[listener]]
-name = "outbound"
-address = "127.0.0.1:{port}"
-
-[[sender_group]]
-name = "RELAYLIST"
-senders = ["127.0.0.1"]
-policy = "RELAY"
-
-[dns]
-resolvers = [ {{ address = "{dns}", priority = 0 }} ]
-trust_anchor_file = "{anchor}"
-timeout_secs = 2
-
-[[destination]]
-domain = "default"
-tls = "preferred"
-dane = "opportunistic"
-ip_preference = "ipv4-preferred"
-
-[[bounce_profile]]
-name = "default"
-initial_retry_secs = 1
-max_retry_interval_secs = 2
-max_retries = 10000
-hard_bounces = false
-{extra}
-"#,
-        data = data_dir.display(),
-        dns = n.dns.addr(),
-        anchor = n.anchor.display(),
-    )
+    GatewayToml {
+        listen_port: port,
+        retry_secs: (1, 2),
+        bounce_extra: "max_retries = 10000\nhard_bounces = false".into(),
+        extra: extra.into(),
+        ..GatewayToml::new(data_dir, n.dns.addr(), &n.anchor)
+    }
+    .render()
 }
 
 // ---------------------------------------------------------------------------------
 // The child process
 // ---------------------------------------------------------------------------------
 
-/// A running `danegate serve`; killed (SIGKILL) and reaped on drop.
-struct Serve {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
+/// `danegate serve` of this crate (testkit's process guard, killed on drop).
+struct Serve;
 
 impl Serve {
     /// Starts `danegate serve ARGS` in `cwd` and collects its standard error.
-    fn spawn(args: &[&str], cwd: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_danegate"))
-            .arg("serve")
-            .args(args)
-            .current_dir(cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn danegate serve");
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Serve { child, lines }
+    fn spawn(args: &[&str], cwd: &Path) -> ServeProcess {
+        ServeProcess::spawn(env!("CARGO_BIN_EXE_danegate"), args, cwd)
     }
 
     /// `danegate serve --config F --smtp-port P`, then waits for the listener line.
-    fn start(config: &Path, cwd: &Path) -> Self {
-        let port = net().smtp_port.to_string();
-        let mut s = Self::spawn(
-            &[
-                "--config",
-                config.to_str().unwrap(),
-                "--smtp-port",
-                port.as_str(),
-            ],
-            cwd,
-        );
-        s.wait_line("the listener line", START_TIMEOUT, |l| {
-            l.starts_with("danegate: listener outbound on ")
-        });
-        s
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    fn log_tail(&self) -> String {
-        let l = self.lines();
-        let from = l.len().saturating_sub(60);
-        l[from..].join("\n")
-    }
-
-    /// Still running?
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// Waits for a standard error line matching `pred`; panics on timeout or exit.
-    fn wait_line(&mut self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            if let Some(l) = self.lines().into_iter().find(|l| pred(l)) {
-                return l;
-            }
-            if let Some(st) = self.child.try_wait().unwrap() {
-                // let the reader thread drain what is left
-                std::thread::sleep(Duration::from_millis(200));
-                if let Some(l) = self.lines().into_iter().find(|l| pred(l)) {
-                    return l;
-                }
-                panic!(
-                    "danegate exited ({st}) while waiting for {what}; stderr:\n{}",
-                    self.log_tail()
-                );
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "timed out waiting for {what}; stderr:\n{}",
-                self.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Sends `signal` (a `kill -SIG` name) with the system's kill(1).
-    fn signal(&self, signal: &str) {
-        let st = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("run kill");
-        assert!(st.success(), "kill -{signal} {}", self.pid());
-    }
-
-    /// Waits for the process to exit.
-    fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "danegate did not exit; stderr:\n{}",
-                self.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGKILL now and reap.
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        self.kill9();
+    fn start(config: &Path, cwd: &Path) -> ServeProcess {
+        let bin = env!("CARGO_BIN_EXE_danegate");
+        ServeProcess::start(bin, config, net().smtp_port, cwd, START_TIMEOUT)
     }
 }
 
@@ -907,8 +748,11 @@ fn oversize_and_malformed_commands_get_the_documented_replies() {
 
 #[test]
 fn embedded_default_starts_creates_its_data_dir_and_stops_on_sigterm() {
-    if std::net::TcpListener::bind("127.0.0.1:2525").is_err() {
-        eprintln!("serve_cli: SKIPPED embedded default test: 127.0.0.1:2525 is busy here");
+    let free = std::net::TcpListener::bind("127.0.0.1:2525").is_ok();
+    if !host::require(
+        free,
+        "a free port 127.0.0.1:2525 (the embedded default listener)",
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -925,7 +769,7 @@ fn embedded_default_starts_creates_its_data_dir_and_stops_on_sigterm() {
             std::thread::sleep(Duration::from_millis(200));
             let tail = gw.log_tail();
             if tail.contains("2525") && tail.to_lowercase().contains("in use") {
-                eprintln!("serve_cli: SKIPPED embedded default test: 2525 taken meanwhile");
+                host::require(false, "127.0.0.1:2525 (taken by another process meanwhile)");
                 return;
             }
             panic!("danegate serve (embedded default) exited:\n{tail}");

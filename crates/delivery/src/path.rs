@@ -781,10 +781,7 @@ fn records_text(a: &Answer) -> Vec<String> {
         .iter()
         .filter_map(|r| match &r.data {
             RData::TLSA(t) => {
-                let mut hex = String::new();
-                for b in &t.cert_data {
-                    hex.push_str(&format!("{b:02x}"));
-                }
+                let hex = data_encoding::HEXLOWER.encode(&t.cert_data);
                 Some(format!(
                     "{} {} {} {hex}",
                     u8::from(t.cert_usage),

@@ -196,10 +196,10 @@ pub struct AnchorStateView {
 
 /// A Unix time as `YYYY-MM-DD` (UTC), for display.
 pub fn fmt_date(t: u64) -> String {
-    match i64::try_from(t).map(time::OffsetDateTime::from_unix_timestamp) {
-        Ok(Ok(d)) => format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
-        _ => t.to_string(),
-    }
+    i64::try_from(t)
+        .ok()
+        .and_then(|s| danegate_timefmt::utc(s, danegate_timefmt::Layout::Date))
+        .unwrap_or_else(|| t.to_string())
 }
 
 impl AnchorStateView {

@@ -115,16 +115,13 @@ pub fn rdata_text(record: &Record) -> String {
         RData::AAAA(a) => format!("'{}'", a.0),
         RData::CNAME(c) => format!("'{}'", c.0.to_ascii()),
         RData::TLSA(t) => {
-            let mut hex = format!(
-                "{:02x}{:02x}{:02x}",
+            let head = [
                 u8::from(t.cert_usage),
                 u8::from(t.selector),
-                u8::from(t.matching)
-            );
-            for b in &t.cert_data {
-                hex.push_str(&format!("{b:02x}"));
-            }
-            format!("'{hex}'")
+                u8::from(t.matching),
+            ];
+            let hex = data_encoding::HEXLOWER;
+            format!("'{}{}'", hex.encode(&head), hex.encode(&t.cert_data))
         }
         other => format!("'{other}'"),
     }

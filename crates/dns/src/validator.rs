@@ -287,18 +287,8 @@ pub(crate) fn verify_rrset(
 }
 
 fn fmt_time(t: u32) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(i64::from(t)) {
-        Ok(d) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            d.year(),
-            u8::from(d.month()),
-            d.day(),
-            d.hour(),
-            d.minute(),
-            d.second()
-        ),
-        Err(_) => t.to_string(),
-    }
+    danegate_timefmt::utc(i64::from(t), danegate_timefmt::Layout::Rfc3339)
+        .unwrap_or_else(|| t.to_string())
 }
 
 /// Does key `k` (tag `tag`) of `zone` match the DS or DNSKEY anchor `a`?

@@ -91,11 +91,7 @@ impl BatvKey {
         input.push_str(ddd);
         input.push_str(address);
         let tag = hmac::sign(&self.0, input.as_bytes());
-        tag.as_ref()
-            .iter()
-            .take(3)
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        data_encoding::HEXLOWER.encode(&tag.as_ref()[..3])
     }
 
     /// `address` tagged for `day` (days since the epoch). The null sender (`""`) and
@@ -238,10 +234,7 @@ mod tests {
             &hmac::Key::new(hmac::HMAC_SHA256, &[7u8; 32]),
             b"500alice@sender.test",
         );
-        let hex: String = mac.as_ref()[..3]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = data_encoding::HEXLOWER.encode(&mac.as_ref()[..3]);
         assert_eq!(t, format!("prvs=0500{hex}=alice@sender.test"));
         assert_eq!(
             key().verify_on(&t, DAY),

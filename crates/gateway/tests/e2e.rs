@@ -28,10 +28,6 @@ struct Net {
     sinks: Vec<(&'static str, SmtpSink)>,
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// The world: good.test (DANE-EE matches), bad.test (TLSA names another key),
 /// plain.test (unsigned), sender.test (where bounces go), and fixed-host sinks for
 /// SMTP routes.
@@ -53,9 +49,7 @@ fn net() -> &'static Net {
         let many = chain("mx.many.test");
         let single = chain("mx.single.test");
         let conc = chain("mx.conc.test");
-        let tlsa = |c: &TestChain| {
-            hex(ring::digest::digest(&ring::digest::SHA256, &c.leaf.spki_der).as_ref())
-        };
+        let tlsa = |c: &TestChain| c.leaf.tlsa_hex(1, 1);
         let mut w = World::new();
         w.zone("test.");
         w.zone("good.test.").records(&format!(

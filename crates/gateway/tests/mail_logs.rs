@@ -16,7 +16,10 @@ use danegate_config::Config;
 use danegate_gateway::{GatewayOptions, Running, start};
 use danegate_logs::{LogsLayer, Subscription};
 use danegate_smtp::{SmtpClient, Timeouts};
-use danegate_testkit::mailworld::{MailWorld, mx_hosts};
+use danegate_testkit::{
+    gateway::GatewayToml,
+    mailworld::{MailWorld, mx_hosts},
+};
 use tracing::Level;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -24,41 +27,7 @@ const DEADLINE: Duration = Duration::from_secs(90);
 
 async fn gateway(dir: &Path) -> Running {
     let w = MailWorld::get();
-    let text = format!(
-        r#"
-[server]
-hostname = "gw.test"
-data_dir = "{data}"
-
-[[listener]]
-name = "outbound"
-address = "127.0.0.1:0"
-
-[[sender_group]]
-name = "RELAYLIST"
-senders = ["127.0.0.1"]
-policy = "RELAY"
-
-[dns]
-resolvers = [ {{ address = "{dns}", priority = 0 }} ]
-trust_anchor_file = "{anchor}"
-timeout_secs = 2
-
-[[destination]]
-domain = "default"
-tls = "preferred"
-dane = "opportunistic"
-ip_preference = "ipv4-preferred"
-
-[[bounce_profile]]
-name = "default"
-initial_retry_secs = 3600
-max_retry_interval_secs = 3600
-"#,
-        data = dir.join("data").display(),
-        dns = w.dns_addr(),
-        anchor = w.anchor_file().display(),
-    );
+    let text = GatewayToml::new(&dir.join("data"), w.dns_addr(), w.anchor_file()).render();
     let config = Config::from_toml_str(&text, "mail_logs.toml").unwrap_or_else(|e| panic!("{e}"));
     let opts = GatewayOptions {
         smtp_port: w.port(),

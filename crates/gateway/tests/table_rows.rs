@@ -16,7 +16,10 @@ use danegate_config::Config;
 use danegate_gateway::{GatewayOptions, Running, start};
 use danegate_queue::RcptState;
 use danegate_smtp::{SmtpClient, Timeouts};
-use danegate_testkit::mailworld::{self, Expect, MailWorld, TABLE_ROWS};
+use danegate_testkit::{
+    gateway::GatewayToml,
+    mailworld::{self, Expect, MailWorld, TABLE_ROWS},
+};
 
 /// How long a row may take to settle (DNS timeouts are 2 s; CI machines are slow).
 const DEADLINE: Duration = Duration::from_secs(90);
@@ -40,42 +43,13 @@ async fn gateway(mode: Mode) -> (Running, tempfile::TempDir) {
     let w = MailWorld::get();
     let dir = tempfile::tempdir().unwrap();
     let (dane, tls) = mode.profile();
-    let text = format!(
-        r#"
-[server]
-hostname = "gw.test"
-data_dir = "{data}"
-
-[[listener]]
-name = "outbound"
-address = "127.0.0.1:0"
-
-[[sender_group]]
-name = "RELAYLIST"
-senders = ["127.0.0.1"]
-policy = "RELAY"
-
-[dns]
-resolvers = [ {{ address = "{dns}", priority = 0 }} ]
-trust_anchor_file = "{anchor}"
-timeout_secs = 2
-
-[[destination]]
-domain = "default"
-tls = "{tls}"
-dane = "{dane}"
-ip_preference = "ipv4-preferred"
-
-# A DANE FAIL stays queued: no retry (and so no bounce) while the test runs.
-[[bounce_profile]]
-name = "default"
-initial_retry_secs = 3600
-max_retry_interval_secs = 3600
-"#,
-        data = dir.path().display(),
-        dns = w.dns_addr(),
-        anchor = w.anchor_file().display(),
-    );
+    // A DANE FAIL stays queued: no retry (and so no bounce) while the test runs.
+    let text = GatewayToml {
+        tls,
+        dane,
+        ..GatewayToml::new(dir.path(), w.dns_addr(), w.anchor_file())
+    }
+    .render();
     let config = Config::from_toml_str(&text, "table_rows.toml").unwrap_or_else(|e| panic!("{e}"));
     let opts = GatewayOptions {
         smtp_port: w.port(),

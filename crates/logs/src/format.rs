@@ -3,46 +3,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use danegate_timefmt::Layout;
 use tracing::Level;
-
-const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// A UTC calendar time.
-struct Civil {
-    year: i64,
-    month: usize,
-    day: i64,
-    weekday: usize,
-    hour: u64,
-    minute: u64,
-    second: u64,
-}
-
-fn civil(secs: u64) -> Civil {
-    let days = secs / 86_400;
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let s = secs % 86_400;
-    Civil {
-        year,
-        month: month as usize,
-        day,
-        weekday: (days % 7) as usize,
-        hour: s / 3600,
-        minute: (s / 60) % 60,
-        second: s % 60,
-    }
-}
 
 /// Seconds since the epoch (0 for a time before it).
 pub fn unix_secs(t: SystemTime) -> u64 {
@@ -53,26 +15,20 @@ pub fn unix_secs(t: SystemTime) -> u64 {
 
 /// `Tue Feb  5 13:20:03 2019` for a time in seconds since the epoch (UTC).
 pub fn ctime(secs: u64) -> String {
-    let c = civil(secs);
-    format!(
-        "{} {} {:>2} {:02}:{:02}:{:02} {}",
-        DAYS[c.weekday % 7],
-        MONTHS[(c.month + 11) % 12],
-        c.day,
-        c.hour,
-        c.minute,
-        c.second,
-        c.year
-    )
+    at(secs, Layout::Ctime)
 }
 
 /// `2019-02-05T13:20:03Z` (RFC 3339, UTC) for a time in seconds since the epoch.
 pub fn rfc3339(secs: u64) -> String {
-    let c = civil(secs);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        c.year, c.month, c.day, c.hour, c.minute, c.second
-    )
+    at(secs, Layout::Rfc3339)
+}
+
+/// `secs` in `layout`; the plain number past the year 9999.
+fn at(secs: u64, layout: Layout) -> String {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| danegate_timefmt::utc(s, layout))
+        .unwrap_or_else(|| secs.to_string())
 }
 
 /// The appliance's name for a level: `Critical` (ERROR), `Warning` (WARN), `Info`,

@@ -984,20 +984,9 @@ fn format_reply(code: u16, enhanced: &str, text: &str) -> String {
 
 /// An RFC 5322 §3.3 date in UTC: `Tue, 5 Feb 2019 13:20:03 +0000`.
 pub(crate) fn rfc5322_date(t: SystemTime) -> String {
-    const WD: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MON: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let d = time::OffsetDateTime::from(t);
-    format!(
-        "{}, {} {} {} {:02}:{:02}:{:02} +0000",
-        WD[usize::from(d.weekday().number_days_from_monday())],
-        d.day(),
-        MON[usize::from(u8::from(d.month())).saturating_sub(1)],
-        d.year(),
-        d.hour(),
-        d.minute(),
-        d.second()
+    danegate_timefmt::format(
+        time::OffsetDateTime::from(t),
+        danegate_timefmt::Layout::Rfc5322,
     )
 }
 

@@ -402,19 +402,10 @@ fn webpki_text(e: &webpki::Error) -> String {
 
 /// `2026-11-28 00:03:09 UTC` for seconds since the epoch.
 fn utc_date(secs: u64) -> String {
-    let t = i64::try_from(secs).unwrap_or(i64::MAX);
-    match time::OffsetDateTime::from_unix_timestamp(t) {
-        Ok(d) => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-            d.year(),
-            u8::from(d.month()),
-            d.day(),
-            d.hour(),
-            d.minute(),
-            d.second()
-        ),
-        Err(_) => format!("{secs} (seconds since 1970)"),
-    }
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| danegate_timefmt::utc(s, danegate_timefmt::Layout::Readable))
+        .unwrap_or_else(|| format!("{secs} (seconds since 1970)"))
 }
 
 fn now_secs(now: UnixTime) -> i64 {

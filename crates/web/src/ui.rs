@@ -97,21 +97,10 @@ pub(crate) fn enc(s: &str) -> String {
 
 /// Unix seconds as `YYYY-MM-DD hh:mm:ss UTC`.
 pub(crate) fn fmt_time(secs: u64) -> String {
-    match i64::try_from(secs)
+    i64::try_from(secs)
         .ok()
-        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
-    {
-        Some(t) => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        ),
-        None => secs.to_string(),
-    }
+        .and_then(|s| danegate_timefmt::utc(s, danegate_timefmt::Layout::Readable))
+        .unwrap_or_else(|| secs.to_string())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -19,7 +19,10 @@ use std::{
 
 use common::{PASSWORD, env};
 use danegate_smtp::{SmtpClient, Timeouts};
-use danegate_testkit::smtp::{SinkOptions, SmtpSink};
+use danegate_testkit::{
+    host::{self, free_port},
+    smtp::{SinkOptions, SmtpSink},
+};
 use fantoccini::{Client, ClientBuilder, Locator};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -44,20 +47,9 @@ impl Drop for Driver {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn start_browser() -> Option<(Driver, Client)> {
-    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
-        eprintln!(
-            "SKIPPED: browser test needs {CHROMEDRIVER} and {CHROMIUM} \
-             (apt-get install chromium chromium-driver; .ci/run does)"
-        );
+    // apt-get install chromium chromium-driver (.ci/run does)
+    if !host::require_file(Path::new(CHROMEDRIVER)) || !host::require_file(Path::new(CHROMIUM)) {
         return None;
     }
     let port = free_port();

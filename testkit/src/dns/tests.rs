@@ -1,5 +1,6 @@
 //! Tests of the signed world: independent checks with ldns-verify-zone and delv (skipped
-//! with a note when the tools are absent), and pure-Rust checks of the server.
+//! with a note when the tools are absent, failing when `CI` is set: crate::host), and
+//! pure-Rust checks of the server.
 
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -184,15 +185,9 @@ fn count(records: &[hickory_proto::rr::Record], t: RecordType) -> usize {
     records.iter().filter(|r| r.record_type() == t).count()
 }
 
+/// An external checker: skips outside CI with a note, fails in CI (crate::host).
 fn tool(name: &str) -> Option<PathBuf> {
-    for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/bin", "/sbin"] {
-        let p = Path::new(dir).join(name);
-        if p.exists() {
-            return Some(p);
-        }
-    }
-    println!("NOTE: {name} not installed; skipping this check (CI installs it)");
-    None
+    crate::host::require_tool(name)
 }
 
 fn temp_dir(tag: &str) -> PathBuf {

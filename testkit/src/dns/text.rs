@@ -10,18 +10,8 @@ use hickory_proto::rr::{RData, Record, RecordType};
 use super::build::{RRset, Zone};
 
 fn timestamp(t: u32) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(i64::from(t)) {
-        Ok(d) => format!(
-            "{:04}{:02}{:02}{:02}{:02}{:02}",
-            d.year(),
-            u8::from(d.month()),
-            d.day(),
-            d.hour(),
-            d.minute(),
-            d.second()
-        ),
-        Err(_) => t.to_string(),
-    }
+    danegate_timefmt::utc(i64::from(t), danegate_timefmt::Layout::Compact)
+        .unwrap_or_else(|| t.to_string())
 }
 
 fn quote(s: &[u8]) -> String {

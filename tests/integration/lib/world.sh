@@ -1,13 +1,212 @@
-# The DANE world shared by tests/integration/dane.sh and bench/daneverify.sh.
-# Sourced after lib/common.sh; runs inside the namespace (see netns_run).
+# The worlds of the integration stages and the bench, in one place: every stage sources
+# this file (it sources lib/common.sh, the primitives) and builds its world inside the
+# namespace (see netns_run in lib/common.sh).
 #
-#   DANE_NS_ADDRS          addresses netns_run must add to lo (servers + MX hosts)
-#   dane_world_build       certificates (openssl), zones (ldns), anchors, postfix config
-#   dane_world_start       NSD x3, Unbound, one danegate-smtp-sink per MX host
-#   run_posttls_finger D   posttls-finger -l dane D  -> $WORK/pf.out, prints a verdict word
-#   run_daneverify BIN D   danegate daneverify D     -> $WORK/dg.out/.err, prints a verdict word
+#   DNSSEC world (tests/integration/dnssec.sh)
+#     DNSSEC_NS_ADDRS        addresses netns_run must add to lo
+#     dnssec_world_build     keys, signed zones (ldns and BIND), anchors
+#     dnssec_world_start     NSD x4, Unbound
+#   DANE world (tests/integration/dane.sh, bench/daneverify.sh)
+#     DANE_NS_ADDRS          addresses netns_run must add to lo (servers + MX hosts)
+#     dane_world_build       certificates (openssl), zones (ldns), anchors, postfix config
+#     dane_world_start       NSD x3, Unbound, one danegate-smtp-sink per MX host
+#     run_posttls_finger D   posttls-finger -l dane D  -> $WORK/pf.out, prints a verdict word
+#     run_daneverify BIN D   danegate daneverify D     -> $WORK/dg.out/.err, prints a verdict word
+#   Gateway bench world (bench/gateway.sh)
+#     GW_NS_ADDRS            addresses netns_run adds to lo
+#     gw_world_build / gw_world_start   certificates, zones; NSD x3, Unbound, count-only sink
+#     gw_sink_count / gw_sink_last_ms / gw_sink_conns / gw_sink_tls / gw_wait_count
 #
-# Needs SINK (path of danegate-smtp-sink) in the environment for dane_world_start.
+# The DANE and bench worlds need SINK (path of danegate-smtp-sink) in the environment
+# for their *_world_start.
+
+# shellcheck source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+# ===================================================================================
+# DNSSEC world
+# ===================================================================================
+#
+# The world (all names under test.; the root DS is the only trust anchor); the
+# table in tests/integration/README.md says what each zone is for:
+#
+#   .                     NSD 127.0.1.1   RSASHA256, NSEC, ldns
+#   test.                 NSD 127.0.2.1   ECDSAP256, NSEC, ldns
+#   sec8 / sec13 / sec15 / optout / bogusds / expired / insec .test.
+#                         NSD 127.0.3.1   signed (ldns or BIND) or unsigned
+#   unsigned.sec13.test. / island.optout.test.
+#                         NSD 127.0.4.1   unsigned
+#   dead.test.            (none)          delegated to 127.0.3.1, which refuses it
+
+DNSSEC_NS_ADDRS=(127.0.1.1 127.0.2.1 127.0.3.1 127.0.4.1)
+
+dnssec_world_build() {
+    zones_init
+    local OLD_INCEPTION OLD_EXPIRATION
+    OLD_INCEPTION=$(ts '40 days ago')
+    OLD_EXPIRATION=$(ts '10 days ago')
+    local TLSA_EE=8cb0fc6c527506a053f4f14c8464bebbd6dede2738d11468dd953d7d6a3021f1
+    local TLSA_TA=b5bd7b4f1d5d9ac29d5e2c3b7e1a6ee08f0d4d0e3e2e7c1a8d4e2d0a9c3f7e6b
+
+    # --- grandchildren (unsigned, served by 127.0.4.1) ----------------------
+    { soa unsigned.sec13.test. ns.unsigned.sec13.test.
+      cat <<'EOF'
+@        NS    ns
+ns       A     127.0.4.1
+www      A     192.0.2.131
+EOF
+    } >"$Z/unsigned.sec13.test.zone"
+
+    { soa island.optout.test. ns.island.optout.test.
+      cat <<'EOF'
+@        NS    ns
+ns       A     127.0.4.1
+www      A     192.0.2.141
+EOF
+    } >"$Z/island.optout.test.zone"
+
+    # --- children of test. (served by 127.0.3.1) ---------------------------
+    # insec.test: unsigned, no DS in test. (NSEC-proven insecure delegation)
+    { soa insec.test. ns.insec.test.
+      cat <<'EOF'
+@        NS    ns
+ns       A     127.0.3.1
+@        MX    10 mail
+mail     A     192.0.2.45
+www      A     192.0.2.44
+www2     CNAME www.sec8.test.
+EOF
+    } >"$Z/insec.test.zone"
+
+    # sec8.test: RSASHA256 (8), NSEC, ldns-signzone.
+    { soa sec8.test. ns.sec8.test.
+      cat <<EOF
+@        NS    ns
+ns       A     127.0.3.1
+@        MX    10 mail
+mail     A     192.0.2.25
+mail     AAAA  2001:db8::25
+_25._tcp.mail TLSA 3 1 1 $TLSA_EE
+www      A     192.0.2.80
+*.wild   A     192.0.2.99
+alias    CNAME www.sec15.test.
+chain    CNAME alias
+toinsec  CNAME www.insec.test.
+tobogus  CNAME www.bogusds.test.
+nosig    A     192.0.2.7
+EOF
+    } >"$Z/sec8.test.zone"
+    make_keys_ldns sec8.test. RSASHA256
+    sign_ldns sec8.test. "$Z/sec8.test.zone"
+    # Missing RRSIG: drop the signature over nosig.sec8.test/A.
+    awk -F'\t' '!($1=="nosig.sec8.test." && $4=="RRSIG" && $5 ~ /^A /)' \
+        "$Z/sec8.test.zone.signed" >"$Z/sec8.test.zone.tmp"
+    mv "$Z/sec8.test.zone.tmp" "$Z/sec8.test.zone.signed"
+    local DS_SEC8; DS_SEC8=$(ds_ldns)
+
+    # sec13.test: ECDSAP256SHA256 (13), NSEC3 (0 iterations, no salt).
+    { soa sec13.test. ns.sec13.test.
+      cat <<EOF
+@        NS    ns
+ns       A     127.0.3.1
+@        MX    10 mail.sec8.test.
+mail     A     192.0.2.26
+_25._tcp.mail TLSA 2 0 1 $TLSA_TA
+www      A     192.0.2.13
+tampered A     192.0.2.66
+*.wild   A     192.0.2.98
+unsigned NS    ns.unsigned
+ns.unsigned A  127.0.4.1
+EOF
+    } >"$Z/sec13.test.zone"
+    make_keys_ldns sec13.test. ECDSAP256SHA256
+    sign_ldns sec13.test. "$Z/sec13.test.zone" -n -a 1 -t 0 -s ''
+    # Tampered RRSIG: flip one base64 character of the signature over
+    # tampered.sec13.test/A (length and encoding stay valid).
+    corrupt_rrsig "$Z/sec13.test.zone.signed" tampered.sec13.test. A
+    local DS_SEC13; DS_SEC13=$(ds_ldns)
+
+    # sec15.test: ED25519 (15), NSEC, signed with BIND's dnssec-signzone.
+    { soa sec15.test. ns.sec15.test.
+      cat <<EOF
+@        NS    ns
+ns       A     127.0.3.1
+@        MX    0 mail
+mail     A     192.0.2.27
+_25._tcp.mail TLSA 3 1 1 $TLSA_EE
+www      A     192.0.2.15
+EOF
+    } >"$Z/sec15.test.zone"
+    sign_bind sec15.test. ED25519 "$Z/sec15.test.zone"
+    local DS_SEC15=$BIND_DS
+
+    # optout.test: ECDSAP256SHA256, NSEC3 with opt-out, one unsigned delegation
+    # that has no NSEC3 of its own (only covered by an opt-out span). Signed by
+    # BIND: ldns-signzone -p sets the flag but still hashes the delegation.
+    { soa optout.test. ns.optout.test.
+      cat <<'EOF'
+@        NS    ns
+ns       A     127.0.3.1
+www      A     192.0.2.140
+island   NS    ns.island
+ns.island A    127.0.4.1
+EOF
+    } >"$Z/optout.test.zone"
+    sign_bind optout.test. ECDSAP256SHA256 "$Z/optout.test.zone" -3 - -H 0 -A
+    local DS_OPTOUT=$BIND_DS
+    # The delegation must not own an NSEC3 (else this is no opt-out test).
+    if awk '$4 == "NSEC3" && $NF == "NS"' "$Z/optout.test.zone.signed" | grep -q .; then
+        die "optout.test: the insecure delegation got an NSEC3 record; opt-out not exercised"
+    fi
+
+    # bogusds.test: properly signed, but the DS in test. is of a key that is
+    # not in the zone (DS matches no DNSKEY).
+    { soa bogusds.test. ns.bogusds.test.
+      cat <<'EOF'
+@        NS    ns
+ns       A     127.0.3.1
+www      A     192.0.2.150
+EOF
+    } >"$Z/bogusds.test.zone"
+    make_keys_ldns bogusds.test. ECDSAP256SHA256
+    sign_ldns bogusds.test. "$Z/bogusds.test.zone"
+    local STRAY; STRAY=$( cd "$KEYS" && ldns-keygen -a ECDSAP256SHA256 -k bogusds.test. )
+    local DS_BOGUS; DS_BOGUS=$(ldns-key2ds -n -2 "$KEYS/$STRAY.key")
+
+    # expired.test: every signature expired 10 days ago.
+    { soa expired.test. ns.expired.test.
+      cat <<'EOF'
+@        NS    ns
+ns       A     127.0.3.1
+www      A     192.0.2.160
+EOF
+    } >"$Z/expired.test.zone"
+    make_keys_ldns expired.test. ECDSAP256SHA256
+    ldns-signzone -o expired.test. -i "$OLD_INCEPTION" -e "$OLD_EXPIRATION" \
+        -f "$Z/expired.test.zone.signed" "$Z/expired.test.zone" "$KSK" "$ZSK"
+    local DS_EXPIRED; DS_EXPIRED=$(ds_ldns)
+
+    # --- TLD test. (ECDSAP256SHA256, NSEC; 127.0.2.1) and root . (RSASHA256, NSEC;
+    # 127.0.1.1); trust anchors: zone-file syntax for danegate, named.conf for delv.
+    make_upper_zones RSASHA256 "$(
+        delegation insec 127.0.3.1
+        delegation sec8 127.0.3.1 "$DS_SEC8"
+        delegation sec13 127.0.3.1 "$DS_SEC13"
+        delegation sec15 127.0.3.1 "$DS_SEC15"
+        delegation optout 127.0.3.1 "$DS_OPTOUT"
+        delegation bogusds 127.0.3.1 "$DS_BOGUS"
+        delegation expired 127.0.3.1 "$DS_EXPIRED"
+        delegation dead 127.0.3.1)"
+}
+
+dnssec_world_start() {
+    start_dns "children 127.0.3.1 sec8.test. insec.test. sec13.test. sec15.test. optout.test. bogusds.test. expired.test." \
+        "grandchildren 127.0.4.1 island.optout.test. unsigned.sec13.test."
+}
+
+# ===================================================================================
+# DANE world
+# ===================================================================================
 #
 # The world (all names under test.; the root DS is the only trust anchor):
 #
@@ -130,17 +329,23 @@ leaf() {
     cat "$CERTS/$stem.pem" "$CERTS/int.pem" >"$CERTS/$stem.chain.pem"
 }
 
-make_certs() {
+# make_ca NAME: $CERTS with the `openssl ca` set-up, a root CA (self-signed, ECDSA,
+# "danegate NAME root CA") and its intermediate (pathlen 0) "int", for leaf / issue.
+make_ca() {
     CERTS="$WORK/certs"
     # ca.cnf reads both from the environment (openssl refuses unset ones).
     export CERTS DG_SAN=DNS:unused.invalid
     mkdir -p "$CERTS"
     write_ca_conf
-    # Root CA (self-signed) -> intermediate (pathlen 0) -> leaves.
     newkey "$CERTS/ca.key" ec
-    DG_SAN=DNS:unused.invalid openssl req -x509 -new -config "$CERTS/ca.cnf" -key "$CERTS/ca.key" \
-        -subj "/CN=danegate test root CA" -days 3650 -extensions ext_ca -out "$CERTS/ca.pem"
-    issue int "danegate test intermediate CA" "" ca ext_int
+    openssl req -x509 -new -config "$CERTS/ca.cnf" -key "$CERTS/ca.key" \
+        -subj "/CN=danegate $1 root CA" -days 3650 -extensions ext_ca -out "$CERTS/ca.pem"
+    issue int "danegate $1 intermediate CA" "" ca ext_int
+}
+
+make_certs() {
+    # Root CA (self-signed) -> intermediate (pathlen 0) -> leaves.
+    make_ca test
 
     leaf ee311 mx.ee311.sec.test rsa
     # Self-signed leaf, presented alone.
@@ -198,30 +403,12 @@ tlsa_data() {
 # tlsa USAGE SELECTOR MTYPE STEM -> "TLSA u s m hex"
 tlsa() { printf 'TLSA %s %s %s %s' "$1" "$2" "$3" "$(tlsa_data "$2" "$3" "$CERTS/$4.pem")"; }
 
-# corrupt_rrsig FILE OWNER TYPE: flip one base64 character of the RRSIG over
-# OWNER/TYPE in an ldns-signed zone file (length and encoding stay valid).
-corrupt_rrsig() {
-    local file=$1 owner=$2 type=$3
-    awk -F'\t' -v o="$owner" -v t="$type" 'BEGIN{OFS="\t"}
-        $1==o && $4=="RRSIG" && index($5, t " ") == 1 {
-            n = split($5, f, " "); s = f[n]; c = substr(s, 20, 1)
-            f[n] = substr(s, 1, 19) (c == "A" ? "B" : "A") substr(s, 21)
-            $5 = f[1]; for (i = 2; i <= n; i++) $5 = $5 " " f[i]; hit = 1 }
-        { print } END { if (!hit) exit 1 }' "$file" >"$file.tmp" \
-        || die "corrupt_rrsig: no RRSIG over $owner/$type in $file"
-    mv "$file.tmp" "$file"
-}
-
 # --- zones ---------------------------------------------------------------------
 
 host_addr() { awk -v h="$1" '$1 == h { print $2 }' <<<"$HOSTS"; }
 
 make_zones() {
-    local Z="$WORK/zones"
-    KEYS="$WORK/keys"
-    mkdir -p "$Z" "$KEYS"
-    INCEPTION=$(ts '2 days ago')
-    EXPIRATION=$(ts '30 days')
+    zones_init
 
     # insec.test: unsigned. A domain with an insecure MX RRset pointing to a
     # host in the signed zone, and an MX host with an insecure address (its
@@ -337,35 +524,10 @@ EOF
     corrupt_rrsig "$Z/sec.test.zone.signed" bogusmx.sec.test. MX
     local DS_SEC; DS_SEC=$(ds_ldns)
 
-    { soa test. ns.nic.test.
-      cat <<EOF
-@        NS    ns.nic
-ns.nic   A     127.0.2.1
-insec    NS    ns.insec
-ns.insec A     127.0.3.1
-sec      NS    ns.sec
-ns.sec   A     127.0.3.1
-$DS_SEC
-lame     NS    ns.lame
-ns.lame  A     127.0.3.1
-EOF
-    } >"$Z/test.zone"
-    make_keys_ldns test. ECDSAP256SHA256
-    sign_ldns test. "$Z/test.zone"
-    local DS_TEST; DS_TEST=$(ds_ldns)
-
-    { soa . ns.root.
-      cat <<EOF
-@        NS    ns.root.
-ns.root. A     127.0.1.1
-test.    NS    ns.nic.test.
-ns.nic.test. A 127.0.2.1
-$DS_TEST
-EOF
-    } >"$Z/root.zone"
-    make_keys_ldns . ECDSAP256SHA256
-    sign_ldns . "$Z/root.zone"
-    write_anchors "$(ds_ldns)"
+    make_upper_zones ECDSAP256SHA256 "$(
+        delegation insec 127.0.3.1
+        delegation sec 127.0.3.1 "$DS_SEC"
+        delegation lame 127.0.3.1)"
 }
 
 # Postfix configuration for posttls-finger (MAIL_CONFIG=$WORK/postfix): no
@@ -404,32 +566,20 @@ start_sink() { # start_sink HOST ADDR STEM OPTS
 }
 
 wait_sinks() {
-    local host addr stem _opts i
+    local host addr stem _opts
     while read -r host addr stem _opts; do
         [ "$stem" = - ] && continue
-        for i in $(seq 1 100); do
-            grep -q '^listening on' "$WORK/sinks/${host%.}.log" 2>/dev/null && continue 2
-            sleep 0.05
-        done
-        cat "$WORK/sinks/${host%.}.log" >&2
-        die "sink for $host ($addr) did not start"
+        wait_log "$WORK/sinks/${host%.}.log" "sink for $host ($addr)"
     done <<<"$HOSTS"
 }
 
 dane_world_start() {
     local t0=$SECONDS host addr stem opts
-    start_nsd root 127.0.1.1 .
-    start_nsd tld 127.0.2.1 test.
-    start_nsd children 127.0.3.1 sec.test. insec.test.
+    start_dns "children 127.0.3.1 sec.test. insec.test."
     mkdir -p "$WORK/sinks"
     while read -r host addr stem opts; do
         start_sink "$host" "$addr" "$stem" "$opts"
     done <<<"$HOSTS"
-    wait_dns 127.0.1.1 .
-    wait_dns 127.0.2.1 test.
-    wait_dns 127.0.3.1 sec.test.
-    start_unbound
-    wait_dns 127.0.0.1 . +rec
     wait_sinks
     log "servers up after $((SECONDS - t0)) s"
 }
@@ -499,4 +649,90 @@ run_daneverify() {
         64/*) echo usage ;;
         *) echo "odd(rc=$rc,success-line=$ok,failed-line=$failed)" ;;
     esac
+}
+
+# ===================================================================================
+# Gateway bench world (bench/gateway.sh)
+# ===================================================================================
+#
+# The world (the root DS is the only trust anchor; all zones ECDSAP256, NSEC):
+#
+#   .            NSD 127.0.1.1
+#   test.        NSD 127.0.2.1
+#   bench.test.  NSD 127.0.3.1
+#     bench.test.           MX 10 mx.bench.test.
+#     mx.bench.test.        A 127.0.20.1            danegate-smtp-sink --count-only
+#     _25._tcp.mx           TLSA 3 1 1 (the sink's leaf, from a private intermediate)
+#     down.bench.test.      MX 10 mx.down.bench.test.
+#     mx.down.bench.test.   A 127.0.20.2            nothing listens (QUEUE_100K=1)
+#     _25._tcp.mx.down      TLSA 3 1 1 (same leaf)
+
+GW_MX_ADDR=127.0.20.1
+GW_DOWN_ADDR=127.0.20.2
+GW_NS_ADDRS=(127.0.1.1 127.0.2.1 127.0.3.1 "$GW_MX_ADDR" "$GW_DOWN_ADDR" 127.0.0.2)
+
+gw_make_certs() {
+    make_ca bench
+    # ECDSA P-256 leaf (the sink accepts TLS 1.2 and 1.3).
+    leaf mx mx.bench.test
+}
+
+gw_make_zones() {
+    zones_init
+
+    { soa bench.test. ns.bench.test.
+      cat <<EOF
+@               NS    ns
+ns              A     127.0.3.1
+@               MX    10 mx
+mx              A     $GW_MX_ADDR
+_25._tcp.mx     $(tlsa 3 1 1 mx)
+down            MX    10 mx.down
+mx.down         A     $GW_DOWN_ADDR
+_25._tcp.mx.down $(tlsa 3 1 1 mx)
+EOF
+    } >"$Z/bench.test.zone"
+    make_keys_ldns bench.test. ECDSAP256SHA256
+    sign_ldns bench.test. "$Z/bench.test.zone"
+    make_upper_zones ECDSAP256SHA256 "$(delegation bench 127.0.3.1 "$(ds_ldns)")"
+}
+
+gw_world_build() {
+    local t0=$SECONDS
+    gw_make_certs
+    gw_make_zones
+    log "world built in $((SECONDS - t0)) s"
+}
+
+gw_world_start() {
+    local t0=$SECONDS
+    start_dns "bench 127.0.3.1 bench.test."
+    mkdir -p "$WORK/sink"
+    SINK_COUNT_FILE="$WORK/sink/count"
+    "$SINK" --listen "$GW_MX_ADDR:25" --hostname mx.bench.test \
+        --cert-chain "$CERTS/mx.chain.pem" --key "$CERTS/mx.key" \
+        --count-only --count-file "$SINK_COUNT_FILE" >"$WORK/sink/sink.log" 2>&1 &
+    CHILD_PIDS+=("$!")
+    SINK_PID=$!
+    wait_log "$WORK/sink/sink.log" "the sink"
+    # Both MTAs must find a secure chain: check it once with Unbound (AD bit).
+    dig @127.0.0.1 +dnssec _25._tcp.mx.bench.test TLSA | grep -q 'flags:.* ad' \
+        || die "Unbound does not validate _25._tcp.mx.bench.test TLSA (see $WORK/unbound)"
+    log "servers up after $((SECONDS - t0)) s"
+}
+
+# "MESSAGES LAST_MS CONNECTIONS TLS_MESSAGES" (0 0 0 0 before the first message).
+gw_sink_line() { cat "$SINK_COUNT_FILE" 2>/dev/null || echo "0 0 0 0"; }
+gw_sink_conns() { gw_sink_line | awk '{ print $3 }'; }
+gw_sink_tls() { gw_sink_line | awk '{ print $4 }'; }
+gw_sink_count() { gw_sink_line | awk '{ print $1 }'; }
+gw_sink_last_ms() { gw_sink_line | awk '{ print $2 }'; }
+
+# gw_wait_count TARGET TIMEOUT_S: waits until the sink counted TARGET messages.
+gw_wait_count() {
+    local target=$1 limit=$(( SECONDS + $2 ))
+    while [ "$(gw_sink_count)" -lt "$target" ]; do
+        [ "$SECONDS" -lt "$limit" ] || return 1
+        sleep 0.1
+    done
 }
