@@ -78,5 +78,8 @@ fn mandatory_fails() {
     let (code, l) = daneverify("mandatory", "unusable.dom.test");
     assert_eq!(code, Some(1), "{l:#?}");
     assert_eq!(l[l.len() - 2], "DANE FAILED for unusable.dom.test");
-    assert!(!l.iter().any(|x| x.starts_with("DANE UNUSABLE TLSA")), "{l:#?}");
+    assert!(
+        !l.iter().any(|x| x.starts_with("DANE UNUSABLE TLSA")),
+        "{l:#?}"
+    );
 }
