@@ -1,6 +1,6 @@
 //! The mail world: a signed DNS world with ~23 MX hosts, each a STARTTLS [`SmtpSink`] on
 //! its own 127.0.0.x address and one common port, TLSA records computed from the hosts'
-//! certificates, and a scenario domain for every row of both seed DANE tables
+//! certificates, and a scenario domain for every row of both of the appliance's DANE tables
 //! ([`TABLE_ROWS`]) plus the RFC 7672 cases beyond them ([`SCENARIOS`]).
 //!
 //! ```no_run
@@ -54,7 +54,7 @@ pub enum Expect {
 
 use Expect::{DaneFail as FAIL, DaneSuccess as OK, Fallback as FB, TempFail as TEMP};
 
-/// Every row of both seed tables: (domain, row as "MX A TLSA Certificate" statuses,
+/// Every row of both of the appliance's tables: (domain, row as "MX A TLSA Certificate" statuses,
 /// expectation under DANE Mandatory, under DANE Opportunistic).
 pub const TABLE_ROWS: &[(&str, &str, Expect, Expect)] = &[
     ("good.dom.test", "Secure Secure Secure Success", OK, OK),
@@ -84,7 +84,7 @@ pub const TABLE_ROWS: &[(&str, &str, Expect, Expect)] = &[
     ("bogusmx.dom.test", "Bogus", FAIL, FAIL),
 ];
 
-/// A scenario beyond the seed tables.
+/// A scenario beyond the appliance tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scenario {
     /// The mail domain to deliver to.
@@ -106,7 +106,7 @@ const fn sc(domain: &'static str, about: &'static str, m: Expect, o: Expect) -> 
     }
 }
 
-/// The RFC 7672 cases beyond the seed tables.
+/// The RFC 7672 cases beyond the appliance tables.
 pub const SCENARIOS: &[Scenario] = &[
     sc("ee301.dom.test", "DANE-EE cert SHA2-256 (3 0 1)", OK, OK),
     sc("ee312.dom.test", "DANE-EE SPKI SHA2-512 (3 1 2)", OK, OK),

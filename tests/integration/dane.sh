@@ -59,7 +59,7 @@ outer() {
 #                                                sends over unauthenticated TLS)
 #   everything else                -> failed    (not delivered now: deferred)
 # danegate's "tempfail" (exit 75) is a "failed" action too: DANE FAIL in the
-# seed's tables also means "stays in the queue, retried".
+# appliance's tables also means "stays in the queue, retried".
 pf_action() {
     case "$1" in
         verified|trusted) echo success ;;
@@ -97,7 +97,7 @@ lame.test              tempfail  tempfail  dnserror    lame delegation: SERVFAIL
 EOF
 )
 
-# Why danegate (Mandatory table of PRODUCT.md §2) and Postfix differ, per case
+# Why danegate (the appliance's Mandatory table) and Postfix differ, per case
 # whose Postfix action is not danegate's Mandatory verdict.
 declare -A WHY=(
     [unusable.sec.test]="only unusable TLSA: both use mandatory unauthenticated TLS (RFC 7672 §2.2); Postfix delivers over it, the Mandatory table requires an authenticated certificate"

@@ -1,4 +1,4 @@
-//! danegate-bounce: bounce profiles as pure logic (PRODUCT.md §4, "Bounce
+//! danegate-bounce: bounce profiles as pure logic ("Bounce
 //! profiles"), in the spirit of Postfix's `bounce` program.
 //!
 //! No I/O here; the caller owns the clock, the randomness of the schedule and

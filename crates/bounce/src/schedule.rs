@@ -14,7 +14,7 @@ use rand::Rng;
 /// Retries are never scheduled sooner than this, whatever the profile says.
 pub const MIN_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
-/// One bounce profile (PRODUCT.md §4 "Bounce profiles").
+/// One bounce profile (bounce profiles).
 ///
 /// The defaults are those of [`BounceProfile::default`]: first retry after 60 s,
 /// intervals doubling up to 3600 s, at most 100 retries, at most 72 h in the queue,

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// One problem found in a configuration file (PRODUCT §4 Configuration: "errors that name
+/// One problem found in a configuration file (Configuration: "errors that name
 /// the key, the bad value and the allowed range").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {

@@ -2,15 +2,14 @@
 //! lints for valid but dangerous combinations, and a writer for the admin CLI.
 //!
 //! - [`Config::from_toml_str`] / [`Config::load`] return every error of a file at once,
-//!   each naming its key path, the value as written and the allowed range (PRODUCT §4
-//!   Configuration). Unknown keys are errors.
+//!   each naming its key path, the value as written and the allowed range (//!   Configuration). Unknown keys are errors.
 //! - [`Config::embedded_default`] is the configuration used without a file.
 //! - [`Config::destination_for`], [`Config::route_for`], [`Config::sender_policy`] and
 //!   [`Config::rat_accepts`] answer the questions of the delivery and listener code with
 //!   the appliance's matching rules (exact, then the longest `.suffix`, then default).
-//! - [`Config::lints`] warns of the seed's documented trap: an SMTP route to fixed hosts
-//!   under a profile with DANE ("O DANE falhará em rotas SMTP, a menos que o Host de
-//!   destino esteja configurado para USEDNS").
+//! - [`Config::lints`] warns of the appliance's documented trap: an SMTP route to fixed hosts
+//!   under a profile with DANE (its guide: DANE fails on SMTP routes unless the destination
+//!   host is configured as USEDNS).
 //! - [`check_report`] is the text of `danegate config check`.
 //!
 //! The file format is documented in `docs/configuration.md`.
@@ -41,7 +40,7 @@ pub use model::*;
 pub use report::{check_report, check_report_str};
 
 /// Ranges and defaults of the numeric settings, `(min, max)` inclusive. The destination
-/// ranges are the seed form's ("between 1 and 1,000", "between 0 and 1,000,000,000 per
+/// ranges are the appliance form's ("between 1 and 1,000", "between 0 and 1,000,000,000 per
 /// number of minutes between 1 and 60").
 pub mod limits {
     /// `listener.max_message_size` bytes: 1 KiB – 1 GiB.
@@ -220,7 +219,7 @@ impl Config {
     /// The configuration without a file (equal to parsing an empty file): listener
     /// 127.0.0.1:2525, sender group `RELAYLIST` relaying for 127.0.0.1 and ::1 (no other
     /// client may send), no RAT, resolvers of `/etc/resolv.conf`, built-in root anchors,
-    /// default destination profile TLS Preferred + DANE Opportunistic (PRODUCT §4), the
+    /// default destination profile TLS Preferred + DANE Opportunistic, the
     /// `default` bounce profile (72 h in queue).
     pub fn embedded_default() -> Config {
         Config {
@@ -279,7 +278,7 @@ impl Config {
 
     /// The Host Access Table decision for a client: the first sender group (in file
     /// order) containing it, and its policy; `(None, Policy::Reject)` when no group
-    /// matches — never an open relay (PRODUCT §4). `verified_rdns` is the client's reverse
+    /// matches — never an open relay. `verified_rdns` is the client's reverse
     /// DNS name only when it was forward-confirmed; host name patterns need it.
     pub fn sender_policy(
         &self,

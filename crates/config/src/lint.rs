@@ -114,9 +114,9 @@ pub(crate) fn lints(config: &Config) -> Vec<Lint> {
     out
 }
 
-/// The seed's "Rotas SMTP" rule and its documented trap ("Cuidado: Se o ESA tiver os
-/// controles de destino DANE habilitados na política padrão, há um risco de falha na
-/// entrega ... domínio ... listados no RAT ... combinadas com a presença de uma Rota SMTP").
+/// The appliance's SMTP Routes rule and its documented trap: with DANE enabled in the
+/// default destination profile, mail to domains listed in the RAT that also have an SMTP
+/// route to fixed hosts is never delivered.
 fn route_dane_lints(config: &Config, out: &mut Vec<Lint>) {
     for (i, route) in config.smtp_routes.iter().enumerate() {
         let RouteHosts::Hosts(hosts) = &route.hosts else {

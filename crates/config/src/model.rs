@@ -22,7 +22,7 @@ pub struct Server {
     pub data_dir: PathBuf,
 }
 
-/// The certificate and key a listener offers with STARTTLS (PRODUCT §4 Listeners).
+/// The certificate and key a listener offers with STARTTLS (Listeners).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerTls {
     /// PEM certificate chain file.
@@ -31,7 +31,7 @@ pub struct ListenerTls {
     pub key: PathBuf,
 }
 
-/// `[[listener]]`: one SMTP listening socket and its limits (PRODUCT §4 Listeners).
+/// `[[listener]]`: one SMTP listening socket and its limits (Listeners).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
     /// Name used in logs and the admin CLI; unique.
@@ -64,8 +64,8 @@ pub struct Listener {
     pub reserved_relay_connections: u32,
 }
 
-/// The mail flow policy of a sender group (the appliance's Host Access Table; PRODUCT §4,
-/// seed "A direção do correio determina se o DANE verificará").
+/// The mail flow policy of a sender group (the appliance's Host Access Table;
+/// the direction of the mail decides whether DANE verifies it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Policy {
     /// Any recipient; the mail is outbound and the destination profile's DANE applies.
@@ -135,14 +135,14 @@ pub struct SenderGroup {
 }
 
 /// `[recipient_access]`: the Recipient Access Table (RAT) — domains that `ACCEPT` senders
-/// may send to (PRODUCT §4 Host Access Table).
+/// may send to (Host Access Table).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RecipientAccess {
     /// Accepted recipient domains: `example.com` exact, `.example.com` subdomains.
     pub domains: Vec<DomainPattern>,
 }
 
-/// One upstream resolver (PRODUCT §1: priorities, lower first, equal share the load).
+/// One upstream resolver (priorities, lower first, equal share the load).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resolver {
     /// Address and port (53 when written without a port).
@@ -196,7 +196,7 @@ pub fn parse_resolv_conf(text: &str) -> Vec<Resolver> {
         .collect()
 }
 
-/// Which address family the delivery tries first (seed form: "IP Address Preference").
+/// Which address family the delivery tries first (appliance form: "IP Address Preference").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IpPreference {
     /// AAAA first, then A (the appliance's default).
@@ -210,7 +210,7 @@ pub enum IpPreference {
 }
 
 /// Whether a destination profile's limits count for the whole gateway or per outbound
-/// interface (seed form: "Apply limits: System Wide | Each Virtual Gateway").
+/// interface (appliance form: "Apply limits: System Wide | Each Virtual Gateway").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ApplyLimits {
     /// One budget for the whole system.
@@ -219,7 +219,7 @@ pub enum ApplyLimits {
     PerInterface,
 }
 
-/// TLS Support of a destination profile (PRODUCT §4 "TLS Support values").
+/// TLS Support of a destination profile ("TLS Support values").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TlsSupport {
     /// Never STARTTLS.
@@ -237,15 +237,15 @@ pub enum TlsSupport {
     RequiredVerifyHostedDomains,
 }
 
-/// DANE Support of a destination profile (PRODUCT §2, seed "DANE Opportunistic ou DANE
-/// Obrigatório").
+/// DANE Support of a destination profile (the appliance's "DANE Opportunistic" or
+/// "DANE Mandatory").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DaneSupport {
     /// No DANE lookups.
     None,
-    /// The seed's Opportunistic table: DANE where it is secure, else the TLS Support flow.
+    /// The appliance's Opportunistic table: DANE where it is secure, else the TLS Support flow.
     Opportunistic,
-    /// The seed's Mandatory table: only a fully secure chain and a matching certificate.
+    /// The appliance's Mandatory table: only a fully secure chain and a matching certificate.
     Mandatory,
 }
 
@@ -317,7 +317,7 @@ impl Policy {
     ];
 }
 
-/// A recipient rate limit: at most `recipients` per `interval` (seed form: "Recipients:
+/// A recipient rate limit: at most `recipients` per `interval` (appliance form: "Recipients:
 /// Maximum of N per M minutes"). `recipients = 0` suspends delivery to the destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecipientLimit {
@@ -387,7 +387,7 @@ impl ExplicitFields {
     };
 }
 
-/// `[[destination]]`: a Destination Controls profile (PRODUCT §4, the seed's form). The
+/// `[[destination]]`: a Destination Controls profile (the appliance's form). The
 /// values are effective: fields not written were taken from the default profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DestinationProfile {
@@ -481,7 +481,7 @@ impl fmt::Display for RouteHost {
 pub enum RouteHosts {
     /// `USEDNS`: normal MX resolution (DANE can apply).
     UseDns,
-    /// These hosts, in order. DANE cannot be verified on them (seed "Rotas SMTP").
+    /// These hosts, in order. DANE cannot be verified on them (as on the appliance).
     Hosts(Vec<RouteHost>),
 }
 
@@ -494,7 +494,7 @@ pub struct SmtpRoute {
     pub hosts: RouteHosts,
 }
 
-/// `[[bounce_profile]]`: retry schedule and DSN settings (PRODUCT §4 Bounce profiles).
+/// `[[bounce_profile]]`: retry schedule and DSN settings (bounce profiles).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BounceProfile {
     /// Name (unique); `default` always exists.
@@ -574,7 +574,7 @@ pub enum LogLevel {
     Warning,
     /// The mail_logs lines (ICID, MID, RID, DCID).
     Info,
-    /// Plus every DNS query and DANE step (the seed's debug mail logs).
+    /// Plus every DNS query and DANE step (the appliance's debug mail logs).
     Debug,
     /// Everything.
     Trace,
@@ -632,7 +632,7 @@ impl RotateInterval {
     }
 }
 
-/// `[[log]]`: one log subscription (PRODUCT §5).
+/// `[[log]]`: one log subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogSubscription {
     /// Unique name, e.g. `mail_logs`, `mail_logs_d`.

@@ -12,8 +12,8 @@ use crate::model::{Lint, parse_resolv_conf};
 /// its notes, and `config OK` (with the warning count when there are any).
 ///
 /// Besides [`Config::lints`], this looks at the system: when `dns.resolvers` is empty it
-/// reads `/etc/resolv.conf` and warns that those resolvers are used (PRODUCT §1: upstreams
-/// must be DNSSEC-capable; seed "Gerenciamento de vários resolvedores de DNS").
+/// reads `/etc/resolv.conf` and warns that those resolvers are used (upstreams
+/// must be DNSSEC-capable).
 pub fn check_report(path: impl AsRef<Path>) -> (String, bool) {
     let resolv = std::fs::read_to_string("/etc/resolv.conf").ok();
     match Config::load(path) {

@@ -8,7 +8,7 @@
 //!   authenticate, TLS is mandatory but unauthenticated, or there is nothing.
 //! - [`names`]: reference identifiers and RFC 6125 name matching for DANE-TA
 //!   (RFC 7672 §3.2.2-3.2.3).
-//! - [`policy`]: the seed's decision tables (DANE Mandatory, Opportunistic) and
+//! - [`policy`]: the appliance's decision tables (DANE Mandatory, Opportunistic) and
 //!   None, as data, with [`policy::decide`].
 
 #![forbid(unsafe_code)]

@@ -1,23 +1,23 @@
 //! The DANE decision tables, as data.
 //!
-//! The rows marked `seed` are copied, in order, from the two tables of the
-//! appliance document (`seed-esa-dane-outbound.pt.txt`, "DANE OBRIGATÓRIO" and
-//! "DANE OPORTUNISTIC"; PRODUCT.md §2): a reader can compare them line by line. An
-//! empty cell of the seed is `_` (any value, usually "not reached"). The seed's
+//! The rows marked `appliance` are copied, in order, from the two tables of the
+//! appliance's DANE guide ("DANE Mandatory" and "DANE Opportunistic",
+//! reproduced in docs/dane.md): a reader can compare them line by line. An
+//! empty cell of the appliance is `_` (any value, usually "not reached"). The appliance's
 //! spelling differences (`secure`, `Fail` / `Failed`, the arrows) are normalised.
 //!
-//! The seed does not cover temporary DNS failures nor steps that were not
-//! reached; the rows marked `extension` after the seed rows do, each with its
+//! The appliance does not cover temporary DNS failures nor steps that were not
+//! reached; the rows marked `extension` after the appliance's rows do, each with its
 //! reason. Rows are tried in order and the first that matches decides
 //! ([`decide`]); every table is total (tested over every input combination).
 //!
-//! Where RFC 7672 differs from the seed (the seed is the default; the project's
+//! Where RFC 7672 differs from the appliance (the appliance is the default; the project's
 //! DANE documentation should repeat this list):
 //! - An insecure MX RRset with a secure TLSA RRset: RFC 7672 §2.2.1 still
-//!   authenticates the MX host with DANE; the seed falls back (Opportunistic) or
+//!   authenticates the MX host with DANE; the appliance falls back (Opportunistic) or
 //!   fails (Mandatory).
 //! - A secure but wholly unusable TLSA RRset (only PKIX-TA/PKIX-EE records, or
-//!   unknown parameters; [`TlsaStatus::Unusable`]): the seed has no row for it.
+//!   unknown parameters; [`TlsaStatus::Unusable`]): the appliance has no row for it.
 //!   RFC 7672 §2.2: TLS is mandatory, but unauthenticated. Extension rows say so:
 //!   Opportunistic delivers over unauthenticated TLS ([`Action::TlsUnauthenticated`];
 //!   no STARTTLS or no TLS: DANE Fail, never plain text), Mandatory fails.
@@ -37,7 +37,7 @@ pub enum MxStatus {
     Insecure,
     /// Validation failed (indeterminate counts as bogus, RFC 7672 §2.1.1).
     Bogus,
-    /// SERVFAIL, timeout, unreachable upstream: not in the seed's tables.
+    /// SERVFAIL, timeout, unreachable upstream: not in the appliance's tables.
     TempFail,
 }
 
@@ -50,7 +50,7 @@ pub enum AddrStatus {
     Insecure,
     /// Validation failed.
     Bogus,
-    /// SERVFAIL, timeout: not in the seed's tables.
+    /// SERVFAIL, timeout: not in the appliance's tables.
     TempFail,
     /// Not looked up (the MX step already decided).
     NotReached,
@@ -63,15 +63,15 @@ pub enum TlsaStatus {
     Secure,
     /// A validated TLSA RRset in which no record is usable (PKIX-TA/PKIX-EE, unknown
     /// parameters, malformed data): TLS is mandatory, but unauthenticated (RFC 7672
-    /// §2.2). Not in the seed's tables.
+    /// §2.2). Not in the appliance's tables.
     Unusable,
     /// Provably unsigned, with or without records (including an insecure denial).
     Insecure,
     /// Validation failed.
     Bogus,
-    /// No TLSA record, securely denied (NXDOMAIN or NODATA): the seed's "NXDOMAIN".
+    /// No TLSA record, securely denied (NXDOMAIN or NODATA): the appliance's "NXDOMAIN".
     NxDomain,
-    /// SERVFAIL, timeout, malformed answer: not in the seed's tables.
+    /// SERVFAIL, timeout, malformed answer: not in the appliance's tables.
     TempFail,
     /// Not looked up (an earlier step already decided; RFC 7672 §2.2.2 skips the
     /// TLSA query when the address answer is insecure).
@@ -90,14 +90,14 @@ pub enum CertStatus {
     NotReached,
 }
 
-/// The per-destination DANE Support setting (PRODUCT.md §4).
+/// The per-destination DANE Support setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DaneMode {
     /// DANE not applied: deliver according to TLS Support.
     None,
-    /// The seed's "DANE Opportunistic" table.
+    /// The appliance's "DANE Opportunistic" table.
     Opportunistic,
-    /// The seed's "DANE Mandatory" table.
+    /// The appliance's "DANE Mandatory" table.
     Mandatory,
 }
 
@@ -107,7 +107,7 @@ pub enum Action {
     /// DANE authenticated the server: deliver, and log `TLS success ... for <domain>`.
     DaneSuccess,
     /// Do not deliver; the message stays queued and is retried until its bounce
-    /// profile's time limit (PRODUCT.md §2).
+    /// profile's time limit.
     DaneFail,
     /// Deliver according to the profile's TLS Support setting.
     Fallback,
@@ -121,7 +121,7 @@ pub enum Action {
 }
 
 impl fmt::Display for Action {
-    /// The seed's wording.
+    /// The appliance's wording.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Action::DaneSuccess => "DANE Success",
@@ -133,10 +133,10 @@ impl fmt::Display for Action {
     }
 }
 
-/// One table cell: a value, or the seed's empty cell (any value).
+/// One table cell: a value, or the appliance's empty cell (any value).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Cell<T> {
-    /// The seed's empty cell: matches every value.
+    /// The appliance's empty cell: matches every value.
     Any,
     /// Matches exactly this value.
     Is(T),
@@ -155,8 +155,8 @@ impl<T: PartialEq> Cell<T> {
 /// Where a row comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Origin {
-    /// Copied from the seed's table.
-    Seed,
+    /// Copied from the appliance's table.
+    Appliance,
     /// Added by danegate, with the reason.
     Extension(&'static str),
 }
@@ -212,7 +212,7 @@ macro_rules! cell {
 
 macro_rules! origin {
     () => {
-        Origin::Seed
+        Origin::Appliance
     };
     ($why:literal) => {
         Origin::Extension($why)
@@ -220,7 +220,7 @@ macro_rules! origin {
 }
 
 /// `MX | A | TLSA | CERTIFICATE => ACTION [, "why"];` — a row without a reason is a
-/// seed row.
+/// appliance row.
 macro_rules! table {
     ($($mx:tt | $a:tt | $tlsa:tt | $cert:tt => $action:ident $(, $why:literal)? ;)*) => {
         &[$(Row {
@@ -252,7 +252,7 @@ pub const MANDATORY: &[Row] = table! {
     Insecure  | Insecure   | _          | _          => DaneFail;
     Insecure  | Bogus      | _          | _          => DaneFail;
     Bogus     | _          | _          | _          => DaneFail;
-    // Extensions: not in the seed.
+    // Extensions: not in the appliance.
     TempFail  | _          | _          | _          => TempFail,
         "MX lookup failed temporarily: the MX set is unknown, delay (RFC 7672 section 2.1.2)";
     _         | TempFail   | _          | _          => TempFail,
@@ -286,7 +286,7 @@ pub const OPPORTUNISTIC: &[Row] = table! {
     Insecure  | Insecure   | _          | _          => Fallback;
     Insecure  | Bogus      | _          | _          => DaneFail;
     Bogus     | _          | _          | _          => DaneFail;
-    // Extensions: not in the seed.
+    // Extensions: not in the appliance.
     TempFail  | _          | _          | _          => TempFail,
         "MX lookup failed temporarily: the MX set is unknown, delay (RFC 7672 section 2.1.2)";
     _         | TempFail   | _          | _          => TempFail,
@@ -298,7 +298,7 @@ pub const OPPORTUNISTIC: &[Row] = table! {
     _         | _          | NotReached | _          => DaneFail,
         "TLSA lookup not reached after a Secure address: a caller error, fail closed";
     Insecure  | Secure     | Unusable   | _          => Fallback,
-        "insecure MX: as the seed's rows for an insecure MX with a secure TLSA RRset";
+        "insecure MX: as the appliance's rows for an insecure MX with a secure TLSA RRset";
     _         | _          | _          | NotReached => DaneFail,
         "secure TLSA but no certificate seen (no STARTTLS or TLS failed): never plain text (RFC 7672 section 2.2)";
     Secure    | Secure     | Unusable   | _          => TlsUnauthenticated,
@@ -374,10 +374,10 @@ pub fn decide(mode: DaneMode, inputs: Inputs) -> Decision {
 /// How an insecure MX RRset is treated (RFC 7672 §2.2.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum InsecureMx {
-    /// The seed's tables as they are: an insecure MX falls back (Opportunistic) or
+    /// The appliance's tables as they are: an insecure MX falls back (Opportunistic) or
     /// fails (Mandatory). The default.
     #[default]
-    Seed,
+    Appliance,
     /// RFC 7672 §2.2.1 (Postfix's default): the MX host's own secure TLSA RRset
     /// is still honoured; the row is chosen as if the MX answer were secure.
     /// [`Decision::insecure_mx`] tells the caller not to log such a delivery as
@@ -423,7 +423,7 @@ const ALL_CERT: [CertStatus; 3] = [
 /// True when some value of the TLSA column (with any certificate outcome) changes the
 /// action for this MX and address status: only then is the TLSA lookup needed. The
 /// tables stay the single source of truth for when DANE needs what (RFC 7672 §2.2.2
-/// skips the lookup after an insecure address; the seed's rows decide the rest).
+/// skips the lookup after an insecure address; the appliance's rows decide the rest).
 pub fn depends_on_tlsa(mode: DaneMode, im: InsecureMx, mx: MxStatus, a: AddrStatus) -> bool {
     let mut actions = LOOKED_UP_TLSA.iter().flat_map(|&tlsa| {
         ALL_CERT
@@ -462,7 +462,7 @@ fn cell_text<T: fmt::Debug>(c: &Cell<T>) -> String {
     }
 }
 
-/// Tab-separated, as the seed prints it: `Secure\tSecure\tInsecure\t\tDANE Fail`.
+/// Tab-separated, as the appliance prints it: `Secure\tSecure\tInsecure\t\tDANE Fail`.
 impl fmt::Display for Row {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -524,14 +524,14 @@ mod tests {
         v
     }
 
-    fn seed_rows(rows: &[Row]) -> Vec<String> {
+    fn appliance_rows(rows: &[Row]) -> Vec<String> {
         rows.iter()
-            .filter(|r| r.origin == Origin::Seed)
+            .filter(|r| r.origin == Origin::Appliance)
             .map(|r| r.to_string())
             .collect()
     }
 
-    // The seed's tables, as printed there, with "secure" capitalised,
+    // The appliance's tables, as printed there, with "secure" capitalised,
     // "Fail" read as "Failed" in the certificate column, the arrows and the
     // margin note ("Mail will not be delivered for the marked arrows") removed.
     const SEED_MANDATORY: &str = "\
@@ -568,29 +568,36 @@ Insecure	Bogus			DANE Fail
 Bogus				DANE Fail";
 
     #[test]
-    fn seed_rows_are_the_seed_line_by_line() {
+    fn appliance_rows_are_the_published_tables_line_by_line() {
         let expect: Vec<&str> = SEED_MANDATORY.lines().collect();
-        assert_eq!(seed_rows(MANDATORY), expect);
+        assert_eq!(appliance_rows(MANDATORY), expect);
         let expect: Vec<&str> = SEED_OPPORTUNISTIC.lines().collect();
-        assert_eq!(seed_rows(OPPORTUNISTIC), expect);
-        assert!(seed_rows(NONE).is_empty());
+        assert_eq!(appliance_rows(OPPORTUNISTIC), expect);
+        assert!(appliance_rows(NONE).is_empty());
     }
 
     #[test]
-    fn seed_rows_come_first() {
+    fn appliance_rows_come_first() {
         for rows in [MANDATORY, OPPORTUNISTIC] {
-            let first_ext = rows.iter().position(|r| r.origin != Origin::Seed).unwrap();
-            assert!(rows[first_ext..].iter().all(|r| r.origin != Origin::Seed));
+            let first_ext = rows
+                .iter()
+                .position(|r| r.origin != Origin::Appliance)
+                .unwrap();
+            assert!(
+                rows[first_ext..]
+                    .iter()
+                    .all(|r| r.origin != Origin::Appliance)
+            );
         }
     }
 
-    /// Every seed row decides every input it matches: seed rows never overlap,
+    /// Every appliance row decides every input it matches: appliance rows never overlap,
     /// so the order among them does not matter.
     #[test]
-    fn every_seed_row_decides_its_inputs() {
+    fn every_appliance_row_decides_its_inputs() {
         for mode in MODES {
             for (idx, row) in table(mode).iter().enumerate() {
-                if row.origin != Origin::Seed {
+                if row.origin != Origin::Appliance {
                     continue;
                 }
                 let matching: Vec<Inputs> = all_inputs()
@@ -721,7 +728,7 @@ Bogus				DANE Fail";
         assert_eq!(decide(DaneMode::Opportunistic, i).action, Action::Fallback);
         assert_eq!(decide(DaneMode::Mandatory, i).action, Action::DaneFail);
         assert_eq!(
-            decide_with(DaneMode::Mandatory, i, InsecureMx::Seed),
+            decide_with(DaneMode::Mandatory, i, InsecureMx::Appliance),
             decide(DaneMode::Mandatory, i)
         );
         // RFC 7672 §2.2.1: the host's TLSA is honoured, flagged.
@@ -798,7 +805,7 @@ Bogus				DANE Fail";
                 );
             }
         }
-        // An insecure MX falls back as with any secure TLSA RRset (the seed), unless
+        // An insecure MX falls back as with any secure TLSA RRset (the appliance's rows), unless
         // RFC 7672 §2.2.1 is chosen.
         assert_eq!(
             decide(
@@ -833,7 +840,7 @@ Bogus				DANE Fail";
     #[test]
     fn what_the_tables_need() {
         use DaneMode::{Mandatory, Opportunistic};
-        let (s, im) = (MxStatus::Secure, InsecureMx::Seed);
+        let (s, im) = (MxStatus::Secure, InsecureMx::Appliance);
         // A secure address: the TLSA column matters in both DANE modes.
         for mode in [Mandatory, Opportunistic] {
             assert!(depends_on_tlsa(mode, im, s, AddrStatus::Secure));
@@ -852,7 +859,7 @@ Bogus				DANE Fail";
         let u = TlsaStatus::Unusable;
         assert!(depends_on_cert(Opportunistic, im, s, AddrStatus::Secure, u));
         assert!(!depends_on_cert(Mandatory, im, s, AddrStatus::Secure, u));
-        // No TLSA: the seed's fallback needs no connection here.
+        // No TLSA: the appliance's fallback needs no connection here.
         assert!(!depends_on_cert(
             Opportunistic,
             im,

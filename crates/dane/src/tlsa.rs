@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn rdata_round_trip_and_display() {
-        // The seed's ietf.org record: 0301010c72ac70b7...
+        // The appliance's ietf.org record: 0301010c72ac70b7...
         let rdata = unhex("0301010c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6")
             .unwrap();
         let t = Tlsa::from_rdata(&rdata).unwrap();

@@ -23,9 +23,9 @@ pub use danegate_admin::daneverify::EXIT_USAGE;
 /// Which table decides.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ModeArg {
-    /// The seed's DANE Mandatory table: only Secure/Secure/Secure/Success passes.
+    /// The appliance's DANE Mandatory table: only Secure/Secure/Secure/Success passes.
     Mandatory,
-    /// The seed's DANE Opportunistic table: fallback rows print `DANE FALLBACK`.
+    /// The appliance's DANE Opportunistic table: fallback rows print `DANE FALLBACK`.
     Opportunistic,
 }
 

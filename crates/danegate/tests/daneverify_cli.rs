@@ -98,7 +98,7 @@ fn daneverify(extra: &[&str]) -> (Option<i32>, String, String) {
 }
 
 #[test]
-fn success_prints_the_seed_lines_and_exits_0() {
+fn success_prints_the_appliance_lines_and_exits_0() {
     let port = fixture().port;
     let (code, out, _) = daneverify(&["good.test"]);
     assert_eq!(code, Some(0), "{out}");

@@ -1,6 +1,6 @@
 //! The DANE delivery path (RFC 7672 §2): MX lookup, MX hosts in preference order,
 //! addresses per the IP preference, TLSA at the TLSA base domain, TCP, EHLO,
-//! STARTTLS, the certificate against the TLSA RRset, and the seed's decision tables
+//! STARTTLS, the certificate against the TLSA RRset, and the appliance's decision tables
 //! (`danegate_dane::policy`) deciding each attempt.
 //!
 //! Used by `danegate daneverify` (which prints the [`Event`]s) and by the gateway's

@@ -33,7 +33,7 @@ use crate::{
 pub struct Options {
     /// The DANE Support mode whose table decides.
     pub mode: DaneMode,
-    /// The seed's tables (default) or RFC 7672 §2.2.1 for an insecure MX RRset.
+    /// The appliance's tables (default) or RFC 7672 §2.2.1 for an insecure MX RRset.
     pub insecure_mx: InsecureMx,
     /// The SMTP port (25; tests use others). TLSA is looked up at `_<port>._tcp`.
     pub port: u16,
@@ -53,7 +53,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             mode: DaneMode::Mandatory,
-            insecure_mx: InsecureMx::Seed,
+            insecure_mx: InsecureMx::Appliance,
             port: 25,
             ip_preference: IpPreference::default(),
             timeouts: Timeouts::uniform(Duration::from_secs(30)),
@@ -148,7 +148,7 @@ fn addr_status(s: &Security) -> AddrStatus {
 }
 
 /// Walks the DANE path for `domain` and decides, emitting each step to `sink` as it
-/// happens (RFC 7672 §2; the seed's tables, PRODUCT.md §2).
+/// happens (RFC 7672 §2; the appliance's tables in docs/dane.md).
 pub async fn verify_destination(
     resolver: &Resolver,
     domain: &str,

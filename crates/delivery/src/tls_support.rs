@@ -1,5 +1,5 @@
 //! Delivery without DANE, per the destination profile's **TLS Support** setting
-//! (PRODUCT.md §4): the path taken when DANE Support is None, when the DANE tables say
+//!: the path taken when DANE Support is None, when the DANE tables say
 //! "fallback", and for SMTP routes to explicit hosts.
 //!
 //! - [`candidates_from_dns`] / [`candidates_from_route`] turn a domain (MX or implicit
@@ -52,7 +52,7 @@ use crate::{
     path::{Options, Session},
 };
 
-/// The TLS Support setting of a destination profile (PRODUCT.md §4).
+/// The TLS Support setting of a destination profile.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum TlsSupport {
     /// Plain SMTP: STARTTLS is never used, even when offered.
@@ -366,7 +366,7 @@ fn judge_chain(policy: VerifyPolicy, certs: &[CertificateDer<'static>]) -> Verif
     }
 }
 
-/// Connects to `cand`, says EHLO and applies `mode` (PRODUCT.md §4, TLS Support),
+/// Connects to `cand`, says EHLO and applies `mode` (TLS Support),
 /// emitting each step to `sink`. Returns a session ready for a mail transaction:
 /// over TLS (protocol and OpenSSL cipher names set, `verification` saying what the
 /// certificate check decided: `Unchecked` without one, `Pkix` or — Preferred-Verify

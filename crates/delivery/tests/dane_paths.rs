@@ -1,5 +1,5 @@
 //! The DANE path against a real signed world and real STARTTLS servers: every row of
-//! both seed tables, the RFC 7672 cases beyond them, and the seed's three output samples.
+//! both of the appliance's tables, the RFC 7672 cases beyond them, and the appliance's three output samples.
 
 use std::time::Duration;
 
@@ -61,7 +61,7 @@ fn verdict(e: Expect) -> Verdict {
     }
 }
 
-/// Every row of both seed tables: (domain, row, Mandatory verdict, Opportunistic verdict).
+/// Every row of both of the appliance's tables: (domain, row, Mandatory verdict, Opportunistic verdict).
 fn table_rows() -> Vec<(&'static str, &'static str, Verdict, Verdict)> {
     mailworld::TABLE_ROWS
         .iter()
@@ -87,7 +87,7 @@ fn last_row(o: &Outcome) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn every_row_of_both_seed_tables() {
+async fn every_row_of_both_appliance_tables() {
     let mut wrong = Vec::new();
     let rows = table_rows();
     // The 14 rows of the Opportunistic table, "Insecure Secure Secure" with both
@@ -104,7 +104,7 @@ async fn every_row_of_both_seed_tables() {
                 ));
             }
             // In the Opportunistic table every column matters, so the deciding row must be
-            // the seed row this scenario was built for (statuses come from real signing).
+            // the appliance row this scenario was built for (statuses come from real signing).
             if mode == O {
                 let decided = last_row(&o);
                 let want_cells: Vec<&str> = row.split(' ').collect();
@@ -240,7 +240,7 @@ async fn nonexistent_domain_fails() {
     assert!(matches!(o.events[0], Event::NoMailDomain { .. }));
 }
 
-// ---- the seed's three samples, line by line (addresses and names are ours) ----
+// ---- the appliance's three samples, line by line (addresses and names are ours) ----
 
 #[tokio::test]
 async fn golden_success_sample() {

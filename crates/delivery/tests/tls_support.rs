@@ -1,4 +1,4 @@
-//! Delivery without DANE (TLS Support, PRODUCT.md §4): every mode against every server
+//! Delivery without DANE (TLS Support): every mode against every server
 //! behaviour, delivering a real message and checking on the receiving side whether it
 //! came over TLS or in clear; and the candidate lists from DNS (signed test world) and
 //! from SMTP routes.

@@ -97,7 +97,7 @@ struct Loaded {
 
 /// Delivers a batch of messages for one destination domain over one connection (up to
 /// the profile's messages per connection), within the profile's concurrency and
-/// recipient rate limits (PRODUCT.md §4, Destination Controls).
+/// recipient rate limits (Destination Controls).
 pub(crate) async fn deliver_batch(
     shared: Arc<Shared>,
     domain: String,

@@ -167,7 +167,7 @@ fn build_resolver(config: &Config) -> Result<Resolver, StartError> {
     let mut rc = ResolverConfig::new(upstreams, anchors);
     rc.timeout = config.dns.timeout;
     // RFC 5011 tracking of the built-in root anchors; a trust-anchor file overrides them
-    // and is used as is (PRODUCT §1).
+    // and is used as is.
     if config.dns.trust_anchor_file.is_none() {
         rc.state_dir = Some(config.server.data_dir.join("state"));
     }

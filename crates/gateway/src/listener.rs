@@ -1,5 +1,5 @@
 //! The listener's policy: Host Access Table on connect, relay rules on RCPT, the queue
-//! on DATA (PRODUCT.md §4: RELAY, ACCEPT, REJECT, TCPREFUSE; never an open relay).
+//! on DATA (RELAY, ACCEPT, REJECT, TCPREFUSE; never an open relay).
 
 use std::{
     net::{IpAddr, SocketAddr},

@@ -1,4 +1,4 @@
-//! Recipient rate limits per destination (PRODUCT.md §4: 0 – 1,000,000,000 recipients
+//! Recipient rate limits per destination (0 – 1,000,000,000 recipients
 //! per 1 – 60 minutes), as fixed windows.
 
 use std::{

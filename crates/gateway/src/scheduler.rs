@@ -1,6 +1,6 @@
 //! The scheduler: takes due recipients from the queue, groups them per message and
 //! destination domain (one transaction per group), and runs delivery agents within the
-//! destination's concurrency limit (PRODUCT.md §4, Destination Controls).
+//! destination's concurrency limit (Destination Controls).
 
 use std::{
     collections::{BTreeMap, HashMap},

@@ -1,4 +1,4 @@
-//! Every row of both seed DANE tables through the whole gateway: a real SMTP client →
+//! Every row of both of the appliance's DANE tables through the whole gateway: a real SMTP client →
 //! danegate's listener → the durable queue → the DANE path against the signed mail world
 //! (danegate_testkit::mailworld) → the row's STARTTLS server.
 //!

@@ -1,4 +1,4 @@
-//! danegate's log subscriptions (PRODUCT.md §5): `mail_logs` in the appliance's format
+//! danegate's log subscriptions: `mail_logs` in the appliance's format
 //! (`Tue Feb  5 13:20:03 2019 Info: ...`), several subscriptions at once, each with a
 //! level, a file, a format (appliance text or JSON lines), rotation by size and/or time
 //! and a maximum number of kept files; the set can be swapped at runtime (reload).

@@ -165,7 +165,7 @@ impl SmtpError {
     /// happened after the server's 220 reply to STARTTLS (during the TLS handshake or the
     /// EHLO inside the new TLS session), false when it happened before (STARTTLS not
     /// offered, refused, timeout or connection lost while waiting for the 220). The TLS
-    /// Preferred rule (PRODUCT.md §4) may continue in clear only when this is false.
+    /// Preferred rule may continue in clear only when this is false.
     pub fn after_starttls_220(&self) -> bool {
         matches!(self.phase(), Some(Phase::TlsHandshake | Phase::TlsEhlo))
     }

@@ -277,7 +277,7 @@ pub enum CloseReason {
     Io(String),
 }
 
-/// Session events, for the mail logs (PRODUCT.md §5). Every event after
+/// Session events, for the mail logs. Every event after
 /// [`ServerEvent::Connected`] carries its ICID; a session always ends with
 /// [`ServerEvent::Closed`] (`ICID n close`).
 #[derive(Debug, Clone, PartialEq, Eq)]

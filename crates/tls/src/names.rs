@@ -1,4 +1,4 @@
-//! OpenSSL-style protocol and cipher names, as the seed's logs and `daneverify`
+//! OpenSSL-style protocol and cipher names, as the appliance's logs and `daneverify`
 //! print them (`protocol TLSv1.2, cipher ECDHE-RSA-AES256-GCM-SHA384`).
 
 use rustls::{CipherSuite, ProtocolVersion};
@@ -60,7 +60,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_names() {
+    fn appliance_names() {
         assert_eq!(
             openssl_cipher_name(CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384),
             "ECDHE-RSA-AES256-GCM-SHA384"
