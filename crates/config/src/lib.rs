@@ -65,6 +65,12 @@ pub mod limits {
     pub const DNS_TIMEOUT_SECS: (i64, i64) = (1, 60);
     /// Default `dns.timeout_secs`.
     pub const DEFAULT_DNS_TIMEOUT_SECS: u64 = 3;
+    /// `dns.sig_skew_min_secs` and `dns.sig_skew_max_secs` (up to a week).
+    pub const DNS_SIG_SKEW_SECS: (i64, i64) = (0, 604_800);
+    /// Default `dns.sig_skew_min_secs` (Unbound's `val-sig-skew-min`).
+    pub const DEFAULT_DNS_SIG_SKEW_MIN_SECS: u32 = 3600;
+    /// Default `dns.sig_skew_max_secs` (Unbound's `val-sig-skew-max`).
+    pub const DEFAULT_DNS_SIG_SKEW_MAX_SECS: u32 = 86_400;
     /// `destination.max_concurrent_connections`.
     pub const MAX_CONCURRENT_CONNECTIONS: (i64, i64) = (1, 1000);
     /// `destination.max_messages_per_connection`.
@@ -235,6 +241,8 @@ impl Config {
                 resolvers: Vec::new(),
                 trust_anchor_file: None,
                 timeout: Duration::from_secs(limits::DEFAULT_DNS_TIMEOUT_SECS),
+                sig_skew_min_secs: limits::DEFAULT_DNS_SIG_SKEW_MIN_SECS,
+                sig_skew_max_secs: limits::DEFAULT_DNS_SIG_SKEW_MAX_SECS,
             },
             default_destination: DestinationProfile::builtin_default(),
             destinations: Vec::new(),

@@ -161,6 +161,12 @@ pub struct Dns {
     pub trust_anchor_file: Option<PathBuf>,
     /// Time allowed for one upstream query before failing over.
     pub timeout: Duration,
+    /// Clock skew allowed on RRSIG inception/expiration: 10% of each signature's
+    /// validity period, at least this many seconds (RFC 4035 §5.3.1 checks the times;
+    /// the skew rule is Unbound's `val-sig-skew-min`).
+    pub sig_skew_min_secs: u32,
+    /// ... and at most this many seconds (Unbound's `val-sig-skew-max`).
+    pub sig_skew_max_secs: u32,
 }
 
 impl Dns {

@@ -335,7 +335,13 @@ const LISTENER: &[&str] = &[
 ];
 const SENDER_GROUP: &[&str] = &["name", "senders", "policy"];
 const RAT: &[&str] = &["domains"];
-const DNS: &[&str] = &["resolvers", "trust_anchor_file", "timeout_secs"];
+const DNS: &[&str] = &[
+    "resolvers",
+    "trust_anchor_file",
+    "timeout_secs",
+    "sig_skew_min_secs",
+    "sig_skew_max_secs",
+];
 const RESOLVER: &[&str] = &["address", "priority"];
 const DESTINATION: &[&str] = &[
     "domain",
@@ -792,6 +798,8 @@ fn parse_dns(ctx: &mut Ctx<'_>, root: &Tab<'_, '_>) -> Dns {
         resolvers: Vec::new(),
         trust_anchor_file: None,
         timeout: Duration::from_secs(limits::DEFAULT_DNS_TIMEOUT_SECS),
+        sig_skew_min_secs: limits::DEFAULT_DNS_SIG_SKEW_MIN_SECS,
+        sig_skew_max_secs: limits::DEFAULT_DNS_SIG_SKEW_MAX_SECS,
     };
     let Some(tab) = root
         .get("dns")
@@ -857,6 +865,25 @@ fn parse_dns(ctx: &mut Ctx<'_>, root: &Tab<'_, '_>) -> Dns {
     let (lo, hi) = limits::DNS_TIMEOUT_SECS;
     if let Some(n) = ctx.int(&tab, "timeout_secs", lo, hi) {
         dns.timeout = secs(n);
+    }
+    let (lo, hi) = limits::DNS_SIG_SKEW_SECS;
+    if let Some(n) = ctx.int(&tab, "sig_skew_min_secs", lo, hi) {
+        dns.sig_skew_min_secs = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let Some(n) = ctx.int(&tab, "sig_skew_max_secs", lo, hi) {
+        dns.sig_skew_max_secs = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if dns.sig_skew_min_secs > dns.sig_skew_max_secs
+        && let Some(v) = tab.get("sig_skew_min_secs")
+    {
+        ctx.err(
+            tab.key("sig_skew_min_secs"),
+            v.span(),
+            format!(
+                "must not exceed sig_skew_max_secs ({})",
+                dns.sig_skew_max_secs
+            ),
+        );
     }
     dns
 }

@@ -77,6 +77,12 @@ const RANGES: &[(&str, &str, i64, i64)] = &[
     ),
     ("[dns]\ntimeout_secs = {}", "dns.timeout_secs", 1, 60),
     (
+        "[dns]\nsig_skew_max_secs = {}",
+        "dns.sig_skew_max_secs",
+        0,
+        604_800,
+    ),
+    (
         "[dns]\nresolvers = [ { address = \"127.0.0.1\", priority = {} } ]",
         "dns.resolvers[0].priority",
         0,

@@ -8,13 +8,14 @@
 
 pub mod anchor;
 pub mod budget;
+mod chain;
 pub mod denial;
 pub mod resolver;
 pub mod rfc5011;
+mod rrset;
 pub mod status;
 pub mod trace;
 pub mod upstream;
-mod validator;
 
 pub use anchor::{AnchorError, TrustAnchors};
 pub use hickory_proto::rr::{Name, Record, RecordType};

@@ -16,12 +16,13 @@ use lru::LruCache;
 use crate::{
     anchor::TrustAnchors,
     budget::{self, Budget},
+    chain::{BOGUS_TTL, Chain, STEP_TTL, ZoneState},
     denial::Proof,
     rfc5011::{AnchorStateView, Clock, Rfc5011State},
+    rrset::{RrSet, Skew, ZoneKeys, find, group, verify_rrset},
     status::{Answer, AnswerKind, BogusReason, CnameLink, LookupError, Security},
     trace,
     upstream::{Capability, UpstreamConfig, Upstreams},
-    validator::{RrSet, Skew, Step, ZoneKeys, ZoneState, find, group, verify_rrset},
 };
 
 /// What validating a positive RRset found.
@@ -32,11 +33,6 @@ struct Positive {
     /// The cache TTL (RFC 4035 §5.3.3 when signed).
     ttl: u32,
 }
-
-/// How long a BOGUS result is remembered (RFC 4035 §4.7 suggests a short time).
-pub(crate) const BOGUS_TTL: u32 = 60;
-/// How long "no zone cut here" / "insecure delegation" is remembered.
-pub(crate) const STEP_TTL: u32 = 300;
 
 /// Resolver settings.
 #[derive(Clone, Debug)]
@@ -93,29 +89,14 @@ impl ResolverConfig {
 }
 
 type AnswerCache = LruCache<(Name, RecordType), (Answer, Instant)>;
-type ZoneCache = LruCache<Name, (Step, Instant)>;
-
-pub(crate) struct Inner {
-    pub(crate) upstreams: Upstreams,
-    pub(crate) anchors: TrustAnchors,
-    pub(crate) max_ttl: u32,
-    pub(crate) skew: Skew,
-    /// RFC 5011 state, when a state directory is configured.
-    pub(crate) rfc5011: Option<Mutex<Rfc5011State>>,
+struct Inner {
+    /// The chain of trust and its zone-key cache.
+    chain: Chain,
     answers: Mutex<AnswerCache>,
-    zones: Mutex<ZoneCache>,
     probed: tokio::sync::OnceCell<()>,
 }
 
 impl Inner {
-    pub(crate) fn lock_zones(&self) -> MutexGuard<'_, ZoneCache> {
-        self.zones.lock().unwrap_or_else(|p| p.into_inner())
-    }
-    pub(crate) fn lock_rfc5011(&self) -> Option<MutexGuard<'_, Rfc5011State>> {
-        self.rfc5011
-            .as_ref()
-            .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
-    }
     fn lock_answers(&self) -> MutexGuard<'_, AnswerCache> {
         self.answers.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -146,16 +127,18 @@ impl Resolver {
         });
         Resolver {
             inner: Arc::new(Inner {
-                upstreams: Upstreams::new(config.upstreams, config.timeout),
-                anchors: config.anchors,
-                max_ttl: config.max_ttl,
-                skew: Skew {
-                    min: config.sig_skew_min,
-                    max: config.sig_skew_max,
-                },
-                rfc5011,
+                chain: Chain::new(
+                    Upstreams::new(config.upstreams, config.timeout),
+                    config.anchors,
+                    config.max_ttl,
+                    Skew {
+                        min: config.sig_skew_min,
+                        max: config.sig_skew_max,
+                    },
+                    rfc5011,
+                    zones,
+                ),
                 answers: Mutex::new(LruCache::new(entries)),
-                zones: Mutex::new(LruCache::new(zones)),
                 probed: tokio::sync::OnceCell::new(),
             }),
         }
@@ -168,29 +151,31 @@ impl Resolver {
             .get_or_init(|| async {
                 let zone = self
                     .inner
+                    .chain
                     .anchors
                     .iter()
                     .map(|(n, _)| n.clone())
                     .min_by_key(|n| n.num_labels())
                     .unwrap_or_else(Name::root);
-                self.inner.upstreams.probe(&zone).await;
+                self.inner.chain.upstreams.probe(&zone).await;
             })
             .await;
     }
 
     /// Each upstream and what the probe found.
     pub fn upstream_status(&self) -> Vec<(UpstreamConfig, Capability)> {
-        self.inner.upstreams.status()
+        self.inner.chain.upstreams.status()
     }
 
     /// The trust anchors in use.
     pub fn anchors(&self) -> &TrustAnchors {
-        &self.inner.anchors
+        &self.inner.chain.anchors
     }
 
     /// The RFC 5011 state of the anchored zones' keys (empty without a state directory).
     pub fn anchor_state(&self) -> Vec<AnchorStateView> {
         self.inner
+            .chain
             .lock_rfc5011()
             .map(|s| s.view())
             .unwrap_or_default()
@@ -198,7 +183,7 @@ impl Resolver {
 
     /// Is RFC 5011 tracking on (a state directory is configured)?
     pub fn rfc5011_enabled(&self) -> bool {
-        self.inner.rfc5011.is_some()
+        self.inner.chain.rfc5011.is_some()
     }
 
     /// Looks up `name`/`rtype`, following CNAMEs, and validates every part of the answer.
@@ -239,7 +224,7 @@ impl Resolver {
             Security::Bogus(_) => answer.ttl.min(BOGUS_TTL),
             _ => answer.ttl,
         }
-        .min(self.inner.max_ttl);
+        .min(self.inner.chain.max_ttl);
         if ttl == 0 {
             return;
         }
@@ -265,7 +250,7 @@ impl Resolver {
         let mut security = Security::Secure;
         let mut ttl = u32::MAX;
         let mut current = qname.clone();
-        let mut msg: Message = inner.upstreams.query(&current, qtype).await?.message;
+        let mut msg: Message = inner.chain.upstreams.query(&current, qtype).await?.message;
         loop {
             let answers = group(&msg.answers);
             if let Some(set) = find(&answers, &current, qtype) {
@@ -329,7 +314,7 @@ impl Resolver {
                 current = target;
                 let has_more = answers.iter().any(|s| s.name == current);
                 if !has_more {
-                    msg = inner.upstreams.query(&current, qtype).await?.message;
+                    msg = inner.chain.upstreams.query(&current, qtype).await?.message;
                 }
                 continue;
             }
@@ -393,7 +378,7 @@ impl Resolver {
             } else {
                 set.name.clone()
             };
-            return Ok(plain(match inner.zone_for(&target, budget).await? {
+            return Ok(plain(match inner.chain.zone_for(&target, budget).await? {
                 ZoneState::Insecure(why) => {
                     trace::insecure(&set.name, set.rtype, &why);
                     Security::Insecure
@@ -421,7 +406,7 @@ impl Resolver {
         }
         let mut first: Option<Positive> = None;
         for signer in signers {
-            let p = match inner.zone_for(&signer, budget).await? {
+            let p = match inner.chain.zone_for(&signer, budget).await? {
                 ZoneState::Insecure(why) => {
                     trace::insecure(&set.name, set.rtype, &why);
                     plain(Security::Insecure)
@@ -433,7 +418,7 @@ impl Resolver {
                         set.name, set.rtype, z.apex
                     ))))
                 }
-                ZoneState::Secure(z) => match verify_rrset(&z, set, inner.skew, budget) {
+                ZoneState::Secure(z) => match verify_rrset(&z, set, inner.chain.skew, budget) {
                     Ok(v) => Positive {
                         security: Security::Secure,
                         wildcard: (v.labels < set.name.num_labels()).then_some((v.labels, z)),
@@ -473,7 +458,7 @@ impl Resolver {
         let Some((labels, z)) = p.wildcard else {
             return (p.security, p.ttl);
         };
-        let (denial, denial_ttl) = self.inner.denial_from(&z, &msg.authorities, budget);
+        let (denial, denial_ttl) = self.inner.chain.denial_from(&z, &msg.authorities, budget);
         let sec = match denial.wildcard_answer(&set.name, labels, budget) {
             Proof::Secure => Security::Secure,
             Proof::Insecure(_) => Security::Insecure,
@@ -510,7 +495,7 @@ impl Resolver {
         } else {
             name.clone()
         };
-        let z = match self.inner.zone_for(&target, budget).await? {
+        let z = match self.inner.chain.zone_for(&target, budget).await? {
             ZoneState::Insecure(why) => {
                 trace::insecure(name, qtype, &why);
                 return Ok((Security::Insecure, ttl));
@@ -518,7 +503,7 @@ impl Resolver {
             ZoneState::Bogus(r) => return Ok((Security::Bogus(r), ttl)),
             ZoneState::Secure(z) => z,
         };
-        let (denial, denial_ttl) = self.inner.denial_from(&z, &msg.authorities, budget);
+        let (denial, denial_ttl) = self.inner.chain.denial_from(&z, &msg.authorities, budget);
         let ttl = ttl.min(denial_ttl);
         let proof = match kind {
             AnswerKind::NxDomain => denial.nxdomain(name, budget),
@@ -537,7 +522,7 @@ impl Resolver {
                             RecordType::NSEC | RecordType::NSEC3 | RecordType::SOA
                         )
                     })
-                    .find_map(|s| verify_rrset(&z, s, self.inner.skew, budget).err());
+                    .find_map(|s| verify_rrset(&z, s, self.inner.chain.skew, budget).err());
                 match sig_problem {
                     Some(r) => Security::Bogus(r),
                     None => {

@@ -8,10 +8,16 @@ use std::{net::SocketAddr, time::Duration};
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use crate::{
-    status::{Answer, AnswerKind},
-    upstream::display_name,
-};
+use crate::status::{Answer, AnswerKind};
+
+/// The presentation of a name as the appliance's logs write it: no trailing dot.
+pub(crate) fn display_name(name: &Name) -> String {
+    if name.is_root() {
+        ".".to_string()
+    } else {
+        name.to_ascii().trim_end_matches('.').to_string()
+    }
+}
 
 /// The `tracing` target of the trace lines.
 pub const TARGET: &str = "danegate::dns";

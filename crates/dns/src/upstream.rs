@@ -21,7 +21,10 @@ use tokio::{
     time::timeout,
 };
 
-use crate::{status::LookupError, trace};
+use crate::{
+    status::LookupError,
+    trace::{self, display_name},
+};
 
 /// The EDNS(0) UDP payload size we advertise (DNS Flag Day 2020).
 pub const EDNS_PAYLOAD: u16 = 1232;
@@ -249,15 +252,6 @@ impl Upstreams {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The presentation of a name as the appliance's logs write it: no trailing dot.
-pub(crate) fn display_name(name: &Name) -> String {
-    if name.is_root() {
-        ".".to_string()
-    } else {
-        name.to_ascii().trim_end_matches('.').to_string()
-    }
 }
 
 fn build_query(name: &Name, rtype: RecordType) -> Result<(u16, Vec<u8>), LookupError> {

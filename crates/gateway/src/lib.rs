@@ -166,6 +166,8 @@ fn build_resolver(config: &Config) -> Result<Resolver, StartError> {
     };
     let mut rc = ResolverConfig::new(upstreams, anchors);
     rc.timeout = config.dns.timeout;
+    rc.sig_skew_min = config.dns.sig_skew_min_secs;
+    rc.sig_skew_max = config.dns.sig_skew_max_secs;
     // RFC 5011 tracking of the built-in root anchors; a trust-anchor file overrides them
     // and is used as is.
     if config.dns.trust_anchor_file.is_none() {

@@ -1,5 +1,6 @@
 //! The chain of trust (RFC 4035 §5): from a trust anchor down through DS and DNSKEY
-//! RRsets to the zone that holds the data, and signature checks on RRsets.
+//! RRsets to the zone that holds the data, with the per-name cache of what each step
+//! found (the zone-key cache).
 //!
 //! Zone cuts are found top-down: below the closest trust anchor, each label of the
 //! name is asked for its DS RRset. A signed DS makes it a secure zone apex (its DNSKEY
@@ -7,38 +8,84 @@
 //! makes everything below INSECURE; anything else means "no cut here". Only validated
 //! data ever concludes SECURE or INSECURE, so a forged or stripped answer can make a
 //! lookup BOGUS, never falsely secure or insecure.
+//!
+//! Layers, each using only the ones below it: `resolver` (answers, CNAMEs, answer
+//! cache) → `chain` (this module) → `rrset` (signature verification), `denial`
+//! (NSEC/NSEC3 proofs), `upstream` (queries) → `trace`, `budget`, `status`.
 
 use std::{
-    collections::HashMap,
-    sync::Arc,
-    time::{Instant, SystemTime, UNIX_EPOCH},
+    num::NonZeroUsize,
+    sync::{Arc, Mutex, MutexGuard},
+    time::Instant,
 };
 
 use hickory_proto::{
     dnssec::{
         DigestType, PublicKey, Verifier,
-        rdata::{DNSKEY, DNSSECRData, DS, RRSIG},
+        rdata::{DNSKEY, DNSSECRData, DS},
     },
     op::{Message, ResponseCode},
-    rr::{DNSClass, Name, RData, Record, RecordType},
+    rr::{Name, RData, Record, RecordType},
 };
+use lru::LruCache;
 
 use crate::{
-    anchor::Anchor,
+    anchor::{Anchor, TrustAnchors},
     budget::{self, Budget},
     denial::DenialRecords,
-    resolver::Inner,
-    rfc5011::{REVOKE_FLAG, SeenKey},
+    rfc5011::{REVOKE_FLAG, Rfc5011State, SeenKey},
+    rrset::{RrSet, Skew, ZoneKeys, find, group, verify_rrset},
     status::{BogusReason, LookupError},
+    upstream::Upstreams,
 };
 
-/// A zone whose DNSKEY RRset has been validated.
-#[derive(Debug)]
-pub(crate) struct ZoneKeys {
-    pub apex: Name,
-    /// (key tag, key) for each zone key that is not revoked.
-    pub keys: Vec<(u16, DNSKEY)>,
-    pub ttl: u32,
+/// How long a BOGUS result is remembered (RFC 4035 §4.7 suggests a short time).
+pub(crate) const BOGUS_TTL: u32 = 60;
+/// How long "no zone cut here" / "insecure delegation" is remembered.
+pub(crate) const STEP_TTL: u32 = 300;
+
+type ZoneCache = LruCache<Name, (Step, Instant)>;
+
+/// The chain-of-trust state shared by all lookups: upstreams, anchors, RFC 5011 state
+/// and the zone-key cache.
+pub(crate) struct Chain {
+    pub(crate) upstreams: Upstreams,
+    pub(crate) anchors: TrustAnchors,
+    pub(crate) max_ttl: u32,
+    pub(crate) skew: Skew,
+    /// RFC 5011 state, when a state directory is configured.
+    pub(crate) rfc5011: Option<Mutex<Rfc5011State>>,
+    zones: Mutex<ZoneCache>,
+}
+
+impl Chain {
+    pub(crate) fn new(
+        upstreams: Upstreams,
+        anchors: TrustAnchors,
+        max_ttl: u32,
+        skew: Skew,
+        rfc5011: Option<Mutex<Rfc5011State>>,
+        zone_entries: NonZeroUsize,
+    ) -> Self {
+        Chain {
+            upstreams,
+            anchors,
+            max_ttl,
+            skew,
+            rfc5011,
+            zones: Mutex::new(LruCache::new(zone_entries)),
+        }
+    }
+
+    fn lock_zones(&self) -> MutexGuard<'_, ZoneCache> {
+        self.zones.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn lock_rfc5011(&self) -> Option<MutexGuard<'_, Rfc5011State>> {
+        self.rfc5011
+            .as_ref()
+            .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 /// What the chain of trust says about the zone holding a name.
@@ -57,238 +104,6 @@ pub(crate) enum Step {
     Secure(Arc<ZoneKeys>),
     Insecure(String),
     Bogus(BogusReason),
-}
-
-/// An RRset from a message, with the RRSIGs that cover it.
-#[derive(Debug, Clone)]
-pub(crate) struct RrSet {
-    pub name: Name,
-    pub rtype: RecordType,
-    pub records: Vec<Record>,
-    pub sigs: Vec<RRSIG>,
-}
-
-impl RrSet {
-    pub fn ttl(&self) -> u32 {
-        self.records.iter().map(|r| r.ttl).min().unwrap_or(0)
-    }
-}
-
-/// Groups a section's records into RRsets, attaching each RRSIG to the RRset it covers.
-pub(crate) fn group(records: &[Record]) -> Vec<RrSet> {
-    let mut sets: Vec<RrSet> = Vec::new();
-    let mut index: HashMap<(Name, RecordType), usize> = HashMap::new();
-    let mut sigs: Vec<(Name, RRSIG)> = Vec::new();
-    for r in records {
-        if r.dns_class != DNSClass::IN {
-            continue;
-        }
-        match &r.data {
-            RData::DNSSEC(DNSSECRData::RRSIG(sig)) => sigs.push((r.name.clone(), sig.clone())),
-            RData::OPT(_) => {}
-            _ => {
-                let key = (r.name.clone(), r.record_type());
-                let idx = *index.entry(key).or_insert_with(|| {
-                    sets.push(RrSet {
-                        name: r.name.clone(),
-                        rtype: r.record_type(),
-                        records: Vec::new(),
-                        sigs: Vec::new(),
-                    });
-                    sets.len() - 1
-                });
-                sets[idx].records.push(r.clone());
-            }
-        }
-    }
-    for (name, sig) in sigs {
-        if let Some(&idx) = index.get(&(name, sig.input().type_covered)) {
-            sets[idx].sigs.push(sig);
-        }
-    }
-    sets
-}
-
-pub(crate) fn find<'a>(sets: &'a [RrSet], name: &Name, rtype: RecordType) -> Option<&'a RrSet> {
-    sets.iter().find(|s| s.rtype == rtype && &s.name == name)
-}
-
-fn now_unix() -> u32 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as u32)
-        .unwrap_or(0)
-}
-
-/// RFC 4034 §3.1.5: times are compared in serial number arithmetic (RFC 1982).
-fn serial_le(a: u32, b: u32) -> bool {
-    (b.wrapping_sub(a) as i32) >= 0
-}
-
-/// The clock skew allowed on RRSIG inception and expiration times: 10% of the
-/// signature's validity period, at least `min` and at most `max` seconds (Unbound's
-/// `val-sig-skew-min` / `val-sig-skew-max`, defaults 3600 and 86400).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Skew {
-    pub min: u32,
-    pub max: u32,
-}
-
-impl Skew {
-    /// The skew for a signature valid from `inception` to `expiration`.
-    fn for_sig(&self, inception: u32, expiration: u32) -> u32 {
-        let life = expiration.wrapping_sub(inception);
-        let life = if (life as i32) < 0 { 0 } else { life };
-        (life / 10).min(self.max).max(self.min.min(self.max))
-    }
-}
-
-/// What verification proved about a signed RRset.
-pub(crate) struct Verified {
-    /// The RRSIG labels field of the signature that verified (wildcard detection).
-    pub labels: u8,
-    /// How long the RRset may be cached: the least of its TTL, the RRSIG's original TTL
-    /// and the time left until the signature expires (RFC 4035 §5.3.3).
-    pub ttl: u32,
-}
-
-/// Verifies an RRset against a zone's keys (RFC 4035 §5.3), within the work budget.
-/// Inception and expiration are checked with the clock skew `skew` allows.
-pub(crate) fn verify_rrset(
-    zone: &ZoneKeys,
-    set: &RrSet,
-    skew: Skew,
-    budget: &mut Budget,
-) -> Result<Verified, BogusReason> {
-    let what = format!("{} {}", set.name, set.rtype);
-    if set.sigs.is_empty() {
-        return Err(BogusReason::MissingSignature(format!(
-            "{what} is not signed although zone {} is",
-            zone.apex
-        )));
-    }
-    let now = now_unix();
-    let mut err: Option<BogusReason> = None;
-    let keep = |e: BogusReason, err: &mut Option<BogusReason>| {
-        // Prefer the most telling reason: a bad signature over a missing key, etc.
-        let rank = |r: &BogusReason| match r {
-            BogusReason::BadSignature(_) => 5,
-            BogusReason::SignatureExpired(_) | BogusReason::SignatureNotYetValid(_) => 4,
-            BogusReason::NoMatchingDnskey(_) => 3,
-            BogusReason::WrongSigner(_) => 2,
-            _ => 1,
-        };
-        if err.as_ref().is_none_or(|old| rank(&e) > rank(old)) {
-            *err = Some(e);
-        }
-    };
-    for sig in set.sigs.iter().take(budget::MAX_SIGS_PER_RRSET) {
-        let input = sig.input();
-        if input.signer_name != zone.apex {
-            keep(
-                BogusReason::WrongSigner(format!(
-                    "{what} signed by {} instead of zone {}",
-                    input.signer_name, zone.apex
-                )),
-                &mut err,
-            );
-            continue;
-        }
-        if input.num_labels > set.name.num_labels() {
-            keep(
-                BogusReason::Malformed(format!(
-                    "RRSIG over {what} has labels {}",
-                    input.num_labels
-                )),
-                &mut err,
-            );
-            continue;
-        }
-        if !input.algorithm.is_supported() {
-            continue;
-        }
-        let (inception, expiration) = (input.sig_inception.get(), input.sig_expiration.get());
-        let allowed = skew.for_sig(inception, expiration);
-        if !serial_le(now, expiration.wrapping_add(allowed)) {
-            keep(
-                BogusReason::SignatureExpired(format!(
-                    "RRSIG over {what} (key {}) expired at {}",
-                    input.key_tag,
-                    fmt_time(expiration)
-                )),
-                &mut err,
-            );
-            continue;
-        }
-        if !serial_le(inception.wrapping_sub(allowed), now) {
-            keep(
-                BogusReason::SignatureNotYetValid(format!(
-                    "RRSIG over {what} (key {}) valid only from {}",
-                    input.key_tag,
-                    fmt_time(inception)
-                )),
-                &mut err,
-            );
-            continue;
-        }
-        let candidates = zone
-            .keys
-            .iter()
-            .filter(|(tag, k)| *tag == input.key_tag && k.algorithm() == input.algorithm)
-            .take(budget::MAX_KEYS_PER_SIG);
-        let mut any = false;
-        for (_, key) in candidates {
-            any = true;
-            if !budget.take_verification() {
-                return Err(BogusReason::WorkLimit(format!(
-                    "too many signature checks for {what} (KeyTrap defence)"
-                )));
-            }
-            match key.verify_rrsig(&set.name, DNSClass::IN, sig, set.records.iter()) {
-                Ok(()) => {
-                    let left = if serial_le(now, expiration) {
-                        expiration.wrapping_sub(now)
-                    } else {
-                        0
-                    };
-                    return Ok(Verified {
-                        labels: input.num_labels,
-                        ttl: set.ttl().min(input.original_ttl).min(left),
-                    });
-                }
-                Err(_) => {
-                    budget.failed_verification();
-                    keep(
-                        BogusReason::BadSignature(format!(
-                            "RRSIG over {what} by key {} ({}) does not verify",
-                            input.key_tag,
-                            u8::from(input.algorithm)
-                        )),
-                        &mut err,
-                    );
-                }
-            }
-        }
-        if !any {
-            keep(
-                BogusReason::NoMatchingDnskey(format!(
-                    "no DNSKEY of {} with tag {} and algorithm {} for {what}",
-                    zone.apex,
-                    input.key_tag,
-                    u8::from(input.algorithm)
-                )),
-                &mut err,
-            );
-        }
-    }
-    Err(err.unwrap_or_else(|| {
-        BogusReason::MissingSignature(format!("no RRSIG over {what} uses a supported algorithm"))
-    }))
-}
-
-fn fmt_time(t: u32) -> String {
-    danegate_timefmt::utc(i64::from(t), danegate_timefmt::Layout::Rfc3339)
-        .unwrap_or_else(|| t.to_string())
 }
 
 /// Does key `k` (tag `tag`) of `zone` match the DS or DNSKEY anchor `a`?
@@ -327,7 +142,7 @@ fn drop_weak_ds(ds: Vec<DS>) -> Vec<DS> {
         .collect()
 }
 
-impl Inner {
+impl Chain {
     /// The state of the zone holding `target`, walking down from the closest anchor.
     pub(crate) async fn zone_for(
         &self,
@@ -662,8 +477,8 @@ impl Inner {
     fn store_step(&self, x: &Name, step: Step) {
         let ttl = match &step {
             Step::Secure(z) => z.ttl,
-            Step::Bogus(_) => crate::resolver::BOGUS_TTL,
-            _ => crate::resolver::STEP_TTL,
+            Step::Bogus(_) => BOGUS_TTL,
+            _ => STEP_TTL,
         }
         .min(self.max_ttl);
         if ttl == 0 {
@@ -671,25 +486,5 @@ impl Inner {
         }
         let expires = Instant::now() + std::time::Duration::from_secs(u64::from(ttl));
         self.lock_zones().put(x.clone(), (step, expires));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn serial_arithmetic() {
-        assert!(serial_le(1, 2));
-        assert!(serial_le(5, 5));
-        assert!(!serial_le(3, 2));
-        // wraps: 0xffff_fff0 is before 0x10
-        assert!(serial_le(0xffff_fff0, 0x10));
-    }
-
-    #[test]
-    fn time_format() {
-        assert_eq!(fmt_time(0), "1970-01-01T00:00:00Z");
-        assert_eq!(fmt_time(1_549_311_600), "2019-02-04T20:20:00Z");
     }
 }
