@@ -8,7 +8,7 @@ use toml::{Table, Value};
 use crate::{DestinationForm, FieldError, FormErrors};
 
 /// The source name used in validation errors of an edit.
-const SOURCE: &str = "admin edit";
+pub(crate) const SOURCE: &str = "admin edit";
 
 /// Applies `change` to the TOML form of `base` and validates the result. Returns the new
 /// configuration; its canonical text is `Config::to_toml()`.

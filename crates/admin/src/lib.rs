@@ -4,8 +4,10 @@
 //! Configuration changes (destination controls, SMTP routes) are made on the TOML form
 //! of the configuration in force and go through the same validation as the configuration
 //! file, so their errors name the key, the value and the allowed range. A valid change is
-//! written atomically to the configuration file (`<file>.tmp`, fsync, rename; in the
-//! canonical form of `Config::to_toml`, comments are not kept) and then applied with
+//! written atomically to the configuration file (`<file>.tmp`, fsync, rename; only the
+//! changed keys are rewritten with `toml_edit`, so the operator's comments, key order and
+//! formatting survive; the canonical form of `Config::to_toml` only when the file cannot
+//! be edited in place) and then applied with
 //! [`Running::apply`]. A gateway running on the embedded default (no `--config`) refuses
 //! changes: there is no file to persist them to.
 //!
@@ -16,6 +18,7 @@
 pub mod control;
 pub mod daneverify;
 pub mod edit;
+mod preserve;
 mod views;
 
 #[cfg(test)]
@@ -43,7 +46,7 @@ pub const ADMIN_BOUNCE_STATUS: &str = "5.3.0";
 /// The reason recorded for recipients bounced by the administrator.
 pub const ADMIN_BOUNCE_REASON: &str = "bounced by the administrator";
 
-/// The Destination Controls form (the seed's fields), as strings as typed.
+/// The Destination Controls form (the appliance's fields), as strings as typed.
 ///
 /// For every field but `domain`: `None` means "Use Default" when adding and "leave
 /// unchanged" when editing; `Some("default")` means "Use Default" (the profile follows
@@ -315,9 +318,17 @@ impl Admin {
                 "the gateway runs on the embedded default configuration: start `danegate serve --config FILE` to make changes",
             ));
         };
-        let new = edit::edit_config(&self.config(), change)?;
+        let old = self.config();
+        let new = edit::edit_config(&old, change)?;
         let old_text = std::fs::read(&path).ok();
-        write_atomically(&path, &new.to_toml())
+        // The operator's file with only the changed keys rewritten (comments, order and
+        // formatting kept); the canonical form when that is not possible.
+        let text = old_text
+            .as_deref()
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|t| preserve::edited_text(t, &old, &new))
+            .unwrap_or_else(|| new.to_toml());
+        write_atomically(&path, &text)
             .map_err(|e| FormErrors::general(format!("cannot write {}: {e}", path.display())))?;
         if let Err(e) = self.running.apply(new.clone()) {
             if let Some(old) = old_text {

@@ -2,7 +2,7 @@
 //!
 //! The document is parsed into toml's spanned tree ([`DeTable`]) and walked by hand rather
 //! than deserialized with serde: serde stops at the first error, and the product needs all
-//! of them, each with the value as written and its line (PRODUCT §4 Configuration).
+//! of them, each with the value as written and its line.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -1066,7 +1066,7 @@ fn build_dest(
                     span.clone(),
                     format!(
                         "DANE requires TLS: dane = \"{d}\" is not allowed with tls = \"none\" \
-                         (seed: DANE Support is selectable only once TLS Support is enabled)"
+                         (as on the appliance, DANE Support is selectable only once TLS Support is enabled)"
                     ),
                 );
             }

@@ -20,6 +20,7 @@ use argon2::{
     password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
 };
 use ring::rand::{SecureRandom, SystemRandom};
+use subtle::ConstantTimeEq as _;
 
 /// The shortest accepted administrator password.
 pub const MIN_PASSWORD_LEN: usize = 8;
@@ -153,9 +154,13 @@ pub fn token_is_valid(path: &Path, token: &str) -> bool {
     let Ok(text) = fs::read_to_string(path) else {
         return false;
     };
+    // Every line is compared, each in constant time: neither which line matched nor
+    // how much of a digest matched shows in the time taken.
     text.lines()
         .filter_map(|l| l.split_whitespace().next())
-        .any(|d| d.eq_ignore_ascii_case(&digest))
+        .fold(false, |found, d| {
+            found | constant_time_eq(&d.to_ascii_lowercase(), &digest)
+        })
 }
 
 /// One browser session.
@@ -326,13 +331,10 @@ impl VerifySlots {
     }
 }
 
-/// Compares two strings in time independent of where they differ.
+/// Compares two strings in time independent of their content (the `subtle` crate's
+/// `ConstantTimeEq`; only the lengths, which are not secret here, may show).
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 #[cfg(test)]

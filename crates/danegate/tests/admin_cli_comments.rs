@@ -1,0 +1,157 @@
+//! Edits through the admin CLI (over the control socket of a running `danegate serve`)
+//! keep the operator's comments, key order and formatting in the configuration file:
+//! only the changed keys are rewritten.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+/// A running `danegate serve`; killed on drop.
+struct Serve {
+    child: Child,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(config: &Path, cwd: &Path) -> Serve {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_danegate"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .args(["--smtp-port", &port.to_string()])
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn danegate serve");
+    let stderr = child.stderr.take().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let start = Instant::now();
+    while !lines
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("Control socket"))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "no control socket; stderr:\n{}",
+            lines.lock().unwrap().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Serve { child }
+}
+
+fn ok(cfg: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_danegate"))
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "danegate {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn cli_edits_keep_the_operators_comments() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("danegate.toml");
+    let text = format!(
+        r#"# Outbound gateway of example.net -- edited by hand, keep this header.
+
+[server]
+hostname = "gw.test"            # our HELO name
+data_dir = "{data}"
+
+[[listener]]
+name = "outbound"
+address = "127.0.0.1:2525"
+
+# Only the mail servers of the office relay.
+[[sender_group]]
+name = "RELAYLIST"
+senders = ["127.0.0.1"]  # loopback
+policy = "RELAY"
+
+[dns]
+resolvers = [ {{ address = "127.0.0.1:9", priority = 0 }} ]
+timeout_secs = 1
+
+# The partner insists on its own relay.
+[[smtp_route]]
+domain = "partner.test"   # contract 42
+hosts = ["10.9.9.9:2525"]
+"#,
+        data = dir.path().display()
+    );
+    std::fs::write(&cfg, &text).unwrap();
+    let _gw = serve(&cfg, dir.path());
+
+    ok(&cfg, &["smtproutes", "set", "route.test", "127.0.0.7:2525"]);
+    ok(
+        &cfg,
+        &[
+            "destconfig",
+            "add",
+            "dane.test",
+            "--max-concurrent-connections",
+            "7",
+        ],
+    );
+    ok(
+        &cfg,
+        &["smtproutes", "set", "partner.test", "10.9.9.10:2525"],
+    );
+
+    let file = std::fs::read_to_string(&cfg).unwrap();
+    for kept in [
+        "# Outbound gateway of example.net -- edited by hand, keep this header.\n",
+        "hostname = \"gw.test\"            # our HELO name",
+        "# Only the mail servers of the office relay.",
+        "senders = [\"127.0.0.1\"]  # loopback",
+        "# The partner insists on its own relay.",
+        "domain = \"partner.test\"   # contract 42",
+    ] {
+        assert!(file.contains(kept), "lost {kept:?}:\n{file}");
+    }
+    assert!(file.starts_with("# Outbound gateway"), "{file}");
+    assert!(
+        file.contains("10.9.9.10:2525") && !file.contains("10.9.9.9:"),
+        "{file}"
+    );
+    assert!(
+        file.contains("route.test") && file.contains("dane.test"),
+        "{file}"
+    );
+    // The order of the sections is the operator's: [server] still comes first.
+    let server = file.find("[server]").unwrap();
+    assert!(file.find("[[listener]]").unwrap() > server, "{file}");
+}
