@@ -9,6 +9,8 @@
 pub mod anchor;
 pub mod budget;
 pub mod denial;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod resolver;
 pub mod rfc5011;
 pub mod status;
