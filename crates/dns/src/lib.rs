@@ -10,6 +10,8 @@ pub mod anchor;
 pub mod budget;
 mod chain;
 pub mod denial;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod resolver;
 pub mod rfc5011;
 mod rrset;
