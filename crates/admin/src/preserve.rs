@@ -69,12 +69,12 @@ fn apply_item(item: &mut Item, old: &Value, new: &Value) {
                 if nt.len() + 1 == ot.len() {
                     // One removed: the first place where they differ.
                     let i = ot.iter().zip(&nt).take_while(|(o, n)| o == n).count();
-                    if ot[..i] == nt[..i] && ot[i + 1..] == nt[i..] {
+                    if ot.get(..i) == nt.get(..i) && ot.get(i + 1..) == nt.get(i..) {
                         aot.remove(i);
                         return;
                     }
                 }
-                if nt.len() == ot.len() + 1 && nt[..ot.len()] == ot[..] {
+                if nt.len() == ot.len() + 1 && nt.get(..ot.len()) == Some(&ot[..]) {
                     if let Some(last) = nt.last() {
                         aot.push(to_table(last));
                     }

@@ -1,6 +1,8 @@
 //! The control socket throws an over-long request line away whole: no part of it is
 //! taken for a request.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::{
     io::{BufRead as _, BufReader, Write as _},
     os::unix::net::UnixStream,

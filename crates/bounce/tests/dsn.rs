@@ -1,6 +1,8 @@
 //! Every DSN built here is parsed back with mail-parser and checked field by field
 //! against RFC 3462 / RFC 3464 / RFC 3463.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

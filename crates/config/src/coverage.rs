@@ -41,8 +41,8 @@ pub(crate) fn covers_a_whole_family(senders: &[SenderPattern]) -> Option<String>
     } else {
         "IPv6"
     };
-    Some(if parts.len() == 1 {
-        format!("{} (every {family} address)", parts[0])
+    Some(if let [only] = parts.as_slice() {
+        format!("{only} (every {family} address)")
     } else {
         format!("{} (together: every {family} address)", parts.join(" + "))
     })

@@ -58,7 +58,7 @@ pub fn normalize(name: &str) -> String {
 pub fn is_below(name: &str, parent: &str) -> bool {
     name.len() > parent.len() + 1
         && name.ends_with(parent)
-        && name.as_bytes()[name.len() - parent.len() - 1] == b'.'
+        && name.as_bytes().get(name.len() - parent.len() - 1) == Some(&b'.')
 }
 
 /// Validates a host or domain name (RFC 1035 / RFC 1123 syntax; `_` tolerated inside labels)

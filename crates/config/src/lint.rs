@@ -105,7 +105,11 @@ pub(crate) fn lints(config: &Config) -> Vec<Lint> {
                 key: format!("sender_group[{i}]"),
                 message: format!(
                     "sender group \"{}\" is never used: sender_group[{first_all}] (\"{}\") contains ALL and the first match wins",
-                    g.name, config.sender_groups[first_all].name
+                    g.name,
+                    config
+                        .sender_groups
+                        .get(first_all)
+                        .map_or("", |g| g.name.as_str())
                 ),
                 fix: "move the group with ALL to the end of the list".to_string(),
             });

@@ -281,7 +281,13 @@ impl FromStr for Tlsa {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let fields: Vec<&str> = text.split_whitespace().collect();
-        if fields.len() < 4 {
+        let [usage, selector, matching_type, data @ ..] = fields.as_slice() else {
+            return Err(TlsaParseError::FieldCount {
+                text: text.to_string(),
+                fields: fields.len(),
+            });
+        };
+        if data.is_empty() {
             return Err(TlsaParseError::FieldCount {
                 text: text.to_string(),
                 fields: fields.len(),
@@ -293,10 +299,10 @@ impl FromStr for Tlsa {
                 value: value.to_string(),
             })
         };
-        let usage = number("usage", fields[0])?;
-        let selector = number("selector", fields[1])?;
-        let matching_type = number("matching type", fields[2])?;
-        let data = unhex(&fields[3..].concat())?;
+        let usage = number("usage", usage)?;
+        let selector = number("selector", selector)?;
+        let matching_type = number("matching type", matching_type)?;
+        let data = unhex(&data.concat())?;
         if data.is_empty() {
             return Err(TlsaParseError::BadHex {
                 reason: "empty".to_string(),
@@ -308,13 +314,7 @@ impl FromStr for Tlsa {
 
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
+    data_encoding::HEXLOWER.encode(bytes)
 }
 
 fn unhex(text: &str) -> Result<Vec<u8>, TlsaParseError> {

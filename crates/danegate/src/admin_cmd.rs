@@ -412,7 +412,7 @@ pub fn tail(args: TailArgs, top: &Target) -> u8 {
     };
     let text = String::from_utf8_lossy(&text);
     let lines: Vec<&str> = text.lines().collect();
-    for l in &lines[lines.len().saturating_sub(args.lines)..] {
+    for l in lines.iter().skip(lines.len().saturating_sub(args.lines)) {
         println!("{}", danegate_logs::escape_for_terminal(l));
     }
     if args.follow {

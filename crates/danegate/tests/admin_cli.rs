@@ -9,6 +9,8 @@
 //!   `smtproutes set/list/delete`, `commit` through the socket, `tail --file`;
 //! * no gateway → exit 75.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::{
     net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},

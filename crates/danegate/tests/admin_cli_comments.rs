@@ -2,6 +2,8 @@
 //! keep the operator's comments, key order and formatting in the configuration file:
 //! only the changed keys are rewritten.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::{
     io::{BufRead, BufReader},
     path::Path,

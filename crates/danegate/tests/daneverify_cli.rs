@@ -1,6 +1,8 @@
 //! `danegate daneverify` as an administrator runs it: the appliance's lines, JSON,
 //! trace and exit codes, against a signed world and real STARTTLS servers.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::{
     net::{IpAddr, SocketAddr},
     process::Command,

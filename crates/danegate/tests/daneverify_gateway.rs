@@ -4,6 +4,8 @@
 //! its output and exit status equal those of a standalone run on the same world with
 //! the same resolver and trust anchor.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::{
     io::{BufRead, BufReader},
     net::{IpAddr, SocketAddr},

@@ -2,6 +2,8 @@
 //! a usable record (RFC 7672 §2.2: TLS mandatory, unauthenticated), in both modes,
 //! against the signed mail world and its real STARTTLS servers.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::process::Command;
 
 use danegate_testkit::mailworld::MailWorld;

@@ -1,6 +1,8 @@
 //! `danegate lookup` as a user runs it: output, JSON, trace and exit codes against
 //! the signed test world.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::{process::Command, sync::OnceLock};
 
 use danegate_testkit::dns::{DnsServer, Fault, ServerOptions, SignedWorld, World};

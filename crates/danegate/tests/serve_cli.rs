@@ -10,6 +10,8 @@
 //!
 //! Every child process is killed when its guard is dropped (also on panic).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::{
     collections::{BTreeSet, HashSet},
     io::{BufRead, BufReader, Read, Write},

@@ -2,6 +2,8 @@
 //! `danegate serve --web ADDR` (the UI answers, asks for a password until one is set,
 //! and the API takes the token). Every child process is killed when its guard drops.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpStream},

@@ -185,7 +185,9 @@ pub async fn mx_hosts(
             }
         }
     }
-    if hosts.len() == 1 && hosts[0].name.is_root() {
+    if let [only] = hosts.as_slice()
+        && only.name.is_root()
+    {
         return Err(MxFailure::NullMx(mx.security.clone()));
     }
     Ok(MxSet {

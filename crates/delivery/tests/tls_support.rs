@@ -3,6 +3,8 @@
 //! came over TLS or in clear; and the candidate lists from DNS (signed test world) and
 //! from SMTP routes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::{
     net::{IpAddr, SocketAddr},
     sync::{Arc, OnceLock},

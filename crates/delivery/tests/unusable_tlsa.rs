@@ -2,6 +2,8 @@
 //! §2.2: TLS is mandatory, but unauthenticated. Against the signed mail world and its
 //! real STARTTLS servers.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::time::Duration;
 
 use danegate_delivery::{

@@ -388,7 +388,11 @@ impl Rfc5011State {
                     continue;
                 }
                 match idx {
-                    Some(i) => set(&mut rec.keys[i], KeyState::Revoked, &mut changes),
+                    Some(i) => {
+                        if let Some(k) = rec.keys.get_mut(i) {
+                            set(k, KeyState::Revoked, &mut changes);
+                        }
+                    }
                     None => {
                         rec.keys.push(TrackedKey {
                             tag: s.tag,
@@ -434,7 +438,9 @@ impl Rfc5011State {
                 });
                 continue;
             };
-            let k = &mut rec.keys[i];
+            let Some(k) = rec.keys.get_mut(i) else {
+                continue;
+            };
             match k.state {
                 KeyState::Start if s.configured => set(k, KeyState::Valid, &mut changes),
                 KeyState::Start => {

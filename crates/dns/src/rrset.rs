@@ -68,13 +68,18 @@ pub(crate) fn group(records: &[Record]) -> Vec<RrSet> {
                     });
                     sets.len() - 1
                 });
-                sets[idx].records.push(r.clone());
+                if let Some(set) = sets.get_mut(idx) {
+                    set.records.push(r.clone());
+                }
             }
         }
     }
     for (name, sig) in sigs {
-        if let Some(&idx) = index.get(&(name, sig.input().type_covered)) {
-            sets[idx].sigs.push(sig);
+        if let Some(set) = index
+            .get(&(name, sig.input().type_covered))
+            .and_then(|&idx| sets.get_mut(idx))
+        {
+            set.sigs.push(sig);
         }
     }
     sets

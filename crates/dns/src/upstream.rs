@@ -196,8 +196,7 @@ impl Upstreams {
         }
         trace::query_group(name, rtype);
         let mut last_err = None;
-        for idx in order {
-            let u = &self.list[idx];
+        for u in order.into_iter().filter_map(|idx| self.list.get(idx)) {
             trace::query_ip(name, rtype, u.config.addr, self.timeout);
             match exchange(u.config.addr, name, rtype, self.timeout).await {
                 Ok(message) => match message.metadata.response_code {
@@ -292,9 +291,7 @@ pub async fn exchange(
 fn check_reply(msg: &Message, id: u16, name: &Name, rtype: RecordType) -> bool {
     msg.metadata.id == id
         && msg.metadata.message_type == MessageType::Response
-        && msg.queries.len() == 1
-        && msg.queries[0].name() == name
-        && msg.queries[0].query_type() == rtype
+        && matches!(msg.queries.as_slice(), [q] if q.name() == name && q.query_type() == rtype)
 }
 
 async fn udp_exchange(
@@ -327,7 +324,7 @@ async fn udp_exchange(
         };
         // Anything that does not parse or does not answer our question is ignored
         // (RFC 5452 §9.1): a spoofed or stray datagram must not end the wait.
-        match Message::from_vec(&buf[..n]) {
+        match Message::from_vec(buf.get(..n).unwrap_or_default()) {
             Ok(msg) if check_reply(&msg, id, name, rtype) => return Ok(msg),
             Ok(_) => ignored = Some("a reply that does not match the question".into()),
             Err(e) => {

@@ -10,6 +10,8 @@
 //! validation time (4 octets, big-endian seconds) and the trust anchor (2 octets of
 //! length, then its zone-file text), then the DNS message — the layout the target reads.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::{
     path::{Path, PathBuf},
     time::{Duration, SystemTime, UNIX_EPOCH},

@@ -5,6 +5,8 @@
 //! signature times, SHA-1 DS next to SHA-256 (RFC 4509 §3) and the choice of signer for
 //! wildcard answers.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::{str::FromStr, sync::OnceLock, time::Duration};
 
 use danegate_dns::{

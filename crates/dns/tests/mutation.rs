@@ -3,6 +3,8 @@
 //! of the signed test world, changes one byte of one record's RDATA on its way to the
 //! resolver, and looks the name up with a fresh resolver.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::{
     str::FromStr,
     sync::{Arc, Mutex, OnceLock},

@@ -2,6 +2,8 @@
 //! learned after the add hold-down (simulated with an injected clock), a revoked root KSK
 //! stops being trusted, and the state survives a restart.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::{
     str::FromStr,
     sync::{

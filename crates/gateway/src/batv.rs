@@ -91,7 +91,8 @@ impl BatvKey {
         input.push_str(ddd);
         input.push_str(address);
         let tag = hmac::sign(&self.0, input.as_bytes());
-        data_encoding::HEXLOWER.encode(&tag.as_ref()[..3])
+        // An HMAC-SHA256 tag is 32 bytes; BATV keeps the first three.
+        data_encoding::HEXLOWER.encode(tag.as_ref().get(..3).unwrap_or_default())
     }
 
     /// `address` tagged for `day` (days since the epoch). The null sender (`""`) and

@@ -2,6 +2,8 @@
 //! queue → the DANE path against the signed test world → real STARTTLS servers, and
 //! bounces back to the sender as DSNs.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::{
     net::{IpAddr, SocketAddr},
     sync::OnceLock,

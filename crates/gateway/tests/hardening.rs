@@ -3,6 +3,8 @@
 //! queue are private. A real SMTP conversation on 127.0.0.1; no delivery is needed
 //! (the resolver points at a closed port, recipients stay queued).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::path::Path;
 use std::time::Duration;
 

@@ -6,6 +6,8 @@
 //! One #[test]: the layer is the process-wide default subscriber (the gateway's tasks
 //! run on runtime threads), and the scenarios run one after the other.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::{
     net::SocketAddr,
     path::Path,

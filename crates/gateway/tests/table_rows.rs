@@ -7,6 +7,8 @@
 //! offers STARTTLS); DANE FAIL rows are never sent anywhere and stay queued with a
 //! "DANE FAILED" reason.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::{
     net::SocketAddr,
     time::{Duration, Instant},

@@ -7,6 +7,8 @@
 //!
 //! One #[test]: the log capture is the process-wide default subscriber.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::{
     io::Write,
     net::SocketAddr,

@@ -1,6 +1,8 @@
 //! Log injection and file permissions: a peer's control characters never reach a log
 //! line raw, and log files are private whatever the umask.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::path::Path;
 
 use danegate_logs::{LogsLayer, Subscription, escape_controls, escape_for_terminal};

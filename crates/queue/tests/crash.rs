@@ -2,6 +2,8 @@
 //! `enqueue` returned, i.e. after the 250 would have been sent) must be in the queue after
 //! a restart, with its envelope, body and all recipients queued and not in flight.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};

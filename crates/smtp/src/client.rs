@@ -1031,7 +1031,9 @@ impl SmtpClient {
                         source: None,
                     });
                 }
-                Ok(Ok(n)) => self.rbuf.extend_from_slice(&buf[..n]),
+                Ok(Ok(n)) => self
+                    .rbuf
+                    .extend_from_slice(buf.get(..n).unwrap_or_default()),
                 Ok(Err(e)) => {
                     self.broken = true;
                     return Err(SmtpError::ConnectionLost {

@@ -14,8 +14,7 @@ pub fn encode_data(body: &[u8]) -> (Vec<u8>, u64) {
     let mut size: u64 = 0;
     let mut at_line_start = true;
     let mut i = 0;
-    while i < body.len() {
-        let b = body[i];
+    while let Some(&b) = body.get(i) {
         match b {
             b'\r' => {
                 if body.get(i + 1) == Some(&b'\n') {

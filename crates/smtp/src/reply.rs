@@ -170,7 +170,10 @@ impl Reply {
 fn split_line(line: &[u8]) -> Result<(u16, Option<u8>, &[u8]), String> {
     let shown = || {
         let n = line.len().min(40);
-        format!("{:?}", String::from_utf8_lossy(&line[..n]))
+        format!(
+            "{:?}",
+            String::from_utf8_lossy(line.get(..n).unwrap_or_default())
+        )
     };
     let (digits, rest) = match line {
         [a, b, c, rest @ ..] => ([*a, *b, *c], rest),

@@ -1,6 +1,8 @@
 //! The SMTP client against the testkit's in-process sink, and against misbehaving raw
 //! TCP servers. All traffic stays on 127.0.0.1.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

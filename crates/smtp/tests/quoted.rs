@@ -2,6 +2,8 @@
 //! client cannot send fails on its own instead of holding the others. A recording
 //! SMTP server on 127.0.0.1.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

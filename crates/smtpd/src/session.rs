@@ -283,7 +283,11 @@ impl<P: Policy> Session<P> {
         let mut discarding = false;
         let mut scanned = 0;
         loop {
-            if let Some(pos) = self.rbuf[scanned..].iter().position(|&b| b == b'\n') {
+            if let Some(pos) = self
+                .rbuf
+                .get(scanned..)
+                .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+            {
                 let end = scanned + pos + 1;
                 let line: Vec<u8> = self.rbuf.drain(..end).collect();
                 if discarding || line.len() > limit {
@@ -339,7 +343,7 @@ impl<P: Policy> Session<P> {
                 "Error: bare <LF> received; commands end with <CR><LF>",
             );
         }
-        let body = &line[..line.len() - 2];
+        let body = line.get(..line.len().saturating_sub(2)).unwrap_or_default();
         if body.contains(&0) {
             return self.error(500, "5.5.2", "Error: NUL character in command");
         }
@@ -898,25 +902,29 @@ fn has_argument(body: &[u8]) -> bool {
 /// The path after `FROM:`/`TO:` (spaces allowed before it), lower-cased.
 fn path_of(body: &[u8]) -> Option<String> {
     let colon = body.iter().position(|&b| b == b':')?;
-    let rest = body[colon + 1..].trim_ascii_start();
+    let rest = body.get(colon + 1..)?.trim_ascii_start();
     let end = rest.iter().position(|&b| b == b'>')?;
-    Some(String::from_utf8_lossy(&rest[..=end]).to_ascii_lowercase())
+    Some(String::from_utf8_lossy(rest.get(..=end)?).to_ascii_lowercase())
 }
 
 /// The path after `FROM:`/`TO:` has a quoted local part (RFC 5321 §4.1.2
 /// Quoted-string), possibly after a source route (`<@a,@b:"x"@c>`).
 fn has_quoted_local_part(body: &[u8]) -> bool {
-    let Some(colon) = body.iter().position(|&b| b == b':') else {
+    let Some(rest) = body
+        .iter()
+        .position(|&b| b == b':')
+        .and_then(|colon| body.get(colon + 1..))
+    else {
         return false;
     };
-    let rest = body[colon + 1..].trim_ascii_start();
+    let rest = rest.trim_ascii_start();
     let Some(mut path) = rest.strip_prefix(b"<") else {
         return rest.starts_with(b"\"");
     };
     if path.starts_with(b"@")
         && let Some(end) = path.iter().position(|&b| b == b':')
     {
-        path = &path[end + 1..];
+        path = path.get(end + 1..).unwrap_or_default();
     }
     path.starts_with(b"\"")
 }
@@ -963,12 +971,17 @@ fn format_reply(code: u16, enhanced: &str, text: &str) -> String {
     let class = if code >= 500 { '5' } else { '4' };
     let valid = {
         let parts: Vec<&str> = enhanced.split('.').collect();
-        parts.len() == 3
-            && parts[0].len() == 1
-            && parts[0].starts_with(class)
-            && parts[1..]
-                .iter()
-                .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+        match parts.as_slice() {
+            [first, rest @ ..] => {
+                parts.len() == 3
+                    && first.len() == 1
+                    && first.starts_with(class)
+                    && rest.iter().all(|p| {
+                        (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit())
+                    })
+            }
+            [] => false,
+        }
     };
     let enhanced = if valid {
         enhanced.to_string()

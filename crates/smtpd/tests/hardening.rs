@@ -2,6 +2,8 @@
 //! RELAY-reserved slots), quoted local parts, `<postmaster>` and dot-stuffed long
 //! lines. Real SMTP conversations on 127.0.0.1; every wait is bounded.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 mod common;
 
 use std::time::Duration;

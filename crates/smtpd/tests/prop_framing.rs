@@ -9,6 +9,8 @@
 //! would never be answered. An accepted message must be the content, dot-unstuffed
 //! (RFC 5321 §4.5.2); content with a bare CR or LF must be refused, never normalised.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 mod common;
 
 use std::sync::OnceLock;

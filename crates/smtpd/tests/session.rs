@@ -1,5 +1,7 @@
 //! Raw-TCP tests of the ESMTP listener on 127.0.0.1.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 mod common;
 
 use std::time::Duration;

@@ -1,5 +1,7 @@
 //! STARTTLS (RFC 3207) tests, and round trips through danegate-smtp's client.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 mod common;
 
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! as data against [`DaneVerifier::verify_chain`], with certificates generated here.
 //! Every case runs; the test fails listing every case whose result differs.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::{collections::HashMap, path::Path};
 
 use danegate_dane::{ReferenceIds, Tlsa, TlsaSet};

@@ -7,6 +7,8 @@
 //!
 //! Skipped, with a note, when /usr/bin/chromedriver is absent (.ci/run installs it).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 mod common;
 
 use std::{

@@ -3,6 +3,8 @@
 //! only, so they were deferred again with "delivery temporarily suspended" (and one
 //! more attempt counted) until the suspension ended.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 mod common;
 
 use std::{

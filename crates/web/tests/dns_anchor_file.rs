@@ -3,6 +3,8 @@
 //! configuration file's directory, is size-limited, and an error never shows what a file
 //! that is not a trust-anchor file holds.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 mod common;
 
 use common::{FORM, env, form, login, request};

@@ -2,6 +2,8 @@
 //! control (login, sessions, CSRF, rate limit, bearer tokens), the Destination Controls
 //! form with its inline errors, and the API's operations.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 mod common;
 
 use common::{FORM, PASSWORD, env, form, login, request};

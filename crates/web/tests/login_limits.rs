@@ -2,6 +2,8 @@
 //! Attempts are counted before the password is verified, so of many parallel logins
 //! from one address at most `max` (5) are verified at all.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 mod common;
 
 use std::net::{IpAddr, SocketAddr};

@@ -3,6 +3,8 @@
 //! 100 addresses, so the per-address rate limit does not stop them) took over 1 GB.
 //! Alone in its test binary, so the process's peak memory is this test's.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -19,7 +19,8 @@ pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
             if i + 1 == cells.len() {
                 s.push_str(c);
             } else {
-                let pad = widths[i].saturating_sub(c.chars().count());
+                let width = widths.get(i).copied().unwrap_or(0);
+                let pad = width.saturating_sub(c.chars().count());
                 s.push_str(c);
                 s.push_str(&" ".repeat(pad + 2));
             }
