@@ -2,7 +2,7 @@
 //! lints for valid but dangerous combinations, and a writer for the admin CLI.
 //!
 //! - [`Config::from_toml_str`] / [`Config::load`] return every error of a file at once,
-//!   each naming its key path, the value as written and the allowed range (//!   Configuration). Unknown keys are errors.
+//!   each naming its key path, the value as written and the allowed range. Unknown keys are errors.
 //! - [`Config::embedded_default`] is the configuration used without a file.
 //! - [`Config::destination_for`], [`Config::route_for`], [`Config::sender_policy`] and
 //!   [`Config::rat_accepts`] answer the questions of the delivery and listener code with
