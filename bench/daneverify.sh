@@ -5,7 +5,7 @@
 # N sequential runs of each, every run a fresh process (neither client keeps a
 # cache between runs; the Unbound recursive in front of the world is warm for
 # both), timed with hyperfine (installed with apt-get if missing) or, with
-# TIMER=bash, a bash loop around `date +%s%N`. Prints mean / median / p95 per
+# TIMER=bash, a bash loop reading $EPOCHREALTIME (no fork). Prints mean / median / p95 per
 # tool and the ratio danegate / posttls-finger. Three tools: "danegate" (a
 # standalone `danegate daneverify --resolver --trust-anchor`, cold DNSSEC chain
 # each run), "danegate-gw" (`danegate daneverify --data-dir DIR` against a
@@ -21,9 +21,11 @@
 #     DOMAINS    domains of the world to probe, one table each (default
 #                "ee311.sec.test ee312.sec.test": DANE-EE 3 1 1 with TLS 1.3,
 #                DANE-EE 3 1 2 with a TLS 1.2-only server)
-#     DANEGATE   danegate binary (default target/release/danegate)
-#     SINK       danegate-smtp-sink binary (default target/debug/danegate-smtp-sink)
-#     TIMER      hyperfine (default) or bash
+#     DANEGATE   danegate binary (default $CARGO_TARGET_DIR/release/danegate, with
+#                CARGO_TARGET_DIR defaulting to target)
+#     SINK       danegate-smtp-sink binary (default $CARGO_TARGET_DIR/debug/danegate-smtp-sink)
+#     TIMER      hyperfine (default; each tool's runs in one block) or bash (the
+#                tools alternate run by run, so a change of load hits all alike)
 #     KEEP_WORK  1: keep the temp dir (hyperfine JSON, logs)
 set -euo pipefail
 
@@ -34,8 +36,9 @@ PROG=daneverify.sh
 outer() {
     need_tools ip nsd unbound ldns-keygen ldns-signzone ldns-key2ds dig openssl \
                timeout sha256sum sha512sum od awk jq posttls-finger
-    SINK=$(abs "${SINK:-target/debug/danegate-smtp-sink}")
-    DANEGATE=$(abs "${DANEGATE:-target/release/danegate}")
+    local target=${CARGO_TARGET_DIR:-target}
+    SINK=$(abs "${SINK:-$target/debug/danegate-smtp-sink}")
+    DANEGATE=$(abs "${DANEGATE:-$target/release/danegate}")
     [ -x "$SINK" ] || die "sink binary '$SINK' not found (cargo build -p danegate-smtp-sink)"
     [ -x "$DANEGATE" ] || die "danegate binary '$DANEGATE' not found (cargo build --release -p danegate)"
     "$DANEGATE" daneverify --help >/dev/null 2>&1 || die "'$DANEGATE daneverify --help' fails"
@@ -136,18 +139,21 @@ bench_one() { # bench_one DOMAIN
                 "$WORK/hyperfine.$DOMAIN.json" >"$WORK/$tool.ms"
         done
     else
+        # Alternating: run i of every tool, then run i+1 of every tool, so that a
+        # change of machine load hits all tools alike. 3 untimed warm-up rounds.
         local i t0 t1
-        for tool in danegate danegate-gw posttls-finger; do
-            : >"$WORK/$tool.ms"
-            for i in $(seq 1 "$N"); do
-                t0=$(date +%s%N)
+        for tool in danegate danegate-gw posttls-finger; do : >"$WORK/$tool.ms"; done
+        for i in $(seq -2 "$N"); do
+            for tool in danegate danegate-gw posttls-finger; do
+                t0=${EPOCHREALTIME//[!0-9]/}
                 case $tool in
                     danegate) "${dg_cmd[@]}" >/dev/null 2>&1 ;;
                     danegate-gw) "${gw_cmd[@]}" >/dev/null 2>&1 ;;
                     *) "${pf_cmd[@]}" >/dev/null 2>&1 ;;
                 esac
-                t1=$(date +%s%N)
-                echo "$(( (t1 - t0) / 1000 ))" | awk '{ printf "%.3f\n", $1 / 1000 }' >>"$WORK/$tool.ms"
+                t1=${EPOCHREALTIME//[!0-9]/}
+                [ "$i" -ge 1 ] || continue
+                echo "$(( t1 - t0 ))" | awk '{ printf "%.3f\n", $1 / 1000 }' >>"$WORK/$tool.ms"
             done
         done
     fi
@@ -157,7 +163,7 @@ bench_one() { # bench_one DOMAIN
     read -r gm gmed gp < <(stats "$WORK/danegate-gw.ms")
     read -r pm pmed pp < <(stats "$WORK/posttls-finger.ms")
     echo
-    echo "daneverify vs posttls-finger: $DOMAIN ($proto), N=$N sequential runs each, timer: $TIMER, $(nproc) CPUs"
+    echo "daneverify vs posttls-finger: $DOMAIN ($proto), N=$N sequential runs each, timer: $TIMER, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
     printf '%-16s %10s %10s %10s\n' tool 'mean ms' 'median ms' 'p95 ms'
     printf '%-16s %10s %10s %10s\n' danegate "$dm" "$dmed" "$dp"
     printf '%-16s %10s %10s %10s\n' danegate-gw "$gm" "$gmed" "$gp"

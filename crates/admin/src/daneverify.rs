@@ -126,6 +126,38 @@ pub async fn run(
     local: Option<IpAddr>,
     out: &mut (dyn FnMut(String) + Send + Sync),
 ) -> Result<CheckEnd, String> {
+    run_with(resolver, check, local, out, Quit::Wait).await
+}
+
+/// [`run`] inside the gateway: the same check and lines, but the QUIT exchange that
+/// ends the SMTP session (RFC 5321 §4.1.1.10) is left to a task of the gateway's
+/// runtime instead of being awaited, so the verdict is returned (and answered on the
+/// control socket) one round trip to the server sooner. Must be called within a tokio
+/// runtime that keeps running (the gateway's).
+pub async fn run_in_gateway(
+    resolver: &Resolver,
+    check: &Check,
+    local: Option<IpAddr>,
+    out: &mut (dyn FnMut(String) + Send + Sync),
+) -> Result<CheckEnd, String> {
+    run_with(resolver, check, local, out, Quit::Background).await
+}
+
+/// Whether [`run_with`] awaits the QUIT exchange.
+enum Quit {
+    /// Awaited: a standalone process must not exit before it.
+    Wait,
+    /// Spawned on the current runtime.
+    Background,
+}
+
+async fn run_with(
+    resolver: &Resolver,
+    check: &Check,
+    local: Option<IpAddr>,
+    out: &mut (dyn FnMut(String) + Send + Sync),
+    quit: Quit,
+) -> Result<CheckEnd, String> {
     let domain = check.normalized_domain()?;
     let opts = check.options(local)?;
     let json = check.json;
@@ -137,7 +169,16 @@ pub async fn run(
     };
     let outcome = verify_destination(resolver, &domain, &opts, &mut print).await;
     if let Some(s) = outcome.session {
-        let _ = s.client.quit().await;
+        match quit {
+            Quit::Wait => {
+                let _ = s.client.quit().await;
+            }
+            Quit::Background => {
+                tokio::spawn(async move {
+                    let _ = s.client.quit().await;
+                });
+            }
+        }
     }
     if json {
         let steps: Vec<serde_json::Value> = outcome

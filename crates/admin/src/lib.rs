@@ -297,7 +297,7 @@ impl Admin {
     ) -> Result<daneverify::CheckEnd, String> {
         let domain = check.normalized_domain()?;
         let local = self.config().destination_for(&domain).outbound_interface;
-        daneverify::run(&self.running.resolver(), check, local, out).await
+        daneverify::run_in_gateway(&self.running.resolver(), check, local, out).await
     }
 
     /// The configuration file changes are written to; `None` when the gateway runs on

@@ -98,11 +98,20 @@ fn main() -> ExitCode {
             });
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // `serve` runs many connections at once: worker threads. A one-shot command
+    // (`lookup`, `daneverify`) runs one check, whose DNS queries and connection
+    // attempts are concurrent futures, not parallel work: one thread does it, and
+    // starting no worker threads (nor handing every wake-up from the I/O driver to
+    // another thread) makes the short-lived process start and finish sooner.
+    let mut builder = match cli.command {
+        Command::Serve(_) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(2);
+            b
+        }
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("danegate: cannot start the async runtime: {e}");
