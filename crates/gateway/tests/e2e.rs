@@ -15,6 +15,7 @@ use danegate_smtp::{SmtpClient, Timeouts};
 use danegate_testkit::{
     certs::{Presented, TestChain, TlsVersions},
     dns::{DnsServer, ServerOptions, SignedWorld, World},
+    gateway::GatewayToml,
     smtp::{SinkOptions, SmtpSink},
 };
 
@@ -120,21 +121,12 @@ fn sink(name: &str) -> &'static SmtpSink {
 async fn gateway(extra: &str) -> (Running, tempfile::TempDir) {
     let n = net();
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        r#"
-[server]
-hostname = "gw.test"
-data_dir = "{data}"
-
-[[listener]]
-name = "outbound"
-address = "127.0.0.1:0"
-
-[[sender_group]]
-name = "RELAYLIST"
-senders = ["127.0.0.1"]
-policy = "RELAY"
-
+    // The default bounce profile is left out: the default destination uses the
+    // built-in one.
+    let text = GatewayToml {
+        with_default_bounce: false,
+        extra: format!(
+            r#"
 [[sender_group]]
 name = "INBOUND"
 senders = ["127.0.0.3"]
@@ -142,17 +134,6 @@ policy = "ACCEPT"
 
 [recipient_access]
 domains = ["internal.test"]
-
-[dns]
-resolvers = [ {{ address = "{dns}", priority = 0 }} ]
-trust_anchor_file = "{anchor}"
-timeout_secs = 2
-
-[[destination]]
-domain = "default"
-tls = "preferred"
-dane = "opportunistic"
-ip_preference = "ipv4-preferred"
 
 [[destination]]
 domain = "bad.test"
@@ -201,11 +182,11 @@ max_retry_interval_secs = 1
 max_retries = 5
 {extra}
 "#,
-        data = dir.path().display(),
-        dns = n.dns.addr(),
-        anchor = n.anchor.display(),
-        port = n.port,
-    );
+            port = n.port,
+        ),
+        ..GatewayToml::new(dir.path(), n.dns.addr(), &n.anchor)
+    }
+    .render();
     let config = Config::from_toml_str(&text, "e2e.toml").unwrap_or_else(|e| panic!("{e}"));
     let opts = GatewayOptions {
         smtp_port: n.port,
