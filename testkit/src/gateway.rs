@@ -40,6 +40,8 @@ use std::{
 /// gives the TOML text.
 #[derive(Debug, Clone)]
 pub struct GatewayToml {
+    /// `[server] hostname` (default `gw.test`).
+    pub hostname: &'static str,
     /// `[server] data_dir`.
     pub data_dir: PathBuf,
     /// Port of the `outbound` listener on 127.0.0.1; 0: any free port.
@@ -75,6 +77,7 @@ impl GatewayToml {
     /// hour (a failure stays queued while the test runs).
     pub fn new(data_dir: &Path, dns: SocketAddr, trust_anchor: &Path) -> Self {
         GatewayToml {
+            hostname: "gw.test",
             data_dir: data_dir.to_path_buf(),
             listen_port: 0,
             dns,
@@ -91,12 +94,28 @@ impl GatewayToml {
         }
     }
 
+    /// For a gateway that needs no DNS world: a resolver nobody answers (127.0.0.1:9,
+    /// the discard port), the built-in trust anchor, DNS timeout 1 s and the built-in
+    /// default destination profile; the default bounce profile as in [`Self::new`].
+    pub fn without_dns_world(data_dir: &Path) -> Self {
+        GatewayToml {
+            with_trust_anchor: false,
+            dns_timeout_secs: 1,
+            with_default_destination: false,
+            ..Self::new(
+                data_dir,
+                SocketAddr::from(([127, 0, 0, 1], 9)),
+                Path::new(""),
+            )
+        }
+    }
+
     /// The TOML text.
     pub fn render(&self) -> String {
         let mut text = format!(
             r#"
 [server]
-hostname = "gw.test"
+hostname = "{hostname}"
 data_dir = "{data}"
 
 [[listener]]
@@ -112,6 +131,7 @@ policy = "RELAY"
 resolvers = [ {{ address = "{dns}", priority = 0 }} ]
 timeout_secs = {timeout}
 "#,
+            hostname = self.hostname,
             data = self.data_dir.display(),
             port = self.listen_port,
             dns = self.dns,

@@ -17,7 +17,7 @@ use std::{
 use danegate_config::Config;
 use danegate_gateway::{GatewayOptions, Running, start};
 use danegate_smtp::{SmtpClient, Timeouts};
-use danegate_testkit::mailworld::MailWorld;
+use danegate_testkit::{gateway::GatewayToml, mailworld::MailWorld};
 
 const DEADLINE: Duration = Duration::from_secs(90);
 
@@ -40,44 +40,14 @@ impl Captured {
     }
 }
 
-async fn gateway(dir: &std::path::Path, dane: &str) -> Running {
+async fn gateway(dir: &std::path::Path, dane: &'static str) -> Running {
     let w = MailWorld::get();
-    let text = format!(
-        r#"
-[server]
-hostname = "gw.test"
-data_dir = "{data}"
-
-[[listener]]
-name = "outbound"
-address = "127.0.0.1:0"
-
-[[sender_group]]
-name = "RELAYLIST"
-senders = ["127.0.0.1"]
-policy = "RELAY"
-
-[dns]
-resolvers = [ {{ address = "{dns}", priority = 0 }} ]
-trust_anchor_file = "{anchor}"
-timeout_secs = 2
-
-[[destination]]
-domain = "default"
-tls = "preferred"
-dane = "{dane}"
-ip_preference = "ipv4-preferred"
-
-# A deferral stays queued: no retry while the test runs.
-[[bounce_profile]]
-name = "default"
-initial_retry_secs = 3600
-max_retry_interval_secs = 3600
-"#,
-        data = dir.display(),
-        dns = w.dns_addr(),
-        anchor = w.anchor_file().display(),
-    );
+    // A deferral stays queued: no retry while the test runs.
+    let text = GatewayToml {
+        dane,
+        ..GatewayToml::new(dir, w.dns_addr(), w.anchor_file())
+    }
+    .render();
     let config = Config::from_toml_str(&text, "unusable.toml").unwrap_or_else(|e| panic!("{e}"));
     let opts = GatewayOptions {
         smtp_port: w.port(),

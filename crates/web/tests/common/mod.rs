@@ -51,12 +51,8 @@ impl Drop for Env {
 pub async fn env(extra: &str) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("danegate.toml");
-    // No DNS world: a resolver nobody answers on, the built-in trust anchor, and the
-    // built-in default destination and bounce profiles.
+    // No DNS world; the built-in default bounce profile.
     let text = GatewayToml {
-        with_trust_anchor: false,
-        dns_timeout_secs: 1,
-        with_default_destination: false,
         with_default_bounce: false,
         extra: format!(
             r#"
@@ -68,7 +64,7 @@ max_retries = 5
 {extra}
 "#
         ),
-        ..GatewayToml::new(dir.path(), "127.0.0.1:9".parse().unwrap(), Path::new(""))
+        ..GatewayToml::without_dns_world(dir.path())
     }
     .render();
     std::fs::write(&config_path, &text).unwrap();
