@@ -5,78 +5,24 @@
 //! the same resolver and trust anchor.
 
 use std::{
-    net::{IpAddr, SocketAddr},
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use danegate_testkit::{
-    certs::{Presented, TestChain, TlsVersions},
-    dns::{DnsServer, ServerOptions, SignedWorld, World},
     gateway::{GatewayToml, ServeProcess},
     host::free_port,
-    smtp::{SinkOptions, SmtpSink},
 };
-use hickory_proto::rr::RecordType;
+
+mod dv_world;
+
+use dv_world::DvWorld;
 
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 
-struct Net {
-    _world: SignedWorld,
-    dns: DnsServer,
-    anchor: PathBuf,
-    port: u16,
-    _sinks: Vec<SmtpSink>,
-}
-
-fn net(dir: &Path) -> Net {
-    let port = free_port();
-    let good = TestChain::for_names(&["mx.good.test"]);
-    let bad = TestChain::for_names(&["mx.bad.test"]);
-    let spki_hash = |c: &TestChain| c.leaf.tlsa_hex(1, 1);
-    let mut w = World::new();
-    w.zone("test.");
-    w.zone("good.test.").records(&format!(
-        "@ MX 10 mx\nmx A 127.0.0.171\n_{port}._tcp.mx TLSA 3 1 1 {}\n",
-        spki_hash(&good)
-    ));
-    // The TLSA record names another key: DANE FAILED.
-    w.zone("bad.test.").records(&format!(
-        "@ MX 10 mx\nmx A 127.0.0.172\n_{port}._tcp.mx TLSA 3 1 1 {}\n",
-        spki_hash(&good)
-    ));
-    w.zone("plain.test.")
-        .unsigned()
-        .records("@ MX 10 mx\nmx A 127.0.0.173\n");
-    w.zone("broken.test.")
-        .records("@ MX 10 mx\nmx A 127.0.0.174\n");
-    let world = w.build();
-    let dns = world.serve(ServerOptions {
-        servfail: vec![("broken.test.".into(), RecordType::MX)],
-        ..Default::default()
-    });
-    let anchor = dir.join("anchor.ds");
-    std::fs::write(&anchor, world.trust_anchor_ds()).unwrap();
-    let sink = |chain: &TestChain, o: u8| {
-        SmtpSink::start(SinkOptions {
-            tls: Some(chain.server_config(TlsVersions::Tls12Only, Presented::LeafAndIntermediate)),
-            bind: Some(SocketAddr::new(IpAddr::from([127, 0, 0, o]), port)),
-            ..SinkOptions::default()
-        })
-    };
-    let sinks = vec![sink(&good, 171), sink(&bad, 172), sink(&good, 173)];
-    Net {
-        _world: world,
-        dns,
-        anchor,
-        port,
-        _sinks: sinks,
-    }
-}
-
 /// No default destination or bounce profile: the built-in ones, as daneverify's.
-fn config_text(n: &Net, data_dir: &Path, listen: u16) -> String {
+fn config_text(n: &DvWorld, data_dir: &Path, listen: u16) -> String {
     GatewayToml {
         listen_port: listen,
         dns_timeout_secs: 5,
@@ -116,7 +62,7 @@ fn daneverify(cwd: &Path, args: &[&str]) -> (Option<i32>, String, String) {
 #[test]
 fn daneverify_runs_inside_the_gateway_with_the_same_output() {
     let dir = tempfile::tempdir().unwrap();
-    let n = net(dir.path());
+    let n = DvWorld::build(171, dir.path().join("anchor.ds"));
     let data = dir.path().join("data");
     let cfg = dir.path().join("danegate.toml");
     std::fs::write(&cfg, config_text(&n, &data, free_port())).unwrap();
