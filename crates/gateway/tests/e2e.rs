@@ -200,6 +200,19 @@ fn listener(r: &Running) -> SocketAddr {
     r.listeners()[0].1
 }
 
+/// An SMTP session from 127.0.0.1 (RELAYLIST) to the gateway, after EHLO `helo`.
+async fn client(gw: &Running, helo: &str) -> SmtpClient {
+    let mut c = SmtpClient::connect(
+        listener(gw),
+        None,
+        Timeouts::uniform(Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
+    c.ehlo(helo).await.unwrap();
+    c
+}
+
 async fn submit(
     to: SocketAddr,
     local: Option<IpAddr>,
@@ -466,14 +479,7 @@ fn start_late(name: &str) -> SmtpSink {
 /// Submits `count` messages to `domain` while its server is down, waits until each has
 /// been tried and deferred, then starts the server: the backlog goes out together.
 async fn backlog(gw: &Running, domain: &str, count: usize) {
-    let mut c = SmtpClient::connect(
-        listener(gw),
-        None,
-        Timeouts::uniform(Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
-    c.ehlo("internal-mta.test").await.unwrap();
+    let mut c = client(gw, "internal-mta.test").await;
     for i in 0..count {
         let body = format!("Subject: {domain}-{i}\r\n\r\nbody {i}\r\n");
         let d = c
@@ -560,14 +566,7 @@ async fn a_failing_destination_is_suspended_not_hammered() {
         }
     });
     let (gw, _dir) = gateway("").await;
-    let mut c = SmtpClient::connect(
-        listener(&gw),
-        None,
-        Timeouts::uniform(Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
-    c.ehlo("internal-mta.test").await.unwrap();
+    let mut c = client(&gw, "internal-mta.test").await;
     for i in 0..5 {
         let body = format!("Subject: flaky-{i}\r\n\r\nx\r\n");
         c.send(
@@ -674,14 +673,7 @@ bounce_verification = true
     // A bounce to the tagged address is accepted and queued for alice@sender.test; a
     // forged tag is refused.
     let forged = "prvs=0123abcdef=alice@sender.test";
-    let mut c = SmtpClient::connect(
-        listener(&gw),
-        None,
-        Timeouts::uniform(Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
-    c.ehlo("remote-mta.test").await.unwrap();
+    let mut c = client(&gw, "remote-mta.test").await;
     let d = c
         .send(
             "",
@@ -723,14 +715,7 @@ bounce_verification = true
     assert_eq!(b.rcpt_to, vec!["alice@sender.test".to_string()]);
 
     // A bounce with only a forged tag is refused outright.
-    let mut c = SmtpClient::connect(
-        listener(&gw),
-        None,
-        Timeouts::uniform(Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
-    c.ehlo("remote-mta.test").await.unwrap();
+    let mut c = client(&gw, "remote-mta.test").await;
     let r = c
         .send("", &[forged], b"Subject: batv-forged\r\n\r\nx\r\n")
         .await;
@@ -752,14 +737,7 @@ recipient_limit = { recipients = 2, per_minutes = 1 }
 "#,
     )
     .await;
-    let mut c = SmtpClient::connect(
-        listener(&gw),
-        None,
-        Timeouts::uniform(Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
-    c.ehlo("internal-mta.test").await.unwrap();
+    let mut c = client(&gw, "internal-mta.test").await;
     for i in 0..4 {
         let body = format!("Subject: rate-{i}\r\n\r\nx\r\n");
         c.send(
