@@ -3,6 +3,8 @@
 //! came over TLS or in clear; and the candidate lists from DNS (signed test world) and
 //! from SMTP routes.
 
+mod common;
+
 use std::{
     net::{IpAddr, SocketAddr},
     sync::{Arc, OnceLock},
@@ -13,7 +15,7 @@ use danegate_delivery::{
     Candidate, Event, IpPreference, Options, TlsContext, TlsSupport, candidates_from_dns,
     candidates_from_route, open_first_session, open_session,
 };
-use danegate_dns::{Resolver, ResolverConfig, TrustAnchors, UpstreamConfig};
+use danegate_dns::Resolver;
 use danegate_smtp::Timeouts;
 use danegate_testkit::{
     certs::{Presented, TestChain, TlsVersions},
@@ -604,15 +606,7 @@ fn dns_fixture() -> &'static DnsFixture {
 
 fn resolver() -> Resolver {
     let f = dns_fixture();
-    let mut c = ResolverConfig::new(
-        vec![UpstreamConfig {
-            addr: f.dns.addr(),
-            priority: 0,
-        }],
-        TrustAnchors::parse(&f.anchor, "test").unwrap(),
-    );
-    c.timeout = Duration::from_secs(2);
-    Resolver::new(c)
+    common::resolver_for(f.dns.addr(), &f.anchor)
 }
 
 fn addrs(c: &[Candidate]) -> Vec<(String, String)> {
