@@ -3,8 +3,6 @@
 //! came over TLS or in clear; and the candidate lists from DNS (signed test world) and
 //! from SMTP routes.
 
-mod common;
-
 use std::{
     net::{IpAddr, SocketAddr},
     sync::{Arc, OnceLock},
@@ -603,6 +601,8 @@ fn dns_fixture() -> &'static DnsFixture {
         }
     })
 }
+
+mod common;
 
 fn resolver() -> Resolver {
     let f = dns_fixture();
