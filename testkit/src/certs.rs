@@ -7,8 +7,13 @@
 //! certificate (signatures are still checked by rustls), for SMTP tests that are not
 //! about certificate checking.
 //!
-//! RSA keys cannot be generated with ring: key types are ECDSA P-256 (default),
-//! ECDSA P-384 and Ed25519. Everything here panics on failure (test code).
+//! For hierarchies a test builds itself, a [`TestIssuer`] (a root, or a CA it issued)
+//! issues CA certificates and leaves per a [`LeafSpec`] with a [`TestKey`] the test
+//! chooses (generated, reused, or read from PEM).
+//!
+//! RSA keys cannot be generated with ring: generated key types are ECDSA P-256
+//! (default), ECDSA P-384 and Ed25519; an RSA key can only be read from PEM
+//! ([`TestKey::from_pkcs8_pem`]). Everything here panics on failure (test code).
 
 use std::sync::Arc;
 
@@ -38,6 +43,9 @@ pub enum KeyKind {
     EcdsaP384,
     /// Ed25519.
     Ed25519,
+    /// RSA with PKCS#1 v1.5 and SHA-256: only read from PEM ([`TestKey::from_pkcs8_pem`]),
+    /// ring cannot generate it.
+    RsaSha256,
 }
 
 impl KeyKind {
@@ -46,7 +54,54 @@ impl KeyKind {
             KeyKind::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
             KeyKind::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
             KeyKind::Ed25519 => &rcgen::PKCS_ED25519,
+            KeyKind::RsaSha256 => &rcgen::PKCS_RSA_SHA256,
         }
+    }
+}
+
+/// A private key for a certificate to issue: generated, or read from PEM. One key may
+/// sign several certificates (pass the same `TestKey` again).
+#[derive(Debug)]
+pub struct TestKey {
+    pair: KeyPair,
+    kind: KeyKind,
+}
+
+impl TestKey {
+    /// A new key of this kind (not [`KeyKind::RsaSha256`]: ring cannot generate RSA keys).
+    pub fn generate(kind: KeyKind) -> Self {
+        assert!(
+            kind != KeyKind::RsaSha256,
+            "ring cannot generate RSA keys: read one with TestKey::from_pkcs8_pem"
+        );
+        Self {
+            pair: KeyPair::generate_for(kind.alg()).expect("generate key pair"),
+            kind,
+        }
+    }
+
+    /// A PKCS#8 key ("BEGIN PRIVATE KEY") of this kind, from PEM text.
+    pub fn from_pkcs8_pem(pem: &str, kind: KeyKind) -> Self {
+        let pair = KeyPair::from_pkcs8_pem_and_sign_algo(pem, kind.alg())
+            .unwrap_or_else(|e| panic!("PKCS#8 PEM key of kind {kind:?}: {e}"));
+        Self { pair, kind }
+    }
+
+    /// The key's kind.
+    pub fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    /// The private key for rustls.
+    pub fn private_key(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.pair.serialize_der()))
+    }
+}
+
+impl Default for TestKey {
+    /// A new ECDSA P-256 key.
+    fn default() -> Self {
+        Self::generate(KeyKind::default())
     }
 }
 
@@ -159,6 +214,19 @@ impl TestCert {
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_pkcs8.clone()))
     }
 
+    /// Its key, to sign another certificate with (a reused key).
+    pub fn key(&self) -> TestKey {
+        let pair = KeyPair::from_pkcs8_der_and_sign_algo(
+            &PrivatePkcs8KeyDer::from(self.key_pkcs8.as_slice()),
+            self.key_kind.alg(),
+        )
+        .expect("the certificate's own PKCS#8 key");
+        TestKey {
+            pair,
+            kind: self.key_kind,
+        }
+    }
+
     /// TLSA association data for this certificate, lower-case hex (RFC 6698 §2.1):
     /// `selector` 0 full certificate, 1 SubjectPublicKeyInfo; `matching_type` 0 exact,
     /// 1 SHA2-256, 2 SHA2-512.
@@ -232,8 +300,80 @@ pub struct TestChain {
     pub leaf: TestCert,
 }
 
-fn key_pair(kind: KeyKind) -> KeyPair {
-    KeyPair::generate_for(kind.alg()).expect("generate key pair")
+/// What a leaf issued by [`TestIssuer::issue_leaf`] (or [`self_signed_leaf`]) says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafSpec {
+    /// DNS names (or IP addresses) for the subjectAltName. Empty: no SAN extension at
+    /// all (a CN-only leaf).
+    pub names: Vec<String>,
+    /// The subject CN; `None` uses the first name (or "danegate test leaf").
+    pub common_name: Option<String>,
+    /// The validity.
+    pub validity: Validity,
+}
+
+impl Default for LeafSpec {
+    fn default() -> Self {
+        Self::for_names(&["mx.example.test"])
+    }
+}
+
+impl LeafSpec {
+    /// A valid leaf for these SAN names, CN the first of them.
+    pub fn for_names<S: AsRef<str>>(names: &[S]) -> Self {
+        Self {
+            names: names.iter().map(|n| n.as_ref().to_string()).collect(),
+            common_name: None,
+            validity: Validity::Valid,
+        }
+    }
+
+    /// This spec with this subject CN.
+    pub fn with_common_name(mut self, cn: &str) -> Self {
+        self.common_name = Some(cn.to_string());
+        self
+    }
+
+    /// This spec with this validity.
+    pub fn with_validity(mut self, validity: Validity) -> Self {
+        self.validity = validity;
+        self
+    }
+
+    fn params(&self) -> CertificateParams {
+        let mut p = CertificateParams::new(self.names.clone())
+            .unwrap_or_else(|e| panic!("bad SAN names {:?}: {e}", self.names));
+        let cn = self
+            .common_name
+            .clone()
+            .or_else(|| self.names.first().cloned())
+            .unwrap_or_else(|| "danegate test leaf".into());
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let (nb, na) = self.validity.bounds();
+        p.not_before = nb;
+        p.not_after = na;
+        p
+    }
+}
+
+/// A CA certificate with its key, able to issue further CA certificates and leaves.
+pub struct TestIssuer {
+    /// The CA certificate.
+    pub cert: TestCert,
+    rc: rcgen::Certificate,
+    key: TestKey,
+}
+
+impl std::fmt::Debug for TestIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestIssuer")
+            .field("cert", &self.cert)
+            .finish_non_exhaustive()
+    }
 }
 
 fn ca_params(cn: &str, validity: Validity, path_len: Option<u8>) -> CertificateParams {
@@ -258,68 +398,107 @@ fn ca_params(cn: &str, validity: Validity, path_len: Option<u8>) -> CertificateP
     p
 }
 
-fn test_cert(cert: &rcgen::Certificate, key: &KeyPair, kind: KeyKind) -> TestCert {
+fn test_cert(cert: &rcgen::Certificate, key: &TestKey) -> TestCert {
     TestCert {
         der: cert.der().clone(),
-        spki_der: key.public_key_der(),
-        key_pkcs8: key.serialize_der(),
-        key_kind: kind,
+        spki_der: key.pair.public_key_der(),
+        key_pkcs8: key.pair.serialize_der(),
+        key_kind: key.kind,
     }
+}
+
+impl TestIssuer {
+    /// A self-signed root CA (subject CN `cn`, O "danegate tests", no path length
+    /// limit) with a new key of this kind.
+    pub fn root(cn: &str, key: KeyKind, validity: Validity) -> Self {
+        let key = TestKey::generate(key);
+        let rc = ca_params(cn, validity, None)
+            .self_signed(&key.pair)
+            .expect("self-sign CA");
+        Self {
+            cert: test_cert(&rc, &key),
+            rc,
+            key,
+        }
+    }
+
+    /// A CA certificate (an intermediate) signed by this issuer, with a new key of this
+    /// kind and no path length limit.
+    pub fn issue_ca(&self, cn: &str, key: KeyKind, validity: Validity) -> TestIssuer {
+        self.issue_ca_limited(cn, key, validity, None)
+    }
+
+    fn issue_ca_limited(
+        &self,
+        cn: &str,
+        key: KeyKind,
+        validity: Validity,
+        path_len: Option<u8>,
+    ) -> TestIssuer {
+        let key = TestKey::generate(key);
+        let rc = ca_params(cn, validity, path_len)
+            .signed_by(&key.pair, &self.rc, &self.key.pair)
+            .expect("sign CA certificate");
+        Self {
+            cert: test_cert(&rc, &key),
+            rc,
+            key,
+        }
+    }
+
+    /// A server certificate per `spec` for `key`, signed by this issuer.
+    pub fn issue_leaf(&self, spec: &LeafSpec, key: &TestKey) -> TestCert {
+        let mut p = spec.params();
+        p.use_authority_key_identifier_extension = true;
+        let rc = p
+            .signed_by(&key.pair, &self.rc, &self.key.pair)
+            .expect("sign leaf");
+        test_cert(&rc, key)
+    }
+}
+
+/// A server certificate per `spec` that `key` signs itself.
+pub fn self_signed_leaf(spec: &LeafSpec, key: &TestKey) -> TestCert {
+    let rc = spec
+        .params()
+        .self_signed(&key.pair)
+        .expect("self-sign leaf");
+    test_cert(&rc, key)
 }
 
 impl TestChain {
     /// Generates a chain per `opts`.
     pub fn generate(opts: &ChainOptions) -> Self {
-        let mut leaf_params = CertificateParams::new(opts.names.clone())
-            .unwrap_or_else(|e| panic!("bad SAN names {:?}: {e}", opts.names));
-        let cn = opts
-            .common_name
-            .clone()
-            .or_else(|| opts.names.first().cloned())
-            .unwrap_or_else(|| "danegate test leaf".into());
-        leaf_params.distinguished_name = rcgen::DistinguishedName::new();
-        leaf_params.distinguished_name.push(DnType::CommonName, cn);
-        leaf_params.is_ca = IsCa::ExplicitNoCa;
-        leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let (nb, na) = opts.validity.bounds();
-        leaf_params.not_before = nb;
-        leaf_params.not_after = na;
-        let leaf_key = key_pair(opts.key);
-
+        let spec = LeafSpec {
+            names: opts.names.clone(),
+            common_name: opts.common_name.clone(),
+            validity: opts.validity,
+        };
+        let leaf_key = TestKey::generate(opts.key);
         if opts.issuance == Issuance::SelfSigned {
-            let leaf = leaf_params.self_signed(&leaf_key).expect("self-sign leaf");
             return Self {
                 ca: None,
                 intermediate: None,
-                leaf: test_cert(&leaf, &leaf_key, opts.key),
+                leaf: self_signed_leaf(&spec, &leaf_key),
             };
         }
-        leaf_params.use_authority_key_identifier_extension = true;
-
-        let ca_key = key_pair(opts.ca_key);
-        let ca = ca_params("danegate test root CA", opts.ca_validity, None)
-            .self_signed(&ca_key)
-            .expect("self-sign CA");
+        let ca = TestIssuer::root("danegate test root CA", opts.ca_key, opts.ca_validity);
         let (intermediate, leaf) = if opts.issuance == Issuance::WithIntermediate {
-            let int_key = key_pair(opts.ca_key);
-            let int = ca_params("danegate test intermediate CA", opts.ca_validity, Some(0))
-                .signed_by(&int_key, &ca, &ca_key)
-                .expect("sign intermediate");
-            let leaf = leaf_params
-                .signed_by(&leaf_key, &int, &int_key)
-                .expect("sign leaf");
-            (Some(test_cert(&int, &int_key, opts.ca_key)), leaf)
+            let int = ca.issue_ca_limited(
+                "danegate test intermediate CA",
+                opts.ca_key,
+                opts.ca_validity,
+                Some(0),
+            );
+            let leaf = int.issue_leaf(&spec, &leaf_key);
+            (Some(int.cert), leaf)
         } else {
-            let leaf = leaf_params
-                .signed_by(&leaf_key, &ca, &ca_key)
-                .expect("sign leaf");
-            (None, leaf)
+            (None, ca.issue_leaf(&spec, &leaf_key))
         };
         Self {
-            ca: Some(test_cert(&ca, &ca_key, opts.ca_key)),
+            ca: Some(ca.cert),
             intermediate,
-            leaf: test_cert(&leaf, &leaf_key, opts.key),
+            leaf,
         }
     }
 
@@ -352,13 +531,7 @@ impl TestChain {
         versions: TlsVersions,
         which: Presented,
     ) -> Arc<rustls::ServerConfig> {
-        let cfg = rustls::ServerConfig::builder_with_provider(ring_provider())
-            .with_protocol_versions(versions.versions())
-            .expect("protocol versions")
-            .with_no_client_auth()
-            .with_single_cert(self.presented(which), self.leaf.private_key())
-            .expect("server certificate and key");
-        Arc::new(cfg)
+        server_config(self.presented(which), self.leaf.private_key(), versions)
     }
 
     /// A root store holding this chain's CA (or the self-signed leaf).
@@ -368,6 +541,22 @@ impl TestChain {
         roots.add(anchor.der.clone()).expect("add trust anchor");
         roots
     }
+}
+
+/// A rustls server config (ring provider, no client auth, no ALPN) presenting `chain`
+/// (leaf first) with the leaf's private `key`.
+pub fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    versions: TlsVersions,
+) -> Arc<rustls::ServerConfig> {
+    let cfg = rustls::ServerConfig::builder_with_provider(ring_provider())
+        .with_protocol_versions(versions.versions())
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server certificate and key");
+    Arc::new(cfg)
 }
 
 /// A verifier that accepts every certificate chain and name, but still checks the
@@ -496,5 +685,30 @@ mod tests {
         });
         let _ = p384.server_config(TlsVersions::Tls13Only, Presented::Full);
         let _ = permissive_client_config(TlsVersions::Both);
+    }
+
+    #[test]
+    fn issuer_hierarchies() {
+        let root = TestIssuer::root("Test Root", KeyKind::EcdsaP256, Validity::Valid);
+        let expired = root.issue_ca("Test Intermediate", KeyKind::Ed25519, Validity::Expired);
+        assert_eq!(expired.cert.key_kind, KeyKind::Ed25519);
+        let key = TestKey::default();
+        let a = expired.issue_leaf(&LeafSpec::for_names(&["a.example.test"]), &key);
+        let b = root.issue_leaf(
+            &LeafSpec::for_names(&[] as &[&str]).with_common_name("cn.only"),
+            &a.key(),
+        );
+        // One key, two certificates.
+        assert_eq!(a.spki_der, b.spki_der);
+        assert_ne!(a.der, b.der);
+        let s = self_signed_leaf(&LeafSpec::default().with_validity(Validity::Expired), &key);
+        assert_eq!(s.spki_der, a.spki_der);
+        // Issued parts make a chain a server can present.
+        let chain = TestChain {
+            ca: Some(root.cert.clone()),
+            intermediate: None,
+            leaf: root.issue_leaf(&LeafSpec::default(), &key),
+        };
+        let _ = chain.server_config(TlsVersions::Both, Presented::Full);
     }
 }

@@ -4,7 +4,8 @@
 //! [`GatewayToml`] writes the configuration every gateway test starts from: listener
 //! `outbound` on 127.0.0.1, sender group `RELAYLIST` relaying for 127.0.0.1, the test
 //! world's resolver and trust anchor (DNS timeout 2 s), a default destination profile
-//! and a default bounce profile. Fields change what a test is about; `bounce_extra` and
+//! and a default bounce profile. Fields change what a test is about (the `with_*` fields
+//! leave a part out, so the gateway's built-in default applies); `bounce_extra` and
 //! `extra` append TOML.
 //!
 //! ```no_run
@@ -39,6 +40,8 @@ use std::{
 /// gives the TOML text.
 #[derive(Debug, Clone)]
 pub struct GatewayToml {
+    /// `[server] hostname` (default `gw.test`).
+    pub hostname: &'static str,
     /// `[server] data_dir`.
     pub data_dir: PathBuf,
     /// Port of the `outbound` listener on 127.0.0.1; 0: any free port.
@@ -47,6 +50,13 @@ pub struct GatewayToml {
     pub dns: SocketAddr,
     /// The trust anchor file (`[dns] trust_anchor_file`).
     pub trust_anchor: PathBuf,
+    /// Write `trust_anchor_file` (default); false: the built-in root anchor applies.
+    pub with_trust_anchor: bool,
+    /// `[dns] timeout_secs` (default 2).
+    pub dns_timeout_secs: u64,
+    /// Write the default destination profile (default); false: the built-in defaults
+    /// apply.
+    pub with_default_destination: bool,
     /// `tls` of the default destination profile.
     pub tls: &'static str,
     /// `dane` of the default destination profile.
@@ -55,6 +65,9 @@ pub struct GatewayToml {
     pub retry_secs: (u64, u64),
     /// Lines added to the default bounce profile (e.g. `max_retries = 10000`).
     pub bounce_extra: String,
+    /// Write the default bounce profile (default); false: the built-in defaults apply
+    /// (`retry_secs` and `bounce_extra` are then unused).
+    pub with_default_bounce: bool,
     /// TOML appended at the end (more tables).
     pub extra: String,
 }
@@ -64,24 +77,45 @@ impl GatewayToml {
     /// hour (a failure stays queued while the test runs).
     pub fn new(data_dir: &Path, dns: SocketAddr, trust_anchor: &Path) -> Self {
         GatewayToml {
+            hostname: "gw.test",
             data_dir: data_dir.to_path_buf(),
             listen_port: 0,
             dns,
             trust_anchor: trust_anchor.to_path_buf(),
+            with_trust_anchor: true,
+            dns_timeout_secs: 2,
+            with_default_destination: true,
             tls: "preferred",
             dane: "opportunistic",
             retry_secs: (3600, 3600),
             bounce_extra: String::new(),
+            with_default_bounce: true,
             extra: String::new(),
+        }
+    }
+
+    /// For a gateway that needs no DNS world: a resolver nobody answers (127.0.0.1:9,
+    /// the discard port), the built-in trust anchor, DNS timeout 1 s and the built-in
+    /// default destination profile; the default bounce profile as in [`Self::new`].
+    pub fn without_dns_world(data_dir: &Path) -> Self {
+        GatewayToml {
+            with_trust_anchor: false,
+            dns_timeout_secs: 1,
+            with_default_destination: false,
+            ..Self::new(
+                data_dir,
+                SocketAddr::from(([127, 0, 0, 1], 9)),
+                Path::new(""),
+            )
         }
     }
 
     /// The TOML text.
     pub fn render(&self) -> String {
-        format!(
+        let mut text = format!(
             r#"
 [server]
-hostname = "gw.test"
+hostname = "{hostname}"
 data_dir = "{data}"
 
 [[listener]]
@@ -95,33 +129,45 @@ policy = "RELAY"
 
 [dns]
 resolvers = [ {{ address = "{dns}", priority = 0 }} ]
-trust_anchor_file = "{anchor}"
-timeout_secs = 2
-
+timeout_secs = {timeout}
+"#,
+            hostname = self.hostname,
+            data = self.data_dir.display(),
+            port = self.listen_port,
+            dns = self.dns,
+            timeout = self.dns_timeout_secs,
+        );
+        if self.with_trust_anchor {
+            text += &format!("trust_anchor_file = \"{}\"\n", self.trust_anchor.display());
+        }
+        if self.with_default_destination {
+            text += &format!(
+                r#"
 [[destination]]
 domain = "default"
 tls = "{tls}"
 dane = "{dane}"
 ip_preference = "ipv4-preferred"
-
+"#,
+                tls = self.tls,
+                dane = self.dane,
+            );
+        }
+        if self.with_default_bounce {
+            text += &format!(
+                r#"
 [[bounce_profile]]
 name = "default"
 initial_retry_secs = {initial}
 max_retry_interval_secs = {max}
 {bounce_extra}
-{extra}
 "#,
-            data = self.data_dir.display(),
-            port = self.listen_port,
-            dns = self.dns,
-            anchor = self.trust_anchor.display(),
-            tls = self.tls,
-            dane = self.dane,
-            initial = self.retry_secs.0,
-            max = self.retry_secs.1,
-            bounce_extra = self.bounce_extra,
-            extra = self.extra,
-        )
+                initial = self.retry_secs.0,
+                max = self.retry_secs.1,
+                bounce_extra = self.bounce_extra,
+            );
+        }
+        text + "\n" + &self.extra + "\n"
     }
 }
 

@@ -1,6 +1,8 @@
 //! The listener's slow-client keys: parsed, range-checked with their key path, written
 //! back by the writer.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::time::Duration;
 
 use danegate_config::Config;

@@ -7,6 +7,8 @@
 //! makes a `Config`, so generating text reaches every valid shape without duplicating
 //! its rules here.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use danegate_config::Config;
 use proptest::prelude::*;
 

@@ -2,6 +2,8 @@
 //! several networks and listeners that cannot both be bound, and warns about RELAY
 //! groups covering a large part of the Internet and about `[::]` next to IPv4 on a port.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use danegate_config::{Config, ConfigErrors};
 
 fn parse(text: &str) -> Result<Config, ConfigErrors> {

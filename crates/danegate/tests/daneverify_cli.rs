@@ -3,75 +3,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
-use std::{
-    net::{IpAddr, SocketAddr},
-    process::Command,
-    sync::OnceLock,
-};
+use std::{process::Command, sync::OnceLock};
 
-use danegate_testkit::{
-    certs::{Presented, TestChain, TlsVersions},
-    dns::{DnsServer, ServerOptions, SignedWorld, World},
-    smtp::{SinkOptions, SmtpSink},
-};
-use hickory_proto::rr::RecordType;
+mod dv_world;
 
-struct Fixture {
-    _world: SignedWorld,
-    dns: DnsServer,
-    anchor: std::path::PathBuf,
-    port: u16,
-    _sinks: Vec<SmtpSink>,
-}
-
-fn fixture() -> &'static Fixture {
-    static F: OnceLock<Fixture> = OnceLock::new();
+use dv_world::DvWorld;
+fn fixture() -> &'static DvWorld {
+    static F: OnceLock<DvWorld> = OnceLock::new();
     F.get_or_init(|| {
-        let port = danegate_testkit::host::free_port();
-        let good = TestChain::for_names(&["mx.good.test"]);
-        let bad = TestChain::for_names(&["mx.bad.test"]);
-        let spki_hash = |c: &TestChain| c.leaf.tlsa_hex(1, 1);
-        let mut w = World::new();
-        w.zone("test.");
-        w.zone("good.test.").records(&format!(
-            "@ MX 10 mx\nmx A 127.0.0.61\n_{port}._tcp.mx TLSA 3 1 1 {}\n",
-            spki_hash(&good)
-        ));
-        // The TLSA record names another key: DANE FAILED.
-        w.zone("bad.test.").records(&format!(
-            "@ MX 10 mx\nmx A 127.0.0.62\n_{port}._tcp.mx TLSA 3 1 1 {}\n",
-            spki_hash(&good)
-        ));
-        w.zone("plain.test.")
-            .unsigned()
-            .records("@ MX 10 mx\nmx A 127.0.0.63\n");
-        w.zone("broken.test.")
-            .records("@ MX 10 mx\nmx A 127.0.0.64\n");
-        let world = w.build();
-        let dns = world.serve(ServerOptions {
-            servfail: vec![("broken.test.".into(), RecordType::MX)],
-            ..Default::default()
-        });
-        let anchor =
-            std::env::temp_dir().join(format!("danegate-dv-anchor-{}.key", std::process::id()));
-        std::fs::write(&anchor, world.trust_anchor_ds()).unwrap();
-        let sink = |chain: &TestChain, o: u8| {
-            SmtpSink::start(SinkOptions {
-                tls: Some(
-                    chain.server_config(TlsVersions::Tls12Only, Presented::LeafAndIntermediate),
-                ),
-                bind: Some(SocketAddr::new(IpAddr::from([127, 0, 0, o]), port)),
-                ..SinkOptions::default()
-            })
-        };
-        let sinks = vec![sink(&good, 61), sink(&bad, 62), sink(&good, 63)];
-        Fixture {
-            _world: world,
-            dns,
-            anchor,
-            port,
-            _sinks: sinks,
-        }
+        DvWorld::build(
+            61,
+            std::env::temp_dir().join(format!("danegate-dv-anchor-{}.key", std::process::id())),
+        )
     })
 }
 
@@ -100,7 +43,7 @@ fn daneverify(extra: &[&str]) -> (Option<i32>, String, String) {
 }
 
 #[test]
-fn success_prints_the_appliance_lines_and_exits_0() {
+fn success_prints_the_seed_lines_and_exits_0() {
     let port = fixture().port;
     let (code, out, _) = daneverify(&["good.test"]);
     assert_eq!(code, Some(0), "{out}");

@@ -7,105 +7,30 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
 use std::{
-    io::{BufRead, BufReader},
-    net::{IpAddr, SocketAddr},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
+    path::Path,
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use danegate_testkit::{
-    certs::{Presented, TestChain, TlsVersions},
-    dns::{DnsServer, ServerOptions, SignedWorld, World},
-    smtp::{SinkOptions, SmtpSink},
+    gateway::{GatewayToml, ServeProcess},
+    host::free_port,
 };
-use hickory_proto::rr::RecordType;
+
+mod dv_world;
+
+use dv_world::DvWorld;
 
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 
-struct Net {
-    _world: SignedWorld,
-    dns: DnsServer,
-    anchor: PathBuf,
-    port: u16,
-    _sinks: Vec<SmtpSink>,
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn net(dir: &Path) -> Net {
-    let port = free_port();
-    let good = TestChain::for_names(&["mx.good.test"]);
-    let bad = TestChain::for_names(&["mx.bad.test"]);
-    let spki_hash =
-        |c: &TestChain| hex(ring::digest::digest(&ring::digest::SHA256, &c.leaf.spki_der).as_ref());
-    let mut w = World::new();
-    w.zone("test.");
-    w.zone("good.test.").records(&format!(
-        "@ MX 10 mx\nmx A 127.0.0.171\n_{port}._tcp.mx TLSA 3 1 1 {}\n",
-        spki_hash(&good)
-    ));
-    // The TLSA record names another key: DANE FAILED.
-    w.zone("bad.test.").records(&format!(
-        "@ MX 10 mx\nmx A 127.0.0.172\n_{port}._tcp.mx TLSA 3 1 1 {}\n",
-        spki_hash(&good)
-    ));
-    w.zone("plain.test.")
-        .unsigned()
-        .records("@ MX 10 mx\nmx A 127.0.0.173\n");
-    w.zone("broken.test.")
-        .records("@ MX 10 mx\nmx A 127.0.0.174\n");
-    let world = w.build();
-    let dns = world.serve(ServerOptions {
-        servfail: vec![("broken.test.".into(), RecordType::MX)],
-        ..Default::default()
-    });
-    let anchor = dir.join("anchor.ds");
-    std::fs::write(&anchor, world.trust_anchor_ds()).unwrap();
-    let sink = |chain: &TestChain, o: u8| {
-        SmtpSink::start(SinkOptions {
-            tls: Some(chain.server_config(TlsVersions::Tls12Only, Presented::LeafAndIntermediate)),
-            bind: Some(SocketAddr::new(IpAddr::from([127, 0, 0, o]), port)),
-            ..SinkOptions::default()
-        })
-    };
-    let sinks = vec![sink(&good, 171), sink(&bad, 172), sink(&good, 173)];
-    Net {
-        _world: world,
-        dns,
-        anchor,
-        port,
-        _sinks: sinks,
-    }
-}
-
-fn config_text(n: &Net, data_dir: &Path, listen: u16) -> String {
-    format!(
-        r#"
-[server]
-hostname = "gw.test"
-data_dir = "{data}"
-
-[[listener]]
-name = "outbound"
-address = "127.0.0.1:{listen}"
-
-[dns]
-resolvers = [ {{ address = "{dns}", priority = 0 }} ]
-trust_anchor_file = "{anchor}"
-timeout_secs = 5
-
+/// No default destination or bounce profile: the built-in ones, as daneverify's.
+fn config_text(n: &DvWorld, data_dir: &Path, listen: u16) -> String {
+    GatewayToml {
+        listen_port: listen,
+        dns_timeout_secs: 5,
+        with_default_destination: false,
+        with_default_bounce: false,
+        extra: r#"
 [[log]]
 name = "mail_logs"
 level = "info"
@@ -113,63 +38,11 @@ level = "info"
 [[log]]
 name = "mail_logs_d"
 level = "debug"
-"#,
-        data = data_dir.display(),
-        dns = n.dns.addr(),
-        anchor = n.anchor.display(),
-    )
-}
-
-/// A running `danegate serve`; killed on drop.
-struct Serve {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Serve {
-    fn start(config: &Path, cwd: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_danegate"))
-            .args(["serve", "--config", config.to_str().unwrap()])
-            .current_dir(cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn danegate serve");
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let s = Serve { child, lines };
-        let start = Instant::now();
-        while !s
-            .lines
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains("Control socket"))
-        {
-            assert!(
-                start.elapsed() < START_TIMEOUT,
-                "timed out waiting for the control socket; stderr:\n{}",
-                s.lines.lock().unwrap().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        s
+"#
+        .into(),
+        ..GatewayToml::new(data_dir, n.dns.addr(), &n.anchor)
     }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    .render()
 }
 
 /// `danegate daneverify ARGS` in `cwd`: (exit code, stdout, stderr).
@@ -191,11 +64,19 @@ fn daneverify(cwd: &Path, args: &[&str]) -> (Option<i32>, String, String) {
 #[test]
 fn daneverify_runs_inside_the_gateway_with_the_same_output() {
     let dir = tempfile::tempdir().unwrap();
-    let n = net(dir.path());
+    let n = DvWorld::build(171, dir.path().join("anchor.ds"));
     let data = dir.path().join("data");
     let cfg = dir.path().join("danegate.toml");
     std::fs::write(&cfg, config_text(&n, &data, free_port())).unwrap();
-    let serve = Serve::start(&cfg, dir.path());
+    let cfg_arg = cfg.to_str().unwrap();
+    let mut serve = ServeProcess::spawn(
+        env!("CARGO_BIN_EXE_danegate"),
+        &["--config", cfg_arg],
+        dir.path(),
+    );
+    serve.wait_line("the control socket", START_TIMEOUT, |l| {
+        l.contains("Control socket")
+    });
     let port = n.port.to_string();
     let cfg_s = cfg.to_str().unwrap();
     let dns = n.dns.addr().to_string();
@@ -259,7 +140,7 @@ fn daneverify_runs_inside_the_gateway_with_the_same_output() {
             start.elapsed() < Duration::from_secs(30),
             "no DNS debug lines in {}:\n{d}\nserve stderr:\n{}",
             debug_log.display(),
-            serve.lines.lock().unwrap().join("\n")
+            serve.log_tail()
         );
         std::thread::sleep(Duration::from_millis(100));
     }

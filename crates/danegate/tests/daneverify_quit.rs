@@ -7,6 +7,8 @@
 //! by its command timeout (5 s), when it closes the connection. The client must have
 //! its whole output and exit status while that connection is still open.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{IpAddr, SocketAddr, TcpListener},

@@ -4,6 +4,8 @@
 //! process that lives a few milliseconds). These tests look at the running client's
 //! thread count (`/proc/PID/status`) at the moment it talks to its peer: the control
 //! socket of a gateway, or its DNS resolver. Linux only (they read /proc).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 #![cfg(target_os = "linux")]
 
 use std::{

@@ -1,6 +1,8 @@
 //! `danegate tail` never sends a log file's control characters to the terminal raw
 //! (a line written by an older version, or a file edited by hand, may have them).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::process::Command;
 
 #[test]

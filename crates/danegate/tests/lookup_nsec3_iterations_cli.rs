@@ -2,6 +2,8 @@
 //! more than 150 iterations: INSECURE, as Unbound and delv say (RFC 9276 §3.2), not
 //! BOGUS (mail to such domains would otherwise be deferred in every DANE mode).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::process::Command;
 
 use danegate_testkit::dns::{Denial, ServerOptions, World};

@@ -3,52 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
-use std::time::Duration;
-
-use danegate_delivery::{
-    DaneMode, Event, IpPreference, Options, Outcome, Verdict, verify_destination,
-};
-use danegate_dns::{Resolver, ResolverConfig, TrustAnchors, UpstreamConfig};
-use danegate_smtp::Timeouts;
+use danegate_delivery::{DaneMode, Event, Outcome, Verdict};
 use danegate_testkit::mailworld::{self, Expect, MailWorld, SCENARIOS};
+
+mod common;
+
+use common::{lines, run};
 
 fn fixture() -> &'static MailWorld {
     MailWorld::get()
-}
-
-fn resolver() -> Resolver {
-    let f = fixture();
-    let mut c = ResolverConfig::new(
-        vec![UpstreamConfig {
-            addr: f.dns_addr(),
-            priority: 0,
-        }],
-        TrustAnchors::parse(f.anchor_ds(), "test").unwrap(),
-    );
-    c.timeout = Duration::from_secs(2);
-    Resolver::new(c)
-}
-
-async fn run(domain: &str, mode: DaneMode) -> Outcome {
-    let f = fixture();
-    let opts = Options {
-        mode,
-        port: f.port(),
-        ip_preference: IpPreference::Ipv4Preferred,
-        timeouts: Timeouts::uniform(Duration::from_secs(5)),
-        helo_name: "client.test".into(),
-        shuffle: false,
-        ..Options::default()
-    };
-    verify_destination(&resolver(), domain, &opts, &mut |_| {}).await
-}
-
-fn lines(o: &Outcome) -> Vec<String> {
-    o.events
-        .iter()
-        .filter(|e| e.is_summary())
-        .map(|e| e.to_string())
-        .collect()
 }
 
 use DaneMode::{Mandatory as M, Opportunistic as O};

@@ -15,7 +15,7 @@ use danegate_delivery::{
     Candidate, Event, IpPreference, Options, TlsContext, TlsSupport, candidates_from_dns,
     candidates_from_route, open_first_session, open_session,
 };
-use danegate_dns::{Resolver, ResolverConfig, TrustAnchors, UpstreamConfig};
+use danegate_dns::Resolver;
 use danegate_smtp::Timeouts;
 use danegate_testkit::{
     certs::{Presented, TestChain, TlsVersions},
@@ -604,23 +604,27 @@ fn dns_fixture() -> &'static DnsFixture {
     })
 }
 
+mod common;
+
 fn resolver() -> Resolver {
     let f = dns_fixture();
-    let mut c = ResolverConfig::new(
-        vec![UpstreamConfig {
-            addr: f.dns.addr(),
-            priority: 0,
-        }],
-        TrustAnchors::parse(&f.anchor, "test").unwrap(),
-    );
-    c.timeout = Duration::from_secs(2);
-    Resolver::new(c)
+    common::resolver_for(f.dns.addr(), &f.anchor)
 }
 
 fn addrs(c: &[Candidate]) -> Vec<(String, String)> {
     c.iter()
         .map(|c| (c.host.clone(), c.addr.to_string()))
         .collect()
+}
+
+/// The (host, address) candidates from DNS for `domain`.
+async fn dns_candidates(
+    r: &Resolver,
+    domain: &str,
+    pref: IpPreference,
+    port: u16,
+) -> Vec<(String, String)> {
+    addrs(&candidates_from_dns(r, domain, pref, port).await.unwrap())
 }
 
 fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -632,57 +636,48 @@ fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
 #[tokio::test]
 async fn candidates_follow_mx_preference_and_ip_preference() {
     let r = resolver();
-    let c = candidates_from_dns(&r, "multi.cand.test", IpPreference::Ipv6Preferred, 25)
-        .await
-        .unwrap();
     assert_eq!(
-        addrs(&c),
+        dns_candidates(&r, "multi.cand.test", IpPreference::Ipv6Preferred, 25).await,
         pairs(&[
             ("a.cand.test", "192.0.2.1:25"),
             ("b.cand.test", "[2001:db8::2]:25"),
             ("b.cand.test", "192.0.2.2:25"),
         ])
     );
-    let c = candidates_from_dns(&r, "multi.cand.test.", IpPreference::Ipv4Preferred, 2525)
-        .await
-        .unwrap();
     assert_eq!(
-        addrs(&c),
+        dns_candidates(&r, "multi.cand.test.", IpPreference::Ipv4Preferred, 2525).await,
         pairs(&[
             ("a.cand.test", "192.0.2.1:2525"),
             ("b.cand.test", "192.0.2.2:2525"),
             ("b.cand.test", "[2001:db8::2]:2525"),
         ])
     );
-    let c = candidates_from_dns(&r, "MULTI.cand.test", IpPreference::Ipv4Only, 25)
-        .await
-        .unwrap();
     assert_eq!(
-        addrs(&c),
+        dns_candidates(&r, "MULTI.cand.test", IpPreference::Ipv4Only, 25).await,
         pairs(&[
             ("a.cand.test", "192.0.2.1:25"),
             ("b.cand.test", "192.0.2.2:25")
         ])
     );
-    let c = candidates_from_dns(&r, "multi.cand.test", IpPreference::Ipv6Only, 25)
-        .await
-        .unwrap();
-    assert_eq!(addrs(&c), pairs(&[("b.cand.test", "[2001:db8::2]:25")]));
+    assert_eq!(
+        dns_candidates(&r, "multi.cand.test", IpPreference::Ipv6Only, 25).await,
+        pairs(&[("b.cand.test", "[2001:db8::2]:25")])
+    );
     // No MX: the domain itself (implicit MX).
-    let c = candidates_from_dns(&r, "implicit.cand.test", IpPreference::Ipv4Preferred, 25)
-        .await
-        .unwrap();
-    assert_eq!(addrs(&c), pairs(&[("implicit.cand.test", "192.0.2.5:25")]));
+    assert_eq!(
+        dns_candidates(&r, "implicit.cand.test", IpPreference::Ipv4Preferred, 25).await,
+        pairs(&[("implicit.cand.test", "192.0.2.5:25")])
+    );
     // An unsigned zone is fine without DANE.
-    let c = candidates_from_dns(&r, "plain.test", IpPreference::Ipv4Preferred, 25)
-        .await
-        .unwrap();
-    assert_eq!(addrs(&c), pairs(&[("mx.plain.test", "192.0.2.7:25")]));
+    assert_eq!(
+        dns_candidates(&r, "plain.test", IpPreference::Ipv4Preferred, 25).await,
+        pairs(&[("mx.plain.test", "192.0.2.7:25")])
+    );
     // The same address through a second MX name (CNAME) is tried once.
-    let c = candidates_from_dns(&r, "dup.cand.test", IpPreference::Ipv4Preferred, 25)
-        .await
-        .unwrap();
-    assert_eq!(addrs(&c), pairs(&[("a.cand.test", "192.0.2.1:25")]));
+    assert_eq!(
+        dns_candidates(&r, "dup.cand.test", IpPreference::Ipv4Preferred, 25).await,
+        pairs(&[("a.cand.test", "192.0.2.1:25")])
+    );
 }
 
 #[tokio::test]

@@ -4,49 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
-use std::time::Duration;
-
-use danegate_delivery::{
-    Action, DaneMode, Event, IpPreference, Options, Outcome, Verdict, verify_destination,
-};
-use danegate_dns::{Resolver, ResolverConfig, TrustAnchors, UpstreamConfig};
-use danegate_smtp::Timeouts;
+use danegate_delivery::{Action, DaneMode, Event, Outcome, Verdict};
 use danegate_testkit::mailworld::MailWorld;
 
-fn resolver() -> Resolver {
-    let f = MailWorld::get();
-    let mut c = ResolverConfig::new(
-        vec![UpstreamConfig {
-            addr: f.dns_addr(),
-            priority: 0,
-        }],
-        TrustAnchors::parse(f.anchor_ds(), "test").unwrap(),
-    );
-    c.timeout = Duration::from_secs(2);
-    Resolver::new(c)
-}
+mod common;
 
-async fn run(domain: &str, mode: DaneMode) -> Outcome {
-    let opts = Options {
-        mode,
-        port: MailWorld::get().port(),
-        ip_preference: IpPreference::Ipv4Preferred,
-        timeouts: Timeouts::uniform(Duration::from_secs(5)),
-        helo_name: "client.test".into(),
-        shuffle: false,
-        ..Options::default()
-    };
-    verify_destination(&resolver(), domain, &opts, &mut |_| {}).await
-}
-
-/// What `daneverify` prints: the summary lines.
-fn lines(o: &Outcome) -> Vec<String> {
-    o.events
-        .iter()
-        .filter(|e| e.is_summary())
-        .map(|e| e.to_string())
-        .collect()
-}
+use common::{lines, run};
 
 fn decisions(o: &Outcome) -> Vec<(String, String)> {
     o.events

@@ -2,6 +2,8 @@
 //! a string round trip: every configuration value maps to the delivery value spelled the
 //! same way (a new variant on either side fails to compile, not to deliver).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use danegate_delivery::{DaneMode, IpPreference, TlsSupport};
 
 #[test]

@@ -17,6 +17,7 @@ use danegate_smtp::{SmtpClient, Timeouts};
 use danegate_testkit::{
     certs::{Presented, TestChain, TlsVersions},
     dns::{DnsServer, ServerOptions, SignedWorld, World},
+    gateway::GatewayToml,
     smtp::{SinkOptions, SmtpSink},
 };
 
@@ -122,21 +123,12 @@ fn sink(name: &str) -> &'static SmtpSink {
 async fn gateway(extra: &str) -> (Running, tempfile::TempDir) {
     let n = net();
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        r#"
-[server]
-hostname = "gw.test"
-data_dir = "{data}"
-
-[[listener]]
-name = "outbound"
-address = "127.0.0.1:0"
-
-[[sender_group]]
-name = "RELAYLIST"
-senders = ["127.0.0.1"]
-policy = "RELAY"
-
+    // The default bounce profile is left out: the default destination uses the
+    // built-in one.
+    let text = GatewayToml {
+        with_default_bounce: false,
+        extra: format!(
+            r#"
 [[sender_group]]
 name = "INBOUND"
 senders = ["127.0.0.3"]
@@ -144,17 +136,6 @@ policy = "ACCEPT"
 
 [recipient_access]
 domains = ["internal.test"]
-
-[dns]
-resolvers = [ {{ address = "{dns}", priority = 0 }} ]
-trust_anchor_file = "{anchor}"
-timeout_secs = 2
-
-[[destination]]
-domain = "default"
-tls = "preferred"
-dane = "opportunistic"
-ip_preference = "ipv4-preferred"
 
 [[destination]]
 domain = "bad.test"
@@ -203,11 +184,11 @@ max_retry_interval_secs = 1
 max_retries = 5
 {extra}
 "#,
-        data = dir.path().display(),
-        dns = n.dns.addr(),
-        anchor = n.anchor.display(),
-        port = n.port,
-    );
+            port = n.port,
+        ),
+        ..GatewayToml::new(dir.path(), n.dns.addr(), &n.anchor)
+    }
+    .render();
     let config = Config::from_toml_str(&text, "e2e.toml").unwrap_or_else(|e| panic!("{e}"));
     let opts = GatewayOptions {
         smtp_port: n.port,
@@ -219,6 +200,19 @@ max_retries = 5
 
 fn listener(r: &Running) -> SocketAddr {
     r.listeners()[0].1
+}
+
+/// An SMTP session from 127.0.0.1 (RELAYLIST) to the gateway, after EHLO `helo`.
+async fn client(gw: &Running, helo: &str) -> SmtpClient {
+    let mut c = SmtpClient::connect(
+        listener(gw),
+        None,
+        Timeouts::uniform(Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
+    c.ehlo(helo).await.unwrap();
+    c
 }
 
 async fn submit(
@@ -487,14 +481,7 @@ fn start_late(name: &str) -> SmtpSink {
 /// Submits `count` messages to `domain` while its server is down, waits until each has
 /// been tried and deferred, then starts the server: the backlog goes out together.
 async fn backlog(gw: &Running, domain: &str, count: usize) {
-    let mut c = SmtpClient::connect(
-        listener(gw),
-        None,
-        Timeouts::uniform(Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
-    c.ehlo("internal-mta.test").await.unwrap();
+    let mut c = client(gw, "internal-mta.test").await;
     for i in 0..count {
         let body = format!("Subject: {domain}-{i}\r\n\r\nbody {i}\r\n");
         let d = c
@@ -581,14 +568,7 @@ async fn a_failing_destination_is_suspended_not_hammered() {
         }
     });
     let (gw, _dir) = gateway("").await;
-    let mut c = SmtpClient::connect(
-        listener(&gw),
-        None,
-        Timeouts::uniform(Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
-    c.ehlo("internal-mta.test").await.unwrap();
+    let mut c = client(&gw, "internal-mta.test").await;
     for i in 0..5 {
         let body = format!("Subject: flaky-{i}\r\n\r\nx\r\n");
         c.send(
@@ -695,14 +675,7 @@ bounce_verification = true
     // A bounce to the tagged address is accepted and queued for alice@sender.test; a
     // forged tag is refused.
     let forged = "prvs=0123abcdef=alice@sender.test";
-    let mut c = SmtpClient::connect(
-        listener(&gw),
-        None,
-        Timeouts::uniform(Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
-    c.ehlo("remote-mta.test").await.unwrap();
+    let mut c = client(&gw, "remote-mta.test").await;
     let d = c
         .send(
             "",
@@ -744,14 +717,7 @@ bounce_verification = true
     assert_eq!(b.rcpt_to, vec!["alice@sender.test".to_string()]);
 
     // A bounce with only a forged tag is refused outright.
-    let mut c = SmtpClient::connect(
-        listener(&gw),
-        None,
-        Timeouts::uniform(Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
-    c.ehlo("remote-mta.test").await.unwrap();
+    let mut c = client(&gw, "remote-mta.test").await;
     let r = c
         .send("", &[forged], b"Subject: batv-forged\r\n\r\nx\r\n")
         .await;
@@ -773,14 +739,7 @@ recipient_limit = { recipients = 2, per_minutes = 1 }
 "#,
     )
     .await;
-    let mut c = SmtpClient::connect(
-        listener(&gw),
-        None,
-        Timeouts::uniform(Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
-    c.ehlo("internal-mta.test").await.unwrap();
+    let mut c = client(&gw, "internal-mta.test").await;
     for i in 0..4 {
         let body = format!("Subject: rate-{i}\r\n\r\nx\r\n");
         c.send(

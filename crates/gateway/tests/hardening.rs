@@ -10,38 +10,17 @@ use std::time::Duration;
 
 use danegate_config::Config;
 use danegate_gateway::{GatewayOptions, Running, start};
+use danegate_testkit::gateway::GatewayToml;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 async fn gateway(dir: &Path, rat: &str) -> Running {
-    let text = format!(
-        r#"
-[server]
-hostname = "gw.example.test"
-data_dir = "{data}"
-
-[[listener]]
-name = "outbound"
-address = "127.0.0.1:0"
-
-[[sender_group]]
-name = "RELAYLIST"
-senders = ["127.0.0.1"]
-policy = "RELAY"
-
-{rat}
-
-[dns]
-resolvers = [ {{ address = "127.0.0.1:9", priority = 0 }} ]
-timeout_secs = 1
-
-[[bounce_profile]]
-name = "default"
-initial_retry_secs = 3600
-max_retry_interval_secs = 3600
-"#,
-        data = dir.join("data").display(),
-    );
+    let text = GatewayToml {
+        hostname: "gw.example.test",
+        extra: rat.to_string(),
+        ..GatewayToml::without_dns_world(&dir.join("data"))
+    }
+    .render();
     let config = Config::from_toml_str(&text, "hardening.toml").unwrap_or_else(|e| panic!("{e}"));
     let opts = GatewayOptions {
         tick: Duration::from_millis(200),

@@ -14,10 +14,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use danegate_config::Config;
-use danegate_gateway::{GatewayOptions, Running, start};
+mod common;
+
+use danegate_gateway::Running;
 use danegate_logs::{LogsLayer, Subscription};
-use danegate_smtp::{SmtpClient, Timeouts};
 use danegate_testkit::{
     gateway::GatewayToml,
     mailworld::{MailWorld, mx_hosts},
@@ -30,29 +30,12 @@ const DEADLINE: Duration = Duration::from_secs(90);
 async fn gateway(dir: &Path) -> Running {
     let w = MailWorld::get();
     let text = GatewayToml::new(&dir.join("data"), w.dns_addr(), w.anchor_file()).render();
-    let config = Config::from_toml_str(&text, "mail_logs.toml").unwrap_or_else(|e| panic!("{e}"));
-    let opts = GatewayOptions {
-        smtp_port: w.port(),
-        tick: Duration::from_millis(200),
-        ..GatewayOptions::default()
-    };
-    start(config, opts).await.unwrap()
+    common::start_in_world(&text, "mail_logs.toml").await
 }
 
 async fn submit(to: SocketAddr, rcpt: &str, msgid: &str) {
-    let mut c = SmtpClient::connect(to, None, Timeouts::uniform(Duration::from_secs(30)))
-        .await
-        .unwrap();
-    c.ehlo("internal-mta.test").await.unwrap();
-    let body = format!(
-        "From: <alice@good.dom.test>\r\nTo: <{rcpt}>\r\nSubject: logs\r\nMessage-ID: <{msgid}>\r\n\r\nHello.\r\n"
-    );
-    let d = c
-        .send("alice@good.dom.test", &[rcpt], body.as_bytes())
-        .await
-        .unwrap();
-    assert!(d.all_delivered(), "{rcpt}: not accepted: {d:?}");
-    let _ = c.quit().await;
+    let headers = format!("Subject: logs\r\nMessage-ID: <{msgid}>\r\n");
+    common::submit(to, "alice@good.dom.test", rcpt, &headers).await;
 }
 
 /// `Tue Feb  5 13:20:03 2019 ` (ctime, UTC).

@@ -14,10 +14,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use danegate_config::Config;
-use danegate_gateway::{GatewayOptions, Running, start};
+mod common;
+
+use danegate_gateway::Running;
 use danegate_queue::RcptState;
-use danegate_smtp::{SmtpClient, Timeouts};
 use danegate_testkit::{
     gateway::GatewayToml,
     mailworld::{self, Expect, MailWorld, TABLE_ROWS},
@@ -52,13 +52,7 @@ async fn gateway(mode: Mode) -> (Running, tempfile::TempDir) {
         ..GatewayToml::new(dir.path(), w.dns_addr(), w.anchor_file())
     }
     .render();
-    let config = Config::from_toml_str(&text, "table_rows.toml").unwrap_or_else(|e| panic!("{e}"));
-    let opts = GatewayOptions {
-        smtp_port: w.port(),
-        tick: Duration::from_millis(200),
-        ..GatewayOptions::default()
-    };
-    (start(config, opts).await.unwrap(), dir)
+    (common::start_in_world(&text, "table_rows.toml").await, dir)
 }
 
 fn subject(mode: Mode, domain: &str) -> String {
@@ -70,41 +64,21 @@ fn rcpt(domain: &str) -> String {
 }
 
 async fn submit(to: SocketAddr, mode: Mode, domain: &str) {
-    let mut c = SmtpClient::connect(to, None, Timeouts::uniform(Duration::from_secs(30)))
-        .await
-        .unwrap();
-    c.ehlo("internal-mta.test").await.unwrap();
     let (rcpt, subject) = (rcpt(domain), subject(mode, domain));
-    let body = format!(
-        "From: <alice@sender.test>\r\nTo: <{rcpt}>\r\nSubject: {subject}\r\nMessage-ID: <{subject}@internal.test>\r\n\r\nHello.\r\n"
-    );
-    let d = c
-        .send("alice@sender.test", &[rcpt.as_str()], body.as_bytes())
-        .await
-        .unwrap();
-    assert!(d.all_delivered(), "{domain}: not accepted: {d:?}");
-    let _ = c.quit().await;
+    let headers = format!("Subject: {subject}\r\nMessage-ID: <{subject}@internal.test>\r\n");
+    common::submit(to, "alice@sender.test", &rcpt, &headers).await;
 }
 
 /// The world's sinks that received the message of `subject`: (host, arrived over TLS).
 fn receivers(subject: &str) -> Vec<(String, bool, Vec<String>)> {
-    let needle = format!("Subject: {subject}\r\n");
-    MailWorld::get()
-        .sinks()
-        .iter()
-        .flat_map(|s| {
-            s.sink
-                .messages()
-                .into_iter()
-                .filter(|m| String::from_utf8_lossy(&m.data).contains(&needle))
-                .map(|m| {
-                    (
-                        s.addr.to_string() + " " + &s.fqdn,
-                        m.tls.is_some(),
-                        m.rcpt_to,
-                    )
-                })
-                .collect::<Vec<_>>()
+    common::received(subject)
+        .into_iter()
+        .map(|(s, m)| {
+            (
+                s.addr.to_string() + " " + &s.fqdn,
+                m.tls.is_some(),
+                m.rcpt_to,
+            )
         })
         .collect()
 }

@@ -16,10 +16,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use danegate_config::Config;
-use danegate_gateway::{GatewayOptions, Running, start};
-use danegate_smtp::{SmtpClient, Timeouts};
-use danegate_testkit::mailworld::MailWorld;
+mod common;
+
+use danegate_gateway::Running;
+use danegate_testkit::{gateway::GatewayToml, mailworld::MailWorld};
 
 const DEADLINE: Duration = Duration::from_secs(90);
 
@@ -42,83 +42,27 @@ impl Captured {
     }
 }
 
-async fn gateway(dir: &std::path::Path, dane: &str) -> Running {
+async fn gateway(dir: &std::path::Path, dane: &'static str) -> Running {
     let w = MailWorld::get();
-    let text = format!(
-        r#"
-[server]
-hostname = "gw.test"
-data_dir = "{data}"
-
-[[listener]]
-name = "outbound"
-address = "127.0.0.1:0"
-
-[[sender_group]]
-name = "RELAYLIST"
-senders = ["127.0.0.1"]
-policy = "RELAY"
-
-[dns]
-resolvers = [ {{ address = "{dns}", priority = 0 }} ]
-trust_anchor_file = "{anchor}"
-timeout_secs = 2
-
-[[destination]]
-domain = "default"
-tls = "preferred"
-dane = "{dane}"
-ip_preference = "ipv4-preferred"
-
-# A deferral stays queued: no retry while the test runs.
-[[bounce_profile]]
-name = "default"
-initial_retry_secs = 3600
-max_retry_interval_secs = 3600
-"#,
-        data = dir.display(),
-        dns = w.dns_addr(),
-        anchor = w.anchor_file().display(),
-    );
-    let config = Config::from_toml_str(&text, "unusable.toml").unwrap_or_else(|e| panic!("{e}"));
-    let opts = GatewayOptions {
-        smtp_port: w.port(),
-        tick: Duration::from_millis(200),
-        ..GatewayOptions::default()
-    };
-    start(config, opts).await.unwrap()
+    // A deferral stays queued: no retry while the test runs.
+    let text = GatewayToml {
+        dane,
+        ..GatewayToml::new(dir, w.dns_addr(), w.anchor_file())
+    }
+    .render();
+    common::start_in_world(&text, "unusable.toml").await
 }
 
 async fn submit(to: SocketAddr, rcpt: &str, subject: &str) {
-    let mut c = SmtpClient::connect(to, None, Timeouts::uniform(Duration::from_secs(30)))
-        .await
-        .unwrap();
-    c.ehlo("internal-mta.test").await.unwrap();
-    let body = format!(
-        "From: <alice@sender.test>\r\nTo: <{rcpt}>\r\nSubject: {subject}\r\n\r\nHello.\r\n"
-    );
-    let d = c
-        .send("alice@sender.test", &[rcpt], body.as_bytes())
-        .await
-        .unwrap();
-    assert!(d.all_delivered(), "{rcpt}: not accepted: {d:?}");
-    let _ = c.quit().await;
+    let headers = format!("Subject: {subject}\r\n");
+    common::submit(to, "alice@sender.test", rcpt, &headers).await;
 }
 
 /// The messages of `subject` each world server received: (host, over TLS).
 fn received(subject: &str) -> Vec<(String, bool)> {
-    let needle = format!("Subject: {subject}\r\n");
-    MailWorld::get()
-        .sinks()
-        .iter()
-        .flat_map(|s| {
-            s.sink
-                .messages()
-                .into_iter()
-                .filter(|m| String::from_utf8_lossy(&m.data).contains(&needle))
-                .map(|m| (s.fqdn.clone(), m.tls.is_some()))
-                .collect::<Vec<_>>()
-        })
+    common::received(subject)
+        .into_iter()
+        .map(|(s, m)| (s.fqdn.clone(), m.tls.is_some()))
         .collect()
 }
 

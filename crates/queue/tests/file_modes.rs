@@ -1,6 +1,8 @@
 //! The queue holds message bodies: its directory is 0700 and its files (database,
 //! SQLite's -wal and -shm, lock) 0600 whatever the umask; files of an older version
 //! that are readable by others are tightened at open.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 #![cfg(unix)]
 
 use std::os::unix::fs::PermissionsExt;

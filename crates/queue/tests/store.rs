@@ -1,5 +1,7 @@
 //! The queue's state machine, leases, scheduling, statistics and restart recovery.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -42,16 +42,7 @@ async fn a_command_trickled_in_one_octet_at_a_time_hits_the_command_timeout() {
     let got = got.expect("the server never ended the trickling command");
     assert!(got.starts_with("421 4.4.2"), "{got:?}");
     assert!(c.closed().await);
-    assert!(
-        wait_event(&srv.policy, |e| matches!(
-            e,
-            ServerEvent::Closed {
-                reason: CloseReason::CommandTimeout,
-                ..
-            }
-        ))
-        .await
-    );
+    assert!(wait_closed(&srv.policy, CloseReason::CommandTimeout).await);
     srv.stop().await;
 }
 
@@ -74,16 +65,7 @@ async fn a_session_of_endless_noops_ends_at_the_session_timeout() {
     let r = ended.expect("the session never ended");
     assert!(r.starts_with("421 4.4.2"), "{r:?}");
     assert!(c.closed().await);
-    assert!(
-        wait_event(&srv.policy, |e| matches!(
-            e,
-            ServerEvent::Closed {
-                reason: CloseReason::SessionTimeout,
-                ..
-            }
-        ))
-        .await
-    );
+    assert!(wait_closed(&srv.policy, CloseReason::SessionTimeout).await);
     srv.stop().await;
 }
 

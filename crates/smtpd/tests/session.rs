@@ -347,16 +347,7 @@ async fn idle_timeout() {
     c.expect("220").await;
     c.expect("421 4.4.2").await;
     assert!(c.closed().await);
-    assert!(
-        wait_event(&srv.policy, |e| matches!(
-            e,
-            ServerEvent::Closed {
-                reason: CloseReason::IdleTimeout,
-                ..
-            }
-        ))
-        .await
-    );
+    assert!(wait_closed(&srv.policy, CloseReason::IdleTimeout).await);
     srv.stop().await;
 }
 
@@ -570,14 +561,7 @@ async fn garbage_input_never_panics() {
     c.send(&input).await;
     assert!(c.closed().await, "the session must reach the QUIT");
     assert!(
-        wait_event(&srv.policy, |e| matches!(
-            e,
-            ServerEvent::Closed {
-                reason: CloseReason::Quit,
-                ..
-            }
-        ))
-        .await,
+        wait_closed(&srv.policy, CloseReason::Quit).await,
         "{:?}",
         srv.policy.events().last()
     );

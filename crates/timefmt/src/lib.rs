@@ -17,6 +17,8 @@ pub enum Layout {
     Rfc3339,
     /// `2019-02-05 13:20:03 UTC` (reports and pages for people).
     Readable,
+    /// `2019-02-05 13:20:03Z` (the columns of the admin command's listings).
+    Listing,
     /// `2019-02-05`.
     Date,
     /// `20190205132003`: the RRSIG time of the DNS presentation format (RFC 4034 §3.2).
@@ -37,6 +39,9 @@ impl Layout {
             }
             Layout::Readable => {
                 format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC")
+            }
+            Layout::Listing => {
+                format_description!("[year]-[month]-[day] [hour]:[minute]:[second]Z")
             }
             Layout::Date => format_description!("[year]-[month]-[day]"),
             Layout::Compact => format_description!("[year][month][day][hour][minute][second]"),
@@ -72,6 +77,7 @@ mod tests {
         assert_eq!(f(Layout::Rfc5322), "Tue, 5 Feb 2019 13:20:03 +0000");
         assert_eq!(f(Layout::Rfc3339), "2019-02-05T13:20:03Z");
         assert_eq!(f(Layout::Readable), "2019-02-05 13:20:03 UTC");
+        assert_eq!(f(Layout::Listing), "2019-02-05 13:20:03Z");
         assert_eq!(f(Layout::Date), "2019-02-05");
         assert_eq!(f(Layout::Compact), "20190205132003");
         assert_eq!(

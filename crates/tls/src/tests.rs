@@ -1,21 +1,20 @@
 //! Real handshakes between rustls clients with [`DaneVerifier`] and rustls
-//! servers, pumped through in-memory buffers, with certificates made by rcgen.
+//! servers, pumped through in-memory buffers, with certificates from the test kit's
+//! factory.
 
 use std::sync::Arc;
 
 use danegate_dane::{ReferenceIds, Tlsa, TlsaSet};
-use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair,
-    KeyUsagePurpose, date_time_ymd,
+use danegate_testkit::certs::{
+    KeyKind, LeafSpec, TestCert, TestIssuer, TestKey, TlsVersions, Validity, self_signed_leaf,
+    server_config as presenting,
 };
 use rustls::client::Resumption;
 use rustls::crypto::ring::default_provider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls::{
-    ClientConfig, ClientConnection, ServerConfig, ServerConnection, SupportedProtocolVersion,
-};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
+use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
+use rustls_pki_types::{CertificateDer, UnixTime};
 
 use crate::*;
 
@@ -23,105 +22,74 @@ const MX: &str = "mx.example.com";
 
 // ---------------------------------------------------------------- certificates
 
-struct Issuer {
-    cert: Certificate,
-    key: KeyPair,
+/// TLSA records and DER of a test certificate.
+trait CertExt {
+    fn der(&self) -> CertificateDer<'static>;
+    fn tlsa(&self, usage: u8, selector: u8, mt: u8) -> Tlsa;
 }
 
-struct Leaf {
-    cert: Certificate,
-    key: KeyPair,
-}
-
-impl Leaf {
+impl CertExt for TestCert {
     fn der(&self) -> CertificateDer<'static> {
-        self.cert.der().clone()
-    }
-    fn spki(&self) -> Vec<u8> {
-        self.key.public_key_der()
+        self.der.clone()
     }
     fn tlsa(&self, usage: u8, selector: u8, mt: u8) -> Tlsa {
-        Tlsa::for_cert(usage, selector, mt, self.cert.der(), &self.spki()).unwrap()
+        Tlsa::for_cert(usage, selector, mt, &self.der, &self.spki_der).unwrap()
     }
 }
 
-impl Issuer {
+impl CertExt for TestIssuer {
+    fn der(&self) -> CertificateDer<'static> {
+        self.cert.der()
+    }
     fn tlsa(&self, usage: u8, selector: u8, mt: u8) -> Tlsa {
-        Tlsa::for_cert(
-            usage,
-            selector,
-            mt,
-            self.cert.der(),
-            &self.key.public_key_der(),
-        )
-        .unwrap()
+        self.cert.tlsa(usage, selector, mt)
     }
 }
 
-fn dn(cn: &str) -> DistinguishedName {
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, cn);
-    dn
-}
-
-fn ca_params(cn: &str, expired: bool) -> CertificateParams {
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.distinguished_name = dn(cn);
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+fn validity(expired: bool) -> Validity {
     if expired {
-        p.not_before = date_time_ymd(2000, 1, 1);
-        p.not_after = date_time_ymd(2001, 1, 1);
+        Validity::Expired
+    } else {
+        Validity::Valid
     }
-    p
 }
 
-fn root() -> Issuer {
-    let key = KeyPair::generate().unwrap();
-    let cert = ca_params("Test Root", false).self_signed(&key).unwrap();
-    Issuer { cert, key }
+fn root() -> TestIssuer {
+    TestIssuer::root("Test Root", KeyKind::EcdsaP256, Validity::Valid)
 }
 
-fn intermediate(root: &Issuer, expired: bool) -> Issuer {
-    let key = KeyPair::generate().unwrap();
-    let cert = ca_params("Test Intermediate", expired)
-        .signed_by(&key, &root.cert, &root.key)
-        .unwrap();
-    Issuer { cert, key }
+fn intermediate(root: &TestIssuer, expired: bool) -> TestIssuer {
+    root.issue_ca("Test Intermediate", KeyKind::EcdsaP256, validity(expired))
 }
 
-/// A leaf with these SAN dNSNames (none: CN only), signed by `issuer` or self-signed.
+/// A leaf with these SAN dNSNames (none: CN only), signed by `issuer` or self-signed,
+/// with `key` or a new one.
 fn leaf_with(
     sans: &[&str],
     cn: &str,
-    issuer: Option<&Issuer>,
+    issuer: Option<&TestIssuer>,
     expired: bool,
-    key: Option<KeyPair>,
-) -> Leaf {
-    let key = key.unwrap_or_else(|| KeyPair::generate().unwrap());
-    let mut p =
-        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    p.distinguished_name = dn(cn);
-    if expired {
-        p.not_before = date_time_ymd(2000, 1, 1);
-        p.not_after = date_time_ymd(2001, 1, 1);
+    key: Option<TestKey>,
+) -> TestCert {
+    let key = key.unwrap_or_default();
+    let spec = LeafSpec::for_names(sans)
+        .with_common_name(cn)
+        .with_validity(validity(expired));
+    match issuer {
+        Some(i) => i.issue_leaf(&spec, &key),
+        None => self_signed_leaf(&spec, &key),
     }
-    let cert = match issuer {
-        Some(i) => p.signed_by(&key, &i.cert, &i.key).unwrap(),
-        None => p.self_signed(&key).unwrap(),
-    };
-    Leaf { cert, key }
 }
 
-fn leaf(issuer: Option<&Issuer>) -> Leaf {
+fn leaf(issuer: Option<&TestIssuer>) -> TestCert {
     leaf_with(&[MX], MX, issuer, false, None)
 }
 
 /// A root → intermediate → leaf(MX) hierarchy.
 struct Pki {
-    root: Issuer,
-    inter: Issuer,
-    leaf: Leaf,
+    root: TestIssuer,
+    inter: TestIssuer,
+    leaf: TestCert,
 }
 
 fn pki() -> Pki {
@@ -133,25 +101,18 @@ fn pki() -> Pki {
 
 // ---------------------------------------------------------------- handshakes
 
+/// A server presenting `chain` with the private key of `leaf`.
 fn server_config(
     chain: Vec<CertificateDer<'static>>,
-    key: &KeyPair,
-    versions: &[&'static SupportedProtocolVersion],
+    leaf: &TestCert,
+    versions: TlsVersions,
 ) -> Arc<ServerConfig> {
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    Arc::new(
-        ServerConfig::builder_with_provider(Arc::new(default_provider()))
-            .with_protocol_versions(versions)
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .unwrap(),
-    )
+    presenting(chain, leaf.private_key(), versions)
 }
 
-const BOTH: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
-const TLS12: &[&SupportedProtocolVersion] = &[&rustls::version::TLS12];
-const TLS13: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13];
+const BOTH: TlsVersions = TlsVersions::Both;
+const TLS12: TlsVersions = TlsVersions::Tls12Only;
+const TLS13: TlsVersions = TlsVersions::Tls13Only;
 
 #[derive(Debug)]
 struct Done {
@@ -244,11 +205,7 @@ fn failure(outcome: VerifyOutcome) -> Failure {
 #[test]
 fn dane_ee_all_selector_and_matching_types() {
     let p = pki();
-    let server = server_config(
-        vec![p.leaf.der(), p.inter.cert.der().clone()],
-        &p.leaf.key,
-        BOTH,
-    );
+    let server = server_config(vec![p.leaf.der(), p.inter.der()], &p.leaf, BOTH);
     for (sel, mt) in [(1, 1), (0, 1), (1, 2), (0, 0), (1, 0), (0, 2)] {
         let rec = p.leaf.tlsa(3, sel, mt);
         let (outcome, ok) = run(vec![rec.clone()], &server);
@@ -265,7 +222,7 @@ fn dane_ee_all_selector_and_matching_types() {
 fn dane_ee_ignores_names_and_dates() {
     // Expired, self-signed, for another name.
     let l = leaf_with(&["other.invalid"], "other.invalid", None, true, None);
-    let server = server_config(vec![l.der()], &l.key, BOTH);
+    let server = server_config(vec![l.der()], &l, BOTH);
     let (outcome, ok) = run(vec![l.tlsa(3, 1, 1)], &server);
     assert!(ok);
     assert_eq!(dane_match(outcome).depth, 0);
@@ -274,11 +231,7 @@ fn dane_ee_ignores_names_and_dates() {
 #[test]
 fn dane_ee_matching_an_intermediate_is_no_match() {
     let p = pki();
-    let server = server_config(
-        vec![p.leaf.der(), p.inter.cert.der().clone()],
-        &p.leaf.key,
-        BOTH,
-    );
+    let server = server_config(vec![p.leaf.der(), p.inter.der()], &p.leaf, BOTH);
     let (outcome, ok) = run(vec![p.inter.tlsa(3, 1, 1)], &server);
     assert!(!ok);
     assert_eq!(failure(outcome).kind, FailureKind::NoMatch);
@@ -289,11 +242,7 @@ fn dane_ee_matching_an_intermediate_is_no_match() {
 #[test]
 fn dane_ta_via_intermediate() {
     let p = pki();
-    let server = server_config(
-        vec![p.leaf.der(), p.inter.cert.der().clone()],
-        &p.leaf.key,
-        BOTH,
-    );
+    let server = server_config(vec![p.leaf.der(), p.inter.der()], &p.leaf, BOTH);
     for (sel, mt) in [(0, 1), (1, 1), (1, 2), (0, 0)] {
         let rec = p.inter.tlsa(2, sel, mt);
         let (outcome, ok) = run(vec![rec.clone()], &server);
@@ -309,11 +258,7 @@ fn dane_ta_via_intermediate() {
 #[test]
 fn outcome_log_lines_and_table_input() {
     let p = pki();
-    let server = server_config(
-        vec![p.leaf.der(), p.inter.cert.der().clone()],
-        &p.leaf.key,
-        BOTH,
-    );
+    let server = server_config(vec![p.leaf.der(), p.inter.der()], &p.leaf, BOTH);
     let (outcome, _) = run(vec![p.inter.tlsa(2, 0, 1)], &server);
     let line = outcome.to_string();
     assert!(line.starts_with("DANE-TA 2 0 1 "), "{line}");
@@ -359,12 +304,8 @@ fn outcome_log_lines_and_table_input() {
 fn dane_ta_root_presented_at_depth_two() {
     let p = pki();
     let server = server_config(
-        vec![
-            p.leaf.der(),
-            p.inter.cert.der().clone(),
-            p.root.cert.der().clone(),
-        ],
-        &p.leaf.key,
+        vec![p.leaf.der(), p.inter.der(), p.root.der()],
+        &p.leaf,
         BOTH,
     );
     let (outcome, ok) = run(vec![p.root.tlsa(2, 0, 1)], &server);
@@ -376,11 +317,7 @@ fn dane_ta_root_presented_at_depth_two() {
 fn dane_ta_full_key_or_cert_from_dns() {
     // The root is not presented: "2 1 0" carries its SPKI, "2 0 0" its certificate.
     let p = pki();
-    let server = server_config(
-        vec![p.leaf.der(), p.inter.cert.der().clone()],
-        &p.leaf.key,
-        BOTH,
-    );
+    let server = server_config(vec![p.leaf.der(), p.inter.der()], &p.leaf, BOTH);
     for (sel, mt) in [(1, 0), (0, 0)] {
         let (outcome, ok) = run(vec![p.root.tlsa(2, sel, mt)], &server);
         assert!(ok, "2 {sel} {mt}");
@@ -408,7 +345,7 @@ fn dane_ta_name_mismatch_fails() {
     let root = root();
     let inter = intermediate(&root, false);
     let l = leaf_with(&["wrong.example.net"], MX, Some(&inter), false, None);
-    let server = server_config(vec![l.der(), inter.cert.der().clone()], &l.key, BOTH);
+    let server = server_config(vec![l.der(), inter.der()], &l, BOTH);
     let (outcome, ok) = run(vec![inter.tlsa(2, 0, 1)], &server);
     assert!(!ok);
     let f = failure(outcome);
@@ -423,7 +360,7 @@ fn dane_ta_cn_used_only_without_san() {
     let root = root();
     let inter = intermediate(&root, false);
     let l = leaf_with(&[], MX, Some(&inter), false, None);
-    let server = server_config(vec![l.der(), inter.cert.der().clone()], &l.key, BOTH);
+    let server = server_config(vec![l.der(), inter.der()], &l, BOTH);
     let (outcome, ok) = run(vec![inter.tlsa(2, 1, 1)], &server);
     assert!(ok);
     assert_eq!(
@@ -432,7 +369,7 @@ fn dane_ta_cn_used_only_without_san() {
     );
     // A wildcard SAN for the parent domain.
     let l = leaf_with(&["*.example.com"], "x", Some(&inter), false, None);
-    let server = server_config(vec![l.der(), inter.cert.der().clone()], &l.key, BOTH);
+    let server = server_config(vec![l.der(), inter.der()], &l, BOTH);
     let (outcome, ok) = run(vec![inter.tlsa(2, 1, 1)], &server);
     assert!(ok);
     assert_eq!(
@@ -447,7 +384,7 @@ fn dane_ta_expired_chain_fails() {
     let root = root();
     let inter = intermediate(&root, false);
     let l = leaf_with(&[MX], MX, Some(&inter), true, None);
-    let server = server_config(vec![l.der(), inter.cert.der().clone()], &l.key, BOTH);
+    let server = server_config(vec![l.der(), inter.der()], &l, BOTH);
     let (outcome, ok) = run(vec![inter.tlsa(2, 0, 1)], &server);
     assert!(!ok);
     let f = failure(outcome);
@@ -464,16 +401,12 @@ fn dane_ta_expired_chain_fails() {
     // Valid leaf under an expired intermediate that is the trust anchor.
     let inter = intermediate(&root, true);
     let l = leaf_with(&[MX], MX, Some(&inter), false, None);
-    let server = server_config(vec![l.der(), inter.cert.der().clone()], &l.key, BOTH);
+    let server = server_config(vec![l.der(), inter.der()], &l, BOTH);
     let (outcome, ok) = run(vec![inter.tlsa(2, 0, 1)], &server);
     assert!(!ok);
     assert_eq!(failure(outcome).kind, FailureKind::ChainInvalid);
     // ... or an expired intermediate below a root trust anchor.
-    let server = server_config(
-        vec![l.der(), inter.cert.der().clone(), root.cert.der().clone()],
-        &l.key,
-        BOTH,
-    );
+    let server = server_config(vec![l.der(), inter.der(), root.der()], &l, BOTH);
     let (outcome, ok) = run(vec![root.tlsa(2, 0, 1)], &server);
     assert!(!ok);
     assert_eq!(failure(outcome).kind, FailureKind::ChainInvalid);
@@ -483,7 +416,7 @@ fn dane_ta_expired_chain_fails() {
 fn dane_ta_matching_the_leaf_is_a_one_certificate_chain() {
     // Self-signed leaf published as a trust anchor: names and dates apply.
     let l = leaf(None);
-    let server = server_config(vec![l.der()], &l.key, BOTH);
+    let server = server_config(vec![l.der()], &l, BOTH);
     let (outcome, ok) = run(vec![l.tlsa(2, 0, 1)], &server);
     assert!(ok);
     let m = dane_match(outcome);
@@ -491,13 +424,13 @@ fn dane_ta_matching_the_leaf_is_a_one_certificate_chain() {
     assert_eq!(m.ta_source, Some(TaSource::Presented));
 
     let l = leaf_with(&[MX], MX, None, true, None);
-    let server = server_config(vec![l.der()], &l.key, BOTH);
+    let server = server_config(vec![l.der()], &l, BOTH);
     let (outcome, ok) = run(vec![l.tlsa(2, 1, 1)], &server);
     assert!(!ok);
     assert_eq!(failure(outcome).kind, FailureKind::ChainInvalid);
 
     let l = leaf_with(&["other.invalid"], "other.invalid", None, false, None);
-    let server = server_config(vec![l.der()], &l.key, BOTH);
+    let server = server_config(vec![l.der()], &l, BOTH);
     let (outcome, ok) = run(vec![l.tlsa(2, 1, 1)], &server);
     assert!(!ok);
     assert_eq!(failure(outcome).kind, FailureKind::NameMismatch);
@@ -509,11 +442,7 @@ fn dane_ta_matching_the_leaf_is_a_one_certificate_chain() {
 fn several_records_one_matches() {
     let p = pki();
     let stranger = leaf(None);
-    let server = server_config(
-        vec![p.leaf.der(), p.inter.cert.der().clone()],
-        &p.leaf.key,
-        BOTH,
-    );
+    let server = server_config(vec![p.leaf.der(), p.inter.der()], &p.leaf, BOTH);
     let good = p.leaf.tlsa(3, 0, 1);
     let (outcome, ok) = run(
         vec![
@@ -532,11 +461,7 @@ fn several_records_one_matches() {
 fn no_match_fails_with_a_reason_per_record() {
     let p = pki();
     let stranger = pki();
-    let server = server_config(
-        vec![p.leaf.der(), p.inter.cert.der().clone()],
-        &p.leaf.key,
-        BOTH,
-    );
+    let server = server_config(vec![p.leaf.der(), p.inter.der()], &p.leaf, BOTH);
     let verifier = dane(vec![
         stranger.leaf.tlsa(3, 1, 1),
         stranger.inter.tlsa(2, 1, 1),
@@ -554,7 +479,10 @@ fn no_match_fails_with_a_reason_per_record() {
     let report = slot.get().unwrap();
     assert_eq!(
         report.chain_subjects,
-        ["CN=mx.example.com", "CN=Test Intermediate"]
+        [
+            "CN=mx.example.com",
+            "CN=Test Intermediate, O=danegate tests"
+        ]
     );
     let f = failure(report.outcome);
     assert_eq!(f.kind, FailureKind::NoMatch);
@@ -570,7 +498,7 @@ fn no_match_fails_with_a_reason_per_record() {
 #[test]
 fn unusable_only_set_fails_dane_and_says_why() {
     let p = pki();
-    let server = server_config(vec![p.leaf.der()], &p.leaf.key, BOTH);
+    let server = server_config(vec![p.leaf.der()], &p.leaf, BOTH);
     // PKIX-EE of the right certificate is still unusable (RFC 7672 §3.1.3).
     let (outcome, ok) = run(vec![p.leaf.tlsa(1, 1, 1)], &server);
     assert!(!ok);
@@ -584,7 +512,7 @@ fn unusable_only_set_fails_dane_and_says_why() {
 #[test]
 fn unauthenticated_accepts_anything() {
     let l = leaf_with(&["other.invalid"], "x", None, true, None);
-    let server = server_config(vec![l.der()], &l.key, BOTH);
+    let server = server_config(vec![l.der()], &l, BOTH);
     let verifier = Arc::new(crate::danger::accept_any_certificate());
     let slot = verifier.outcome();
     let config = client_config(verifier).unwrap();
@@ -604,16 +532,13 @@ fn handshake_signatures_are_verified() {
         }
     }
     let presented = leaf(None);
-    let other_key = KeyPair::generate().unwrap();
-    let signing = rustls::crypto::ring::sign::any_supported_type(&PrivateKeyDer::Pkcs8(
-        PrivatePkcs8KeyDer::from(other_key.serialize_der()),
-    ))
-    .unwrap();
+    let other_key = TestKey::default();
+    let signing = rustls::crypto::ring::sign::any_supported_type(&other_key.private_key()).unwrap();
     let resolver = Mismatched(Arc::new(CertifiedKey::new(vec![presented.der()], signing)));
     for versions in [TLS12, TLS13] {
         let server = Arc::new(
             ServerConfig::builder_with_provider(Arc::new(default_provider()))
-                .with_protocol_versions(versions)
+                .with_protocol_versions(versions.versions())
                 .unwrap()
                 .with_no_client_auth()
                 .with_cert_resolver(Arc::new(Mismatched(resolver.0.clone()))),
@@ -640,12 +565,8 @@ fn handshake_signatures_are_verified() {
 #[test]
 fn pkix_mode_with_given_roots() {
     let p = pki();
-    let server = server_config(
-        vec![p.leaf.der(), p.inter.cert.der().clone()],
-        &p.leaf.key,
-        BOTH,
-    );
-    let anchor = webpki::anchor_from_trusted_cert(p.root.cert.der())
+    let server = server_config(vec![p.leaf.der(), p.inter.der()], &p.leaf, BOTH);
+    let anchor = webpki::anchor_from_trusted_cert(&p.root.cert.der)
         .unwrap()
         .to_owned();
     let verifier = Arc::new(DaneVerifier::new(VerifyPolicy::Pkix {
@@ -671,16 +592,16 @@ fn pkix_mode_with_given_roots() {
 #[test]
 fn tls12_only_and_tls13_only_servers() {
     let p = pki();
-    let chain = vec![p.leaf.der(), p.inter.cert.der().clone()];
+    let chain = vec![p.leaf.der(), p.inter.der()];
     let rec = p.leaf.tlsa(3, 1, 1);
 
-    let server = server_config(chain.clone(), &p.leaf.key, TLS12);
+    let server = server_config(chain.clone(), &p.leaf, TLS12);
     let verifier = dane(vec![rec.clone()]);
     let done = handshake(&client_config(verifier).unwrap(), &server).unwrap();
     assert_eq!(done.protocol, "TLSv1.2");
     assert_eq!(done.cipher, "ECDHE-ECDSA-AES256-GCM-SHA384");
 
-    let server = server_config(chain, &p.leaf.key, TLS13);
+    let server = server_config(chain, &p.leaf, TLS13);
     let verifier = dane(vec![rec]);
     let done = handshake(&client_config(verifier).unwrap(), &server).unwrap();
     assert_eq!(done.protocol, "TLSv1.3");
@@ -694,9 +615,9 @@ const RSA_KEY: &str = include_str!("../testdata/rsa2048.pem");
 
 #[test]
 fn rsa_server_gives_the_seed_cipher_name() {
-    let key = KeyPair::from_pkcs8_pem_and_sign_algo(RSA_KEY, &rcgen::PKCS_RSA_SHA256).unwrap();
+    let key = TestKey::from_pkcs8_pem(RSA_KEY, KeyKind::RsaSha256);
     let l = leaf_with(&[MX], MX, None, false, Some(key));
-    let server = server_config(vec![l.der()], &l.key, TLS12);
+    let server = server_config(vec![l.der()], &l, TLS12);
     let verifier = dane(vec![l.tlsa(3, 1, 1)]);
     let done = handshake(&client_config(verifier).unwrap(), &server).unwrap();
     assert_eq!(
@@ -709,7 +630,7 @@ fn rsa_server_gives_the_seed_cipher_name() {
 fn every_handshake_runs_the_verifier() {
     let p = pki();
     for versions in [TLS12, TLS13] {
-        let server = server_config(vec![p.leaf.der()], &p.leaf.key, versions);
+        let server = server_config(vec![p.leaf.der()], &p.leaf, versions);
         let verifier = dane(vec![p.leaf.tlsa(3, 1, 1)]);
         let config = client_config(verifier.clone()).unwrap();
         let slot = verifier.outcome();

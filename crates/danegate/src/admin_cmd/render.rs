@@ -2,6 +2,7 @@
 //! recipients, delivery status rows, times.
 
 use danegate_admin::{DestinationView, DomainStatus, QueuedView, RouteView};
+use danegate_timefmt::Layout;
 
 /// Aligned columns, two spaces apart, like the appliance's tables.
 pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
@@ -41,19 +42,13 @@ pub(super) fn limit_text(d: &DestinationView) -> String {
     }
 }
 
+/// Seconds since the epoch as `2019-02-05 13:20:03Z` (UTC); the bare number when it is
+/// no date (beyond the year 9999).
 pub(super) fn time_text(unix: u64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(unix as i64) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        ),
-        Err(_) => unix.to_string(),
-    }
+    i64::try_from(unix)
+        .ok()
+        .and_then(|t| danegate_timefmt::utc(t, Layout::Listing))
+        .unwrap_or_else(|| unix.to_string())
 }
 
 pub(super) fn destination_text(d: &DestinationView) -> String {
@@ -198,4 +193,16 @@ pub(super) fn queued_text(list: &[QueuedView]) -> String {
 
 pub(super) fn indent(s: &str) -> String {
     s.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_text;
+
+    #[test]
+    fn time_text_is_utc_or_the_number() {
+        assert_eq!(time_text(1_549_372_803), "2019-02-05 13:20:03Z");
+        assert_eq!(time_text(0), "1970-01-01 00:00:00Z");
+        assert_eq!(time_text(u64::MAX), u64::MAX.to_string());
+    }
 }

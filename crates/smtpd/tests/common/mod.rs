@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use danegate_smtpd::{
-    ConnectDecision, Envelope, ListenerParams, Policy, RcptDecision, ReverseDns, Server,
-    ServerEvent, SessionInfo, StoreError,
+    CloseReason, ConnectDecision, Envelope, ListenerParams, Policy, RcptDecision, ReverseDns,
+    Server, ServerEvent, SessionInfo, StoreError,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -234,6 +234,15 @@ pub fn without_received(data: &[u8]) -> Vec<u8> {
 }
 
 /// Waits (up to 5 s) until an event matching `f` was reported.
+/// Waits (bounded) for the event that the session closed for `reason`.
+pub async fn wait_closed(policy: &TestPolicy, reason: CloseReason) -> bool {
+    wait_event(
+        policy,
+        |e| matches!(e, ServerEvent::Closed { reason: r, .. } if *r == reason),
+    )
+    .await
+}
+
 pub async fn wait_event(policy: &TestPolicy, f: impl Fn(&ServerEvent) -> bool) -> bool {
     for _ in 0..100 {
         if policy.events().iter().any(&f) {

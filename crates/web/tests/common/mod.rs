@@ -13,6 +13,7 @@ use std::{
 use danegate_admin::Admin;
 use danegate_config::Config;
 use danegate_gateway::{GatewayOptions, Running, start};
+use danegate_testkit::gateway::GatewayToml;
 use danegate_web::{WebSettings, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -50,34 +51,22 @@ impl Drop for Env {
 pub async fn env(extra: &str) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("danegate.toml");
-    let text = format!(
-        r#"
-[server]
-hostname = "gw.test"
-data_dir = "{data}"
-
-[[listener]]
-name = "outbound"
-address = "127.0.0.1:0"
-
-[[sender_group]]
-name = "RELAYLIST"
-senders = ["127.0.0.1"]
-policy = "RELAY"
-
-[dns]
-resolvers = [ {{ address = "127.0.0.1:9", priority = 0 }} ]
-timeout_secs = 1
-
+    // No DNS world; the built-in default bounce profile.
+    let text = GatewayToml {
+        with_default_bounce: false,
+        extra: format!(
+            r#"
 [[bounce_profile]]
 name = "quick"
 initial_retry_secs = 60
 max_retry_interval_secs = 60
 max_retries = 5
 {extra}
-"#,
-        data = dir.path().display(),
-    );
+"#
+        ),
+        ..GatewayToml::without_dns_world(dir.path())
+    }
+    .render();
     std::fs::write(&config_path, &text).unwrap();
     let config = Config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
     let opts = GatewayOptions {
