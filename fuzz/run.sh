@@ -3,6 +3,7 @@
 # bounded time on its committed seed corpus; inputs the fuzzer finds go to a scratch
 # directory, crashes to artifacts/<target>/ (and fail this script).
 #   fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]
+# FUZZ_DEV=1 builds without optimisations (much faster to build; CI's smoke run uses it).
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-10}
@@ -10,7 +11,11 @@ shift || true
 if ! command -v cargo-fuzz >/dev/null; then
     cargo install cargo-fuzz --locked
 fi
-cargo fuzz build -s none
+mode=()
+if [ -n "${FUZZ_DEV:-}" ]; then
+    mode=(--dev)
+fi
+cargo fuzz build -s none "${mode[@]}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(cargo fuzz list)
@@ -20,7 +25,7 @@ for t in "${targets[@]}"; do
     log="$scratch.log"
     echo "== fuzz $t: ${secs}s"
     set +e
-    cargo fuzz run -s none "$t" "$scratch" "corpus/$t" -- \
+    cargo fuzz run -s none "${mode[@]}" "$t" "$scratch" "corpus/$t" -- \
         -max_total_time="$secs" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 >"$log" 2>&1
     status=$?
     set -e
