@@ -5,64 +5,23 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
 use std::{
-    io::{BufRead, BufReader},
     path::Path,
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    process::{Command, Stdio},
+    time::Duration,
 };
 
-/// A running `danegate serve`; killed on drop.
-struct Serve {
-    child: Child,
-}
+use danegate_testkit::{gateway::ServeProcess, host::free_port};
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+const START_TIMEOUT: Duration = Duration::from_secs(90);
 
-fn serve(config: &Path, cwd: &Path) -> Serve {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_danegate"))
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .args(["--smtp-port", &port.to_string()])
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn danegate serve");
-    let stderr = child.stderr.take().unwrap();
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            sink.lock().unwrap().push(line);
-        }
+/// `danegate serve` on a free SMTP port, once its control socket is up.
+fn serve(config: &Path, cwd: &Path) -> ServeProcess {
+    let bin = env!("CARGO_BIN_EXE_danegate");
+    let mut s = ServeProcess::start(bin, config, free_port(), cwd, START_TIMEOUT);
+    s.wait_line("the control socket", START_TIMEOUT, |l| {
+        l.contains("Control socket")
     });
-    let start = Instant::now();
-    while !lines
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|l| l.contains("Control socket"))
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(90),
-            "no control socket; stderr:\n{}",
-            lines.lock().unwrap().join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Serve { child }
+    s
 }
 
 fn ok(cfg: &Path, args: &[&str]) -> String {

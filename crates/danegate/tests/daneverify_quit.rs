@@ -10,32 +10,25 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     net::{IpAddr, SocketAddr, TcpListener},
-    path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{
-        Arc, Mutex,
+        Arc,
         mpsc::{self, Receiver, RecvTimeoutError},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use danegate_testkit::{
     certs::{Presented, TestChain, TlsVersions},
     dns::{ServerOptions, World},
+    gateway::{GatewayToml, ServeProcess},
+    host::free_port,
 };
 
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 const MX_ADDR: [u8; 4] = [127, 0, 0, 185];
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn read_line(s: &mut impl Read) -> Option<String> {
     let mut line = Vec::new();
@@ -94,58 +87,6 @@ fn hold_quit_server(
     }
 }
 
-/// A running `danegate serve`; killed on drop.
-struct Serve {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Serve {
-    fn start(config: &Path, cwd: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_danegate"))
-            .args(["serve", "--config", config.to_str().unwrap()])
-            .current_dir(cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn danegate serve");
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let s = Serve { child, lines };
-        let start = Instant::now();
-        while !s
-            .lines
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains("Control socket"))
-        {
-            assert!(
-                start.elapsed() < START_TIMEOUT,
-                "timed out waiting for the control socket; stderr:\n{}",
-                s.lines.lock().unwrap().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        s
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn next(rx: &Receiver<Seen>) -> Result<Seen, RecvTimeoutError> {
     rx.recv_timeout(Duration::from_secs(60))
 }
@@ -174,31 +115,24 @@ fn the_gateway_answers_before_the_quit_exchange() {
 
     let data = dir.path().join("data");
     let cfg = dir.path().join("danegate.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"
-[server]
-hostname = "gw.test"
-data_dir = "{data}"
-
-[[listener]]
-name = "outbound"
-address = "127.0.0.1:{listen}"
-
-[dns]
-resolvers = [ {{ address = "{dns}", priority = 0 }} ]
-trust_anchor_file = "{anchor}"
-timeout_secs = 5
-"#,
-            data = data.display(),
-            listen = free_port(),
-            dns = dns.addr(),
-            anchor = anchor.display(),
-        ),
-    )
-    .unwrap();
-    let serve = Serve::start(&cfg, dir.path());
+    // No default destination or bounce profile: the built-in ones.
+    let text = GatewayToml {
+        listen_port: free_port(),
+        dns_timeout_secs: 5,
+        with_default_destination: false,
+        with_default_bounce: false,
+        ..GatewayToml::new(&data, dns.addr(), &anchor)
+    }
+    .render();
+    std::fs::write(&cfg, text).unwrap();
+    let mut serve = ServeProcess::spawn(
+        env!("CARGO_BIN_EXE_danegate"),
+        &["--config", cfg.to_str().unwrap()],
+        dir.path(),
+    );
+    serve.wait_line("the control socket", START_TIMEOUT, |l| {
+        l.contains("Control socket")
+    });
 
     let out = Command::new(env!("CARGO_BIN_EXE_danegate"))
         .args(["daneverify", "--config", cfg.to_str().unwrap()])
@@ -217,7 +151,7 @@ timeout_secs = 5
         Some(0),
         "stdout:\n{stdout}\nstderr:\n{}\nserve:\n{}",
         String::from_utf8_lossy(&out.stderr),
-        serve.lines.lock().unwrap().join("\n")
+        serve.lines().join("\n")
     );
     assert!(
         stdout.ends_with("DANE SUCCESS for hold.test\nDANE verification completed.\n"),
