@@ -35,8 +35,7 @@ async fn a_command_trickled_in_one_octet_at_a_time_hits_the_command_timeout() {
     p.idle_timeout = Duration::from_secs(10);
     p.command_timeout = Duration::from_millis(800);
     let srv = start(p).await;
-    let mut c = Raw::connect(srv.addr).await;
-    c.expect("220").await;
+    let mut c = Raw::greeted(srv.addr).await;
     // Never completes a line, but each octet comes well within the idle timeout.
     let got = trickle(&mut c, b"NOOP", Duration::from_millis(100), 200).await;
     let got = got.expect("the server never ended the trickling command");
@@ -74,10 +73,7 @@ async fn message_content_trickled_in_hits_the_data_timeout() {
     let mut p = params();
     p.data_timeout = Duration::from_millis(800);
     let srv = start(p).await;
-    let mut c = Raw::ready(srv.addr).await;
-    c.cmd("MAIL FROM:<a@example.org>", "250").await;
-    c.cmd("RCPT TO:<b@example.net>", "250").await;
-    c.cmd("DATA", "354").await;
+    let mut c = Raw::in_data(srv.addr).await;
     let got = trickle(&mut c, b"x\r\n", Duration::from_millis(100), 200).await;
     let got = got.expect("the server never ended the trickling message");
     assert!(got.starts_with("421 4.4.2"), "{got:?}");
@@ -102,10 +98,8 @@ async fn slots_reserved_for_relay_stay_free_for_relay_servers() {
     *policy.decision.lock().unwrap() = Some(accept_policy());
     let srv = start_with(p, policy).await;
     // Two non-RELAY clients hold every unreserved slot (they could trickle forever).
-    let mut a = Raw::connect(srv.addr).await;
-    a.expect("220").await;
-    let mut b = Raw::connect(srv.addr).await;
-    b.expect("220").await;
+    let mut a = Raw::greeted(srv.addr).await;
+    let mut b = Raw::greeted(srv.addr).await;
     // A third non-RELAY client is turned away…
     let mut c = Raw::connect(srv.addr).await;
     c.expect("421 4.7.0").await;
@@ -120,8 +114,7 @@ async fn slots_reserved_for_relay_stay_free_for_relay_servers() {
         policy: "RELAY".into(),
         sender_group: Some("RELAYLIST".into()),
     });
-    let mut relay = Raw::connect(srv.addr).await;
-    relay.expect("220").await;
+    let mut relay = Raw::greeted(srv.addr).await;
     relay.cmd("EHLO mta.example.test", "250").await;
     relay.cmd("QUIT", "221").await;
     assert!(srv.policy.events().iter().any(|e| matches!(
@@ -167,10 +160,7 @@ async fn quoted_local_parts_are_refused_with_553_and_the_other_recipients_stay()
 #[tokio::test]
 async fn a_998_octet_line_starting_with_a_stuffed_dot_is_accepted() {
     let srv = start(params()).await;
-    let mut c = Raw::ready(srv.addr).await;
-    c.cmd("MAIL FROM:<a@example.org>", "250").await;
-    c.cmd("RCPT TO:<b@example.net>", "250").await;
-    c.cmd("DATA", "354").await;
+    let mut c = Raw::in_data(srv.addr).await;
     let mut line = b".".to_vec();
     line.extend(std::iter::repeat_n(b'y', 997));
     let mut wire = b"Subject: dots\r\n\r\n.".to_vec();

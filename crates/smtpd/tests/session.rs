@@ -113,8 +113,7 @@ async fn full_session_with_dsn_parameters_and_received_header() {
 #[tokio::test]
 async fn pipelined_transaction() {
     let srv = start(params()).await;
-    let mut c = Raw::connect(srv.addr).await;
-    c.expect("220").await;
+    let mut c = Raw::greeted(srv.addr).await;
     // RFC 2920: EHLO may be followed by a whole command group in one write.
     c.send(
         b"EHLO client.example.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n\
@@ -160,10 +159,7 @@ async fn smuggling_variants_neither_end_nor_split_data() {
         b"\r\n.\n",
         b"\r\n.\r",
     ] {
-        let mut c = Raw::ready(srv.addr).await;
-        c.cmd("MAIL FROM:<a@example.org>", "250").await;
-        c.cmd("RCPT TO:<b@example.net>", "250").await;
-        c.cmd("DATA", "354").await;
+        let mut c = Raw::in_data(srv.addr).await;
         let mut body = b"Subject: outer\r\n\r\nouter".to_vec();
         body.extend_from_slice(seq);
         body.extend_from_slice(
@@ -294,8 +290,7 @@ async fn overlong_command_unknown_command_nul_and_bare_lf() {
 #[tokio::test]
 async fn commands_out_of_order() {
     let srv = start(params()).await;
-    let mut c = Raw::connect(srv.addr).await;
-    c.expect("220").await;
+    let mut c = Raw::greeted(srv.addr).await;
     c.cmd("MAIL FROM:<a@example.org>", "503 5.5.1").await;
     c.cmd("RCPT TO:<b@example.net>", "503 5.5.1").await;
     c.cmd("DATA", "503 5.5.1").await;
@@ -319,8 +314,7 @@ async fn commands_out_of_order() {
 #[tokio::test]
 async fn hello_resets_transaction_and_received_says_smtp() {
     let srv = start(params()).await;
-    let mut c = Raw::connect(srv.addr).await;
-    c.expect("220").await;
+    let mut c = Raw::greeted(srv.addr).await;
     c.cmd("HELO old.example.test", "250").await;
     c.cmd("MAIL FROM:<a@example.org>", "250").await;
     c.cmd("HELO new.example.test", "250").await;
@@ -343,8 +337,7 @@ async fn idle_timeout() {
     let mut p = params();
     p.idle_timeout = Duration::from_millis(500);
     let srv = start(p).await;
-    let mut c = Raw::connect(srv.addr).await;
-    c.expect("220").await;
+    let mut c = Raw::greeted(srv.addr).await;
     c.expect("421 4.4.2").await;
     assert!(c.closed().await);
     assert!(wait_closed(&srv.policy, CloseReason::IdleTimeout).await);
@@ -356,10 +349,7 @@ async fn idle_timeout_inside_data() {
     let mut p = params();
     p.idle_timeout = Duration::from_millis(500);
     let srv = start(p).await;
-    let mut c = Raw::ready(srv.addr).await;
-    c.cmd("MAIL FROM:<a@example.org>", "250").await;
-    c.cmd("RCPT TO:<b@example.net>", "250").await;
-    c.cmd("DATA", "354").await;
+    let mut c = Raw::in_data(srv.addr).await;
     c.send(b"partial\r\n").await;
     c.expect("421 4.4.2").await;
     assert!(c.closed().await);
@@ -372,10 +362,8 @@ async fn max_connections_total() {
     let mut p = params();
     p.max_connections = 2;
     let srv = start(p).await;
-    let mut a = Raw::connect(srv.addr).await;
-    a.expect("220").await;
-    let mut b = Raw::connect(srv.addr).await;
-    b.expect("220").await;
+    let mut a = Raw::greeted(srv.addr).await;
+    let _b = Raw::greeted(srv.addr).await;
     let mut c = Raw::connect(srv.addr).await;
     c.expect("421 4.7.0").await;
     assert!(c.closed().await);
@@ -383,8 +371,7 @@ async fn max_connections_total() {
     assert!(a.closed().await);
     // The slot is released before the close is reported.
     assert!(wait_event(&srv.policy, |e| matches!(e, ServerEvent::Closed { .. })).await);
-    let mut d = Raw::connect(srv.addr).await;
-    d.expect("220").await;
+    let _d = Raw::greeted(srv.addr).await;
     assert!(srv.policy.events().iter().any(|e| matches!(
         e,
         ServerEvent::Refused {

@@ -198,11 +198,28 @@ impl Raw {
         self.expect(prefix).await
     }
 
+    /// Connect and read a 220 greeting.
+    pub async fn greeted(addr: SocketAddr) -> Raw {
+        let mut c = Raw::connect(addr).await;
+        c.expect("220").await;
+        c
+    }
+
     /// Connect, greeting, EHLO.
     pub async fn ready(addr: SocketAddr) -> Raw {
         let mut c = Raw::connect(addr).await;
         c.expect("220 ").await;
         c.cmd("EHLO client.example.test", "250").await;
+        c
+    }
+
+    /// Connect, greeting, EHLO, `MAIL FROM:<a@example.org>`, `RCPT TO:<b@example.net>`
+    /// and `DATA` answered 354: the server now reads message content.
+    pub async fn in_data(addr: SocketAddr) -> Raw {
+        let mut c = Raw::ready(addr).await;
+        c.cmd("MAIL FROM:<a@example.org>", "250").await;
+        c.cmd("RCPT TO:<b@example.net>", "250").await;
+        c.cmd("DATA", "354").await;
         c
     }
 
