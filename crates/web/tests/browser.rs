@@ -19,8 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{PASSWORD, env};
-use danegate_smtp::{SmtpClient, Timeouts};
+use common::{PASSWORD, env, submit_message, wait_deferred};
 use danegate_testkit::{
     host::{self, free_port},
     smtp::{SinkOptions, SmtpSink},
@@ -119,22 +118,6 @@ async fn wait_css(c: &Client, selector: &str) -> fantoccini::elements::Element {
 
 async fn path_of(c: &Client) -> String {
     c.current_url().await.unwrap().path().to_string()
-}
-
-async fn submit_message(to: SocketAddr, rcpt: &str) {
-    let mut c = SmtpClient::connect(to, None, Timeouts::uniform(Duration::from_secs(10)))
-        .await
-        .unwrap();
-    c.ehlo("internal-mta.test").await.unwrap();
-    let body = format!(
-        "From: <alice@sender.test>\r\nTo: <{rcpt}>\r\nSubject: held for the browser\r\n\r\nHello.\r\n"
-    );
-    let d = c
-        .send("alice@sender.test", &[rcpt], body.as_bytes())
-        .await
-        .unwrap();
-    assert!(d.all_delivered(), "{d:?}");
-    let _ = c.quit().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,23 +230,9 @@ bounce_profile = "quick"
         tempfail: vec!["bob@later.test".into()],
         ..SinkOptions::default()
     });
-    submit_message(e.smtp(), "bob@later.test").await;
+    submit_message(e.smtp(), "bob@later.test", "held for the browser").await;
+    wait_deferred(&e, "later.test").await;
     let store = e.running.store();
-    let start = Instant::now();
-    loop {
-        let list = store.list(Some("later.test"), 10).await.unwrap();
-        if list
-            .first()
-            .is_some_and(|r| r.attempts >= 1 && !r.in_flight)
-        {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "not deferred: {list:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     drop(busy);
     c.goto(&e.url("/delivery-status")).await.unwrap();
     let row = css(&c, "tr[data-domain='later.test']").await;

@@ -12,17 +12,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::env;
-use danegate_smtp::{SmtpClient, Timeouts};
-use danegate_testkit::smtp::{SinkOptions, SmtpSink};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{bearer, env, submit_message, wait_deferred};
+use danegate_testkit::{
+    host::free_port,
+    smtp::{SinkOptions, SmtpSink},
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliver_now_lifts_the_suspension_of_a_destination() {
@@ -43,40 +37,12 @@ bounce_profile = "quick"
 "#
     ))
     .await;
-    let token = danegate_web::auth::create_token(&e.settings.api_tokens_file, "t").unwrap();
-    let bearer = format!("Bearer {token}");
+    let bearer = bearer(&e, "t");
 
-    let mut c = SmtpClient::connect(e.smtp(), None, Timeouts::uniform(Duration::from_secs(10)))
-        .await
-        .unwrap();
-    c.ehlo("internal-mta.test").await.unwrap();
-    let d = c
-        .send(
-            "alice@sender.test",
-            &["bob@down.test"],
-            b"From: <alice@sender.test>\r\nTo: <bob@down.test>\r\nSubject: x\r\n\r\nHello.\r\n",
-        )
-        .await
-        .unwrap();
-    assert!(d.all_delivered(), "{d:?}");
-    let _ = c.quit().await;
+    submit_message(e.smtp(), "bob@down.test", "x").await;
 
+    wait_deferred(&e, "down.test").await;
     let store = e.running.store();
-    let start = Instant::now();
-    loop {
-        let list = store.list(Some("down.test"), 10).await.unwrap();
-        if list
-            .first()
-            .is_some_and(|r| r.attempts >= 1 && !r.in_flight)
-        {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "not deferred: {list:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 
     // The server is up now; "Deliver now" (the API, which is Admin::deliver_now as the
     // web UI and the CLI are) delivers at once.

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{FORM, env, form, login, request};
+use common::{bearer, env, login, post_form, request};
 
 async fn put_anchor(e: &common::Env, bearer: &str, file: &str) -> common::Resp {
     let body = serde_json::json!({ "trust_anchor_file": file }).to_string();
@@ -28,8 +28,7 @@ async fn put_anchor(e: &common::Env, bearer: &str, file: &str) -> common::Resp {
 async fn the_api_does_not_reveal_files_through_the_trust_anchor_setting() {
     let e = env("").await;
     danegate_web::auth::set_password(&e.settings.password_hash_file, common::PASSWORD).unwrap();
-    let token = danegate_web::auth::create_token(&e.settings.api_tokens_file, "A").unwrap();
-    let bearer = format!("Bearer {token}");
+    let bearer = bearer(&e, "A");
     let passwd = std::fs::read_to_string(&e.settings.password_hash_file).unwrap();
     let tokens = std::fs::read_to_string(&e.settings.api_tokens_file).unwrap();
     let secret_of = |text: &str| text.split_whitespace().next().unwrap().to_string();
@@ -97,17 +96,16 @@ async fn the_dns_form_does_not_reveal_files_either() {
         e.settings.password_hash_file.display().to_string(),
         "/etc/passwd".to_string(),
     ] {
-        let r = request(
-            e.web,
-            "POST",
+        let r = post_form(
+            &e,
+            &cookie,
             "/dns",
-            &[FORM, ("Cookie", &cookie)],
-            &form(&[
+            &[
                 ("csrf", &csrf),
                 ("resolvers", "127.0.0.1:9 0"),
                 ("timeout_secs", "1"),
                 ("trust_anchor_file", &file),
-            ]),
+            ],
         )
         .await;
         assert_eq!(r.status, 422, "{file}: {}", r.body);

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{FORM, PASSWORD, env, form, login, request};
+use common::{FORM, PASSWORD, bearer, env, form, login, post_form, request};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_password_the_ui_says_how_to_set_one() {
@@ -112,14 +112,7 @@ async fn session_cookie_and_headers() {
     let (cookie, csrf) = login(&e).await;
     assert_ne!(cookie, id);
     // Logout ends the session.
-    let r = request(
-        e.web,
-        "POST",
-        "/logout",
-        &[FORM, ("Cookie", &cookie)],
-        &form(&[("csrf", &csrf)]),
-    )
-    .await;
+    let r = post_form(&e, &cookie, "/logout", &[("csrf", &csrf)]).await;
     assert_eq!(r.status, 303);
     let r = request(e.web, "GET", "/destinations", &[("Cookie", &cookie)], b"").await;
     assert_eq!(r.status, 303, "logged out");
@@ -322,12 +315,11 @@ async fn destination_form_shows_errors_next_to_fields_and_commits_good_input() {
     );
 
     // DANE Mandatory with TLS None: refused server-side, next to the DANE field.
-    let r = request(
-        e.web,
-        "POST",
+    let r = post_form(
+        &e,
+        &cookie,
         "/destinations",
-        &[FORM, ("Cookie", &cookie)],
-        &form(&[
+        &[
             ("csrf", &csrf),
             ("domain", "ietf.org"),
             ("conn_mode", "default"),
@@ -335,7 +327,7 @@ async fn destination_form_shows_errors_next_to_fields_and_commits_good_input() {
             ("rcpt_mode", "default"),
             ("tls", "none"),
             ("dane", "mandatory"),
-        ]),
+        ],
     )
     .await;
     assert_eq!(r.status, 422);
@@ -413,19 +405,18 @@ async fn destination_form_shows_errors_next_to_fields_and_commits_good_input() {
         "{}",
         edit.body
     );
-    let r = request(
-        e.web,
-        "POST",
+    let r = post_form(
+        &e,
+        &cookie,
         "/destinations/ietf.org",
-        &[FORM, ("Cookie", &cookie)],
-        &form(&[
+        &[
             ("csrf", &csrf),
             ("conn_mode", "default"),
             ("msgs_mode", "default"),
             ("rcpt_mode", "default"),
             ("tls", "required"),
             ("dane", "mandatory"),
-        ]),
+        ],
     )
     .await;
     assert_eq!(r.status, 303, "{}", r.body);
@@ -440,12 +431,11 @@ async fn destination_form_shows_errors_next_to_fields_and_commits_good_input() {
     );
 
     // Delete.
-    let r = request(
-        e.web,
-        "POST",
+    let r = post_form(
+        &e,
+        &cookie,
         "/destinations/ietf.org/delete",
-        &[FORM, ("Cookie", &cookie)],
-        &form(&[("csrf", &csrf)]),
+        &[("csrf", &csrf)],
     )
     .await;
     assert_eq!(r.status, 303, "{}", r.body);
@@ -460,16 +450,15 @@ async fn destination_form_shows_errors_next_to_fields_and_commits_good_input() {
 async fn routes_and_dns_pages() {
     let e = env("").await;
     let (cookie, csrf) = login(&e).await;
-    let r = request(
-        e.web,
-        "POST",
+    let r = post_form(
+        &e,
+        &cookie,
         "/routes",
-        &[FORM, ("Cookie", &cookie)],
-        &form(&[
+        &[
             ("csrf", &csrf),
             ("domain", "internal.test"),
             ("hosts", "127.0.0.1:2526, 127.0.0.2"),
-        ]),
+        ],
     )
     .await;
     assert_eq!(r.status, 303, "{}", r.body);
@@ -482,22 +471,20 @@ async fn routes_and_dns_pages() {
     assert!(page.body.contains("127.0.0.1:2526"));
     // DANE on the default profile cannot verify a fixed host: the page warns.
     assert!(page.body.contains("class=\"warning\""), "{}", page.body);
-    let bad = request(
-        e.web,
-        "POST",
+    let bad = post_form(
+        &e,
+        &cookie,
         "/routes",
-        &[FORM, ("Cookie", &cookie)],
-        &form(&[("csrf", &csrf), ("domain", "bad domain!"), ("hosts", "")]),
+        &[("csrf", &csrf), ("domain", "bad domain!"), ("hosts", "")],
     )
     .await;
     assert_eq!(bad.status, 422, "{}", bad.body);
     assert!(bad.body.contains("class=\"error\""), "{}", bad.body);
-    let r = request(
-        e.web,
-        "POST",
+    let r = post_form(
+        &e,
+        &cookie,
         "/routes/internal.test/delete",
-        &[FORM, ("Cookie", &cookie)],
-        &form(&[("csrf", &csrf)]),
+        &[("csrf", &csrf)],
     )
     .await;
     assert_eq!(r.status, 303, "{}", r.body);
@@ -510,8 +497,7 @@ async fn routes_and_dns_pages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_api_create_list_edit_delete() {
     let e = env("").await;
-    let token = danegate_web::auth::create_token(&e.settings.api_tokens_file, "test").unwrap();
-    let bearer = format!("Bearer {token}");
+    let bearer = bearer(&e, "test");
     let auth = ("Authorization", bearer.as_str());
     let json = ("Content-Type", "application/json");
 
@@ -703,12 +689,11 @@ async fn the_default_profile_is_edited_in_the_same_form() {
         "{}",
         page.body
     );
-    let r = request(
-        e.web,
-        "POST",
+    let r = post_form(
+        &e,
+        &cookie,
         "/destinations/default",
-        &[FORM, ("Cookie", &cookie)],
-        &form(&[
+        &[
             ("csrf", &csrf),
             ("ip_preference", "ipv4-preferred"),
             ("conn_mode", "max"),
@@ -719,7 +704,7 @@ async fn the_default_profile_is_edited_in_the_same_form() {
             ("tls", "preferred"),
             ("dane", "opportunistic"),
             ("bounce_profile", "default"),
-        ]),
+        ],
     )
     .await;
     assert_eq!(r.status, 303, "{}", r.body);
@@ -746,17 +731,16 @@ async fn dns_form_saves_and_shows_errors_next_to_fields() {
     let e = env("").await;
     let (cookie, csrf) = login(&e).await;
     // A valid change: persisted, applied, shown.
-    let r = request(
-        e.web,
-        "POST",
+    let r = post_form(
+        &e,
+        &cookie,
         "/dns",
-        &[FORM, ("Cookie", &cookie)],
-        &form(&[
+        &[
             ("csrf", &csrf),
             ("resolvers", "127.0.0.1:9 0\r\n127.0.0.2:5353 7\r\n"),
             ("timeout_secs", "2"),
             ("trust_anchor_file", ""),
-        ]),
+        ],
     )
     .await;
     assert_eq!(r.status, 303, "{}", r.body);
@@ -781,17 +765,16 @@ async fn dns_form_saves_and_shows_errors_next_to_fields() {
     assert!(page.body.contains("id=\"dns-form\""), "{}", page.body);
 
     // A bad resolver line: 422, the error next to the field, nothing changed.
-    let bad = request(
-        e.web,
-        "POST",
+    let bad = post_form(
+        &e,
+        &cookie,
         "/dns",
-        &[FORM, ("Cookie", &cookie)],
-        &form(&[
+        &[
             ("csrf", &csrf),
             ("resolvers", "127.0.0.1:9 0\nnot-an-ip 5"),
             ("timeout_secs", "2"),
             ("trust_anchor_file", ""),
-        ]),
+        ],
     )
     .await;
     assert_eq!(bad.status, 422, "{}", bad.body);
@@ -802,12 +785,11 @@ async fn dns_form_saves_and_shows_errors_next_to_fields() {
     );
     assert!(bad.body.contains("line 2"), "{}", bad.body);
     assert!(bad.body.contains("not-an-ip"), "{}", bad.body);
-    let bad = request(
-        e.web,
-        "POST",
+    let bad = post_form(
+        &e,
+        &cookie,
         "/dns",
-        &[FORM, ("Cookie", &cookie)],
-        &form(&[("csrf", &csrf), ("resolvers", ""), ("timeout_secs", "99")]),
+        &[("csrf", &csrf), ("resolvers", ""), ("timeout_secs", "99")],
     )
     .await;
     assert_eq!(bad.status, 422, "{}", bad.body);
@@ -824,8 +806,7 @@ async fn dns_form_saves_and_shows_errors_next_to_fields() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_api_put_dns() {
     let e = env("").await;
-    let token = danegate_web::auth::create_token(&e.settings.api_tokens_file, "test").unwrap();
-    let bearer = format!("Bearer {token}");
+    let bearer = bearer(&e, "test");
     let auth = ("Authorization", bearer.as_str());
     let json = ("Content-Type", "application/json");
     let r = request(

@@ -7,12 +7,13 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     sync::Arc,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use danegate_admin::Admin;
 use danegate_config::Config;
 use danegate_gateway::{GatewayOptions, Running, start};
+use danegate_smtp::{SmtpClient, Timeouts};
 use danegate_testkit::gateway::GatewayToml;
 use danegate_web::{WebSettings, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -231,4 +232,61 @@ pub async fn login(e: &Env) -> (String, String) {
     assert_eq!(page.status, 200);
     let csrf = page.csrf();
     (cookie, csrf)
+}
+
+/// A form POST to `path` with the session `cookie` (its CSRF token among `pairs`).
+pub async fn post_form(e: &Env, cookie: &str, path: &str, pairs: &[(&str, &str)]) -> Resp {
+    request(
+        e.web,
+        "POST",
+        path,
+        &[FORM, ("Cookie", cookie)],
+        &form(pairs),
+    )
+    .await
+}
+
+/// A new API token named `name`, as the `Authorization` header value.
+pub fn bearer(e: &Env, name: &str) -> String {
+    let token = danegate_web::auth::create_token(&e.settings.api_tokens_file, name).unwrap();
+    format!("Bearer {token}")
+}
+
+/// Submits a message for `rcpt` from alice@sender.test over SMTP to `to`; every
+/// recipient must be accepted.
+pub async fn submit_message(to: SocketAddr, rcpt: &str, subject: &str) {
+    let mut c = SmtpClient::connect(to, None, Timeouts::uniform(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    c.ehlo("internal-mta.test").await.unwrap();
+    let body = format!(
+        "From: <alice@sender.test>\r\nTo: <{rcpt}>\r\nSubject: {subject}\r\n\r\nHello.\r\n"
+    );
+    let d = c
+        .send("alice@sender.test", &[rcpt], body.as_bytes())
+        .await
+        .unwrap();
+    assert!(d.all_delivered(), "{d:?}");
+    let _ = c.quit().await;
+}
+
+/// Waits (up to 20 s) until the first queued recipient for `domain` has had an attempt
+/// and is not in flight: its delivery was deferred.
+pub async fn wait_deferred(e: &Env, domain: &str) {
+    let store = e.running.store();
+    let start = Instant::now();
+    loop {
+        let list = store.list(Some(domain), 10).await.unwrap();
+        if list
+            .first()
+            .is_some_and(|r| r.attempts >= 1 && !r.in_flight)
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "not deferred: {list:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
