@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
-use std::{process::Command, sync::OnceLock};
+use std::{path::Path, process::Command, sync::OnceLock};
 
 mod dv_world;
 
@@ -20,26 +20,13 @@ fn fixture() -> &'static DvWorld {
 
 fn daneverify(extra: &[&str]) -> (Option<i32>, String, String) {
     let f = fixture();
-    let out = Command::new(env!("CARGO_BIN_EXE_danegate"))
-        .arg("daneverify")
-        .args([
-            "--resolver",
-            &f.dns.addr().to_string(),
-            "--port",
-            &f.port.to_string(),
-            "--timeout",
-            "5",
-        ])
-        .arg("--trust-anchor")
-        .arg(&f.anchor)
-        .args(extra)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let dns = f.dns.addr().to_string();
+    let port = f.port.to_string();
+    let anchor = f.anchor.to_str().unwrap();
+    let mut args = vec!["--resolver", &dns, "--port", &port, "--timeout", "5"];
+    args.extend(["--trust-anchor", anchor]);
+    args.extend(extra);
+    dv_world::daneverify(Path::new("."), &args)
 }
 
 #[test]

@@ -8,7 +8,6 @@
 
 use std::{
     path::Path,
-    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -19,7 +18,7 @@ use danegate_testkit::{
 
 mod dv_world;
 
-use dv_world::DvWorld;
+use dv_world::{DvWorld, daneverify};
 
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -43,22 +42,6 @@ level = "debug"
         ..GatewayToml::new(data_dir, n.dns.addr(), &n.anchor)
     }
     .render()
-}
-
-/// `danegate daneverify ARGS` in `cwd`: (exit code, stdout, stderr).
-fn daneverify(cwd: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_danegate"))
-        .arg("daneverify")
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

@@ -5,7 +5,8 @@
 
 use std::{
     net::{IpAddr, SocketAddr},
-    path::PathBuf,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
 };
 
 use danegate_testkit::{
@@ -74,4 +75,21 @@ impl DvWorld {
             _sinks: sinks,
         }
     }
+}
+
+/// `danegate daneverify ARGS` in `cwd`, standard input empty: (exit code, stdout,
+/// stderr).
+pub fn daneverify(cwd: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_danegate"))
+        .arg("daneverify")
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
