@@ -77,7 +77,7 @@ ee312.sec.test         success   success   verified    DANE-EE 3 1 2, server TLS
 ta201.sec.test         success   success   verified    DANE-TA 2 0 1 on the presented intermediate
 ta211.sec.test         success   success   verified    DANE-TA 2 1 1 on the root CA key, full chain presented
 mismatch.sec.test      failed    failed    certfail    TLSA 3 1 1 of a key the server does not have
-unusable.sec.test      failed    failed    nodane      only PKIX-EE 1 1 1 / PKIX-TA 0 0 1 (unusable): TLS mandatory, unauthenticated
+unusable.sec.test      failed    fallback  nodane      only PKIX-EE 1 1 1 / PKIX-TA 0 0 1 (unusable): TLS mandatory, unauthenticated
 nostarttls.sec.test    failed    failed    notls       secure TLSA, server offers no STARTTLS: never plain text
 insecmx.insec.test     failed    fallback  trusted     insecure MX RRset, MX host secure with a right TLSA
 insecaddr.sec.test     failed    fallback  nodane      secure MX, MX host in an unsigned zone (its TLSA is ignored)
