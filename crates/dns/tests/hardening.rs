@@ -7,12 +7,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
-use std::{str::FromStr, sync::OnceLock, time::Duration};
+mod common;
 
-use danegate_dns::{
-    AnswerKind, BogusReason, Name, RecordType, Resolver, ResolverConfig, Security, TrustAnchors,
-    UpstreamConfig,
-};
+use std::{str::FromStr, sync::OnceLock};
+
+use danegate_dns::{AnswerKind, BogusReason, Name, RecordType, Resolver, ResolverConfig, Security};
 use danegate_testkit::dns::{
     Denial, DnsServer, DsMode, Fault, Rewrite, ServerOptions, SignedWorld, World,
 };
@@ -139,15 +138,7 @@ fn fixture() -> &'static Fixture {
 
 fn config() -> ResolverConfig {
     let f = fixture();
-    let mut c = ResolverConfig::new(
-        vec![UpstreamConfig {
-            addr: f.server.addr(),
-            priority: 0,
-        }],
-        TrustAnchors::parse(&f.world.trust_anchor_ds(), "test anchor").unwrap(),
-    );
-    c.timeout = Duration::from_millis(700);
-    c
+    common::world_config(&f.world, f.server.addr())
 }
 
 async fn look_with(c: ResolverConfig, name: &str, t: RecordType) -> danegate_dns::Answer {

@@ -5,13 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
+mod common;
+
 use std::{
     str::FromStr,
     sync::{Arc, Mutex, OnceLock},
-    time::Duration,
 };
 
-use danegate_dns::{Name, RecordType, Resolver, ResolverConfig, TrustAnchors, UpstreamConfig};
+use danegate_dns::{Name, RecordType, Resolver};
 use danegate_testkit::dns::{Denial, DnsServer, Rewrite, ServerOptions, SignedWorld, World};
 use hickory_proto::{
     dnssec::rdata::DNSSECRData,
@@ -193,15 +194,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 fn resolver() -> Resolver {
     let f = fixture();
-    let mut c = ResolverConfig::new(
-        vec![UpstreamConfig {
-            addr: f.server.addr(),
-            priority: 0,
-        }],
-        TrustAnchors::parse(&f.world.trust_anchor_ds(), "test anchor").unwrap(),
-    );
-    c.timeout = Duration::from_millis(700);
-    Resolver::new(c)
+    Resolver::new(common::world_config(&f.world, f.server.addr()))
 }
 
 #[test]
