@@ -378,17 +378,21 @@ impl Resolver {
             } else {
                 set.name.clone()
             };
-            return Ok(plain(match inner.chain.zone_for(&target, budget).await? {
-                ZoneState::Insecure(why) => {
-                    trace::insecure(&set.name, set.rtype, &why);
-                    Security::Insecure
-                }
-                ZoneState::Bogus(r) => Security::Bogus(r),
-                ZoneState::Secure(z) => Security::Bogus(BogusReason::MissingSignature(format!(
-                    "{} {} has no RRSIG although zone {} is signed",
-                    set.name, set.rtype, z.apex
-                ))),
-            }));
+            return Ok(plain(
+                match inner.chain.zone_for(&target, false, budget).await? {
+                    ZoneState::Insecure(why) => {
+                        trace::insecure(&set.name, set.rtype, &why);
+                        Security::Insecure
+                    }
+                    ZoneState::Bogus(r) => Security::Bogus(r),
+                    ZoneState::Secure(z) => {
+                        Security::Bogus(BogusReason::MissingSignature(format!(
+                            "{} {} has no RRSIG although zone {} is signed",
+                            set.name, set.rtype, z.apex
+                        )))
+                    }
+                },
+            ));
         }
         // Signed: the signer must be the name's zone or an ancestor (RFC 4035 §5.3.1).
         // Each distinct signer named by an RRSIG is tried in turn, so that a junk RRSIG
@@ -406,7 +410,7 @@ impl Resolver {
         }
         let mut first: Option<Positive> = None;
         for signer in signers {
-            let p = match inner.chain.zone_for(&signer, budget).await? {
+            let p = match inner.chain.zone_for(&signer, true, budget).await? {
                 ZoneState::Insecure(why) => {
                     trace::insecure(&set.name, set.rtype, &why);
                     plain(Security::Insecure)
@@ -495,7 +499,7 @@ impl Resolver {
         } else {
             name.clone()
         };
-        let z = match self.inner.chain.zone_for(&target, budget).await? {
+        let z = match self.inner.chain.zone_for(&target, false, budget).await? {
             ZoneState::Insecure(why) => {
                 trace::insecure(name, qtype, &why);
                 return Ok((Security::Insecure, ttl));
