@@ -175,7 +175,7 @@ pub fn percent(p: f64) -> String {
 /// A window in words: `24 hours`, `7 days`, `90 minutes`.
 pub fn window_words(secs: u64) -> String {
     let plural = |n: u64, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-    if secs >= 86_400 && secs % 86_400 == 0 {
+    if secs >= 2 * 86_400 && secs % 86_400 == 0 {
         plural(secs / 86_400, "day")
     } else if secs >= 3600 && secs % 3600 == 0 {
         plural(secs / 3600, "hour")
@@ -427,7 +427,11 @@ mod tests {
             "safe to set DANE Mandatory: 100 % of 1,234 deliveries in 7 days would have passed"
         );
         let r = recommend("opportunistic", &counts(1, 0, 0, 0), &[], "24 hours");
-        assert!(r.text.contains("100 % of 1 delivery in 24 hours"), "{}", r.text);
+        assert!(
+            r.text.contains("100 % of 1 delivery in 24 hours"),
+            "{}",
+            r.text
+        );
     }
 
     #[test]
@@ -435,7 +439,11 @@ mod tests {
         let r = recommend(
             "none",
             &counts(0, 7, 0, 0),
-            &[reason(Finding::NoTlsa, "mx.example publishes no TLSA record", 1)],
+            &[reason(
+                Finding::NoTlsa,
+                "mx.example publishes no TLSA record",
+                1,
+            )],
             "7 days",
         );
         assert_eq!(r.code, RecommendationCode::NoDane);
@@ -520,7 +528,7 @@ mod tests {
         assert_eq!(percent(100.0), "100 %");
         assert_eq!(percent(99.96), "99.9 %");
         assert_eq!(window_words(7 * 86_400), "7 days");
-        assert_eq!(window_words(86_400), "1 day");
+        assert_eq!(window_words(86_400), "24 hours");
         assert_eq!(window_words(24 * 3600 + 3600), "25 hours");
         assert_eq!(parse_since("7d"), Ok(7 * 86_400));
         assert_eq!(parse_since("24h"), Ok(86_400));

@@ -161,6 +161,9 @@ pub(crate) async fn deliver_batch(
                 open(&shared, &config, &dest, dcid, &mut trail),
                 crate::shadow::lookup(&shared, &domain, routed, dest.ip_preference)
             );
+            if let Ok(s) = &opened {
+                trail.name_session(s);
+            }
             if let Some(dns) = dns {
                 crate::shadow::record(&shared, &dns, opened.as_ref().ok(), msgs.len());
                 trail.name_from(&dns);

@@ -612,6 +612,13 @@ impl Trail {
         }
     }
 
+    /// Names the address of an open session with its host name.
+    pub fn name_session(&mut self, s: &Session) {
+        let ip = s.addr.ip();
+        self.tried = Some(format!("{} [{ip}]", s.host));
+        self.last_ip = Some(ip);
+    }
+
     /// Names the address tried with the host names of a shadow lookup (the TLS Support
     /// path's events carry only addresses).
     pub fn name_from(&mut self, dns: &ShadowDns) {

@@ -89,7 +89,12 @@ pub(crate) fn text(r: &Readiness) -> String {
             .reasons
             .iter()
             .map(|x| ("Mandatory", x))
-            .chain(row.opportunistic.reasons.iter().map(|x| ("Opportunistic", x)))
+            .chain(
+                row.opportunistic
+                    .reasons
+                    .iter()
+                    .map(|x| ("Opportunistic", x)),
+            )
             .map(|(m, x)| {
                 format!(
                     "  {m}: {} — {} ({}x, last {})",
