@@ -79,6 +79,9 @@ enum Command {
     Queue(admin_cmd::QueueArgs),
     /// Print the end of a log (mail_logs), and follow it with -f.
     Tail(admin_cmd::TailArgs),
+    /// Readiness report: per destination domain, what DANE Mandatory and Opportunistic
+    /// would have decided for its deliveries, and a recommendation.
+    Readiness(admin_cmd::ReadinessArgs),
 }
 
 fn main() -> ExitCode {
@@ -138,6 +141,7 @@ fn main() -> ExitCode {
         Command::Tophosts(args) => admin_cmd::tophosts(args, &top),
         Command::Queue(args) => admin_cmd::queue(args, &top),
         Command::Tail(args) => admin_cmd::tail(args, &top),
+        Command::Readiness(args) => admin_cmd::readiness(args, &top),
     };
     ExitCode::from(code)
 }

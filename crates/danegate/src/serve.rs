@@ -34,6 +34,10 @@ pub struct ServeArgs {
     /// Set its password with `danegate web-passwd`.
     #[arg(long, value_name = "ADDR")]
     web: Option<std::net::SocketAddr>,
+    /// Do not evaluate what DANE Mandatory and Opportunistic would have decided for
+    /// each delivery (the readiness report then stays empty; docs/readiness.md).
+    #[arg(long)]
+    no_shadow: bool,
 }
 
 fn load(path: Option<&PathBuf>) -> Result<Config, String> {
@@ -92,6 +96,7 @@ pub async fn run(args: ServeArgs) -> u8 {
         smtp_port: args.smtp_port,
         extra_roots,
         tick: Duration::from_secs(1),
+        shadow: !args.no_shadow,
     };
     let running = match start(config, opts).await {
         Ok(r) => r,

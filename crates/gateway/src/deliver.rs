@@ -148,12 +148,28 @@ pub(crate) async fn deliver_batch(
     // A destination that just failed is not tried again for every queued message:
     // they are deferred with the same reason until the suspension ends (Postfix's
     // "delivery temporarily suspended").
+    let mut trail = crate::shadow::Trail::default();
     let opened = match shared.suspension(&domain) {
         Some(reason) => Err(Attempt::Defer {
             enhanced: "4.4.1".into(),
             reason: format!("delivery temporarily suspended: {reason}"),
         }),
-        None => open(&shared, &config, &dest, dcid).await,
+        None => {
+            // The shadow evaluation's DNS runs alongside the delivery's connection.
+            let routed = dest.route_hosts.is_some();
+            let (opened, dns) = tokio::join!(
+                open(&shared, &config, &dest, dcid, &mut trail),
+                crate::shadow::lookup(&shared, &domain, routed, dest.ip_preference)
+            );
+            if let Ok(s) = &opened {
+                trail.name_session(s);
+            }
+            if let Some(dns) = dns {
+                crate::shadow::record(&shared, &dns, opened.as_ref().ok(), msgs.len());
+                trail.name_from(&dns);
+            }
+            opened
+        }
     };
     let mut session = match opened {
         Ok(s) => {
@@ -170,7 +186,7 @@ pub(crate) async fn deliver_batch(
                     .clamp(Duration::from_secs(1), Duration::from_secs(300));
                 shared.suspend(&domain, hold, format!("{enhanced} {reason}"));
             }
-            record(&shared, &dest, None, None, None, &attempt);
+            record(&shared, &dest, &trail, None, None, None, &attempt);
             for m in &msgs {
                 settle(
                     &shared,
@@ -211,6 +227,7 @@ pub(crate) async fn deliver_batch(
         record(
             &shared,
             &dest,
+            &trail,
             Some(session.host.clone()),
             tls,
             dane,
@@ -252,6 +269,7 @@ fn log_tls(dcid: u64, domain: &str, s: &Session) {
 fn record(
     shared: &Shared,
     dest: &Destination,
+    trail: &crate::shadow::Trail,
     host: Option<String>,
     tls: Option<(String, String)>,
     dane_action: Option<Action>,
@@ -286,6 +304,8 @@ fn record(
         dane,
         tls,
         detail,
+        tried: trail.tried.clone(),
+        cert_failed: trail.cert_failed.clone(),
     };
     if let Ok(mut m) = shared.outcomes.lock() {
         m.insert(dest.domain.clone(), o);
@@ -321,6 +341,7 @@ async fn open(
     config: &Config,
     dest: &Destination,
     dcid: u64,
+    trail: &mut crate::shadow::Trail,
 ) -> Result<Session, Attempt> {
     let (domain, profile) = (dest.domain.as_str(), &dest.profile);
     let resolver = shared.resolver();
@@ -338,6 +359,7 @@ async fn open(
         if let Event::Connecting { port: p, .. } = e {
             port = *p;
         }
+        trail.observe(e);
         log_delivery_event(dcid, port, e)
     };
     let tls = dest.tls;

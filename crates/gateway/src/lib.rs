@@ -8,6 +8,7 @@ mod deliver;
 mod listener;
 mod rate;
 mod scheduler;
+mod shadow;
 
 use std::{
     net::SocketAddr,
@@ -26,6 +27,10 @@ use tokio::sync::{Notify, watch};
 pub use batv::{BatvKey, Verdict as BatvVerdict};
 pub use deliver::notify_allows;
 pub use listener::{load_listener_tls, postmaster_address};
+pub use shadow::{
+    DAILY_KEEP, DomainShadow, HOURLY_KEEP, MAX_DOMAINS, ModeCounts, REASONS_KEPT, ShadowCounts,
+    ShadowReason,
+};
 
 /// Settings that are not part of the configuration file.
 #[derive(Clone, Debug)]
@@ -38,6 +43,9 @@ pub struct GatewayOptions {
     pub extra_roots: Vec<TrustAnchor<'static>>,
     /// The longest the scheduler sleeps without looking at the queue.
     pub tick: Duration,
+    /// Shadow evaluation of every delivery attempt (what DANE Mandatory and
+    /// Opportunistic would have decided), persisted in `<data_dir>/shadow.sqlite`.
+    pub shadow: bool,
 }
 
 impl Default for GatewayOptions {
@@ -47,6 +55,7 @@ impl Default for GatewayOptions {
             smtp_port: 25,
             extra_roots: Vec::new(),
             tick: Duration::from_secs(1),
+            shadow: true,
         }
     }
 }
@@ -88,6 +97,10 @@ pub struct LastOutcome {
     pub tls: Option<(String, String)>,
     /// What happened, in one line (the reply, or the reason for a deferral).
     pub detail: String,
+    /// The host (and address) the attempt connected to last, also when it failed.
+    pub tried: Option<String>,
+    /// TLS reached the server's certificate and its check failed: why.
+    pub cert_failed: Option<String>,
 }
 
 /// The shared state of a running gateway.
@@ -106,6 +119,8 @@ pub(crate) struct Shared {
         std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, String)>>,
     /// The bounce verification key, loaded at first need.
     pub batv: batv::KeyCache,
+    /// Shadow evaluation results.
+    pub shadow: shadow::ShadowStore,
 }
 
 impl Shared {
@@ -184,6 +199,7 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
         .as_ref()
         .clone();
     roots.extend(opts.extra_roots.iter().cloned());
+    let shadow_store = shadow::ShadowStore::new(&config.server.data_dir, opts.shadow);
     let shared = Arc::new(Shared {
         config: RwLock::new(Arc::new(config.clone())),
         resolver: RwLock::new(resolver),
@@ -196,6 +212,7 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
         outcomes: std::sync::Mutex::new(std::collections::HashMap::new()),
         suspended: std::sync::Mutex::new(std::collections::HashMap::new()),
         batv: batv::KeyCache::default(),
+        shadow: shadow_store,
     });
     let (stop, stop_rx) = watch::channel(false);
     let mut listeners = Vec::new();
@@ -229,6 +246,10 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
     let sh = shared.clone();
     let rx = stop_rx.clone();
     tasks.push(tokio::spawn(async move { scheduler::run(sh, rx).await }));
+    tasks.push(tokio::spawn(shadow::flusher(
+        shared.clone(),
+        stop_rx.clone(),
+    )));
     Ok(Running {
         shared,
         listeners,
@@ -269,6 +290,29 @@ impl Running {
             .lock()
             .map(|m| m.clone())
             .unwrap_or_default()
+    }
+
+    /// The shadow evaluation results of every destination domain seen in the last
+    /// `since` (counts, recent failure reasons, latest record), most messages first.
+    pub async fn shadow_report(&self, since: Duration) -> Result<Vec<DomainShadow>, String> {
+        let sh = self.shared.clone();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        tokio::task::spawn_blocking(move || sh.shadow.report(since, now))
+            .await
+            .map_err(|e| format!("shadow report: {e}"))?
+    }
+
+    /// The shadow evaluation of the latest delivery attempt to `domain`, if any.
+    pub fn latest_shadow(&self, domain: &str) -> Option<danegate_delivery::shadow::ShadowRecord> {
+        self.shared.shadow.latest(domain)
+    }
+
+    /// Whether shadow evaluation is on.
+    pub fn shadow_enabled(&self) -> bool {
+        self.shared.shadow.enabled()
     }
 
     /// Queues a DSN about `env` to its sender, as the delivery agent does (never for a
