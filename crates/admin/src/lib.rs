@@ -19,6 +19,7 @@ pub mod control;
 pub mod daneverify;
 pub mod edit;
 mod preserve;
+mod tlsrpt;
 mod views;
 
 #[cfg(test)]

@@ -79,6 +79,8 @@ enum Command {
     Queue(admin_cmd::QueueArgs),
     /// Print the end of a log (mail_logs), and follow it with -f.
     Tail(admin_cmd::TailArgs),
+    /// SMTP TLS Reporting (RFC 8460): `show` a day's reports, `send-now`.
+    Tlsrpt(admin_cmd::TlsrptArgs),
 }
 
 fn main() -> ExitCode {
@@ -138,6 +140,7 @@ fn main() -> ExitCode {
         Command::Tophosts(args) => admin_cmd::tophosts(args, &top),
         Command::Queue(args) => admin_cmd::queue(args, &top),
         Command::Tail(args) => admin_cmd::tail(args, &top),
+        Command::Tlsrpt(args) => admin_cmd::tlsrpt(args, &top),
     };
     ExitCode::from(code)
 }

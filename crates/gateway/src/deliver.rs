@@ -145,6 +145,7 @@ pub(crate) async fn deliver_batch(
         return;
     }
     let dcid = NEXT_DCID.fetch_add(1, Ordering::Relaxed);
+    let mut trail: Vec<Event> = Vec::new();
     // A destination that just failed is not tried again for every queued message:
     // they are deferred with the same reason until the suspension ends (Postfix's
     // "delivery temporarily suspended").
@@ -153,8 +154,12 @@ pub(crate) async fn deliver_batch(
             enhanced: "4.4.1".into(),
             reason: format!("delivery temporarily suspended: {reason}"),
         }),
-        None => open(&shared, &config, &dest, dcid).await,
+        None => open(&shared, &config, &dest, dcid, &mut trail).await,
     };
+    // TLS-RPT: not for a route's smart host, nor for a batch carrying a report.
+    let skip = dest.route_hosts.is_some() || msgs.iter().any(|m| crate::tlsrpt::is_report(&m.env));
+    let mandatory = dest.dane == DaneMode::Mandatory;
+    crate::tlsrpt::after_open(&shared, &config, &domain, mandatory, &trail, skip).await;
     let mut session = match opened {
         Ok(s) => {
             log_tls(dcid, &domain, &s);
@@ -321,6 +326,7 @@ async fn open(
     config: &Config,
     dest: &Destination,
     dcid: u64,
+    trail: &mut Vec<Event>,
 ) -> Result<Session, Attempt> {
     let (domain, profile) = (dest.domain.as_str(), &dest.profile);
     let resolver = shared.resolver();
@@ -338,6 +344,7 @@ async fn open(
         if let Event::Connecting { port: p, .. } = e {
             port = *p;
         }
+        trail.push(e.clone());
         log_delivery_event(dcid, port, e)
     };
     let tls = dest.tls;

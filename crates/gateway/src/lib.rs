@@ -8,6 +8,7 @@ mod deliver;
 mod listener;
 mod rate;
 mod scheduler;
+pub mod tlsrpt;
 
 use std::{
     net::SocketAddr,
@@ -106,6 +107,8 @@ pub(crate) struct Shared {
         std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, String)>>,
     /// The bounce verification key, loaded at first need.
     pub batv: batv::KeyCache,
+    /// The TLS-RPT recorder, opened at first need.
+    pub tlsrpt: tlsrpt::Cell,
 }
 
 impl Shared {
@@ -196,6 +199,7 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
         outcomes: std::sync::Mutex::new(std::collections::HashMap::new()),
         suspended: std::sync::Mutex::new(std::collections::HashMap::new()),
         batv: batv::KeyCache::default(),
+        tlsrpt: tlsrpt::Cell::default(),
     });
     let (stop, stop_rx) = watch::channel(false);
     let mut listeners = Vec::new();
@@ -229,6 +233,10 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
     let sh = shared.clone();
     let rx = stop_rx.clone();
     tasks.push(tokio::spawn(async move { scheduler::run(sh, rx).await }));
+    tasks.push(tokio::spawn(tlsrpt::send::run(
+        shared.clone(),
+        stop_rx.clone(),
+    )));
     Ok(Running {
         shared,
         listeners,

@@ -400,6 +400,18 @@ impl Recorder {
         })
     }
 
+    /// Is a report of `day` waiting to be retried (its last attempt failed)?
+    pub fn has_failed(&self, day: Day) -> Result<bool, StoreError> {
+        let day = day.to_string();
+        self.with(|c| {
+            c.query_row(
+                "SELECT EXISTS(SELECT 1 FROM sends WHERE day = ?1 AND state = 'failed')",
+                [day],
+                |r| r.get(0),
+            )
+        })
+    }
+
     /// The claimed report was sent.
     pub fn mark_sent(&self, day: Day, domain: &str, rua: &str) -> Result<(), StoreError> {
         self.set_state(day, domain, rua, "sent", "")
@@ -534,7 +546,9 @@ mod tests {
         assert_eq!(r.send_state(day, "example.com", rua).unwrap(), None);
         assert!(r.claim(day, "example.com", rua).unwrap());
         assert!(!r.claim(day, "example.com", rua).unwrap());
+        assert!(!r.has_failed(day).unwrap());
         r.mark_failed(day, "example.com", rua, "boom").unwrap();
+        assert!(r.has_failed(day).unwrap());
         assert_eq!(
             r.send_state(day, "example.com", rua).unwrap(),
             Some(SendState::Failed {
