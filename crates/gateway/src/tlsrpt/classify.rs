@@ -176,14 +176,12 @@ impl Walk {
                 self.cur.tlsa = Some(records.clone());
                 self.cur.tlsa_unusable = *usable == 0;
             }
-            Event::TlsaFound { host, .. } | Event::TlsaNone { host, .. } => {
-                if self.mandatory {
-                    self.cur.host = Some(host.clone());
-                    self.fail(
-                        ResultType::DaneRequired,
-                        Some("DANE Mandatory: no secure TLSA record".into()),
-                    );
-                }
+            Event::TlsaFound { host, .. } | Event::TlsaNone { host, .. } if self.mandatory => {
+                self.cur.host = Some(host.clone());
+                self.fail(
+                    ResultType::DaneRequired,
+                    Some("DANE Mandatory: no secure TLSA record".into()),
+                );
             }
             Event::TlsaBogus { host, reason, .. } => {
                 self.cur.host = Some(host.clone());
