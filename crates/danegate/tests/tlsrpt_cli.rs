@@ -422,8 +422,15 @@ async fn reports_are_recorded_mailed_and_posted_once() {
     assert!(shown(&s, "collect.rpt.test").is_none(), "{s}");
     assert_eq!(s.as_array().unwrap().len(), 3, "{s}");
 
-    // --- Restart: recorded data survives, nothing is sent twice.
+    // --- Restart: recorded data survives, nothing is sent twice. While the gateway is
+    // down, `show` reads the data directory itself.
     gw.kill9();
+    let offline = show(&cfg);
+    let r: Report =
+        serde_json::from_value(shown(&offline, "mismatch.rpt.test").unwrap()["report"].clone())
+            .unwrap();
+    assert_eq!(&r, mis_report);
+    assert_eq!(offline.as_array().unwrap().len(), 3, "{offline}");
     let _gw = serve(&cfg, dir.path(), smtp_port, &ca);
     let s = show(&cfg);
     let mis_again = shown(&s, "mismatch.rpt.test").unwrap();

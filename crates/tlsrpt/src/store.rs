@@ -110,6 +110,20 @@ impl Recorder {
             path: path.clone(),
             error: e.to_string(),
         };
+        // Created owner-only before SQLite opens it (its -wal and -shm files take the
+        // database file's permissions): recipient domains and addresses are inside.
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| StoreError {
+                    path: path.clone(),
+                    error: e.to_string(),
+                })?;
+        }
         let conn = Connection::open(&path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
@@ -491,6 +505,14 @@ mod tests {
             .unwrap();
         }
         let r = Recorder::open(dir.path()).unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(dir.path().join(FILE_NAME))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
         r.record_on(
             day,
             "example.com",

@@ -1,12 +1,18 @@
 //! `danegate tlsrpt show|send-now`: a day's TLS-RPT (RFC 8460) reports, through the
 //! running gateway's control socket (it looks up each domain's `_smtp._tls` record with
-//! its own resolver and sends through its own queue).
+//! its own resolver and sends through its own queue). Without a running gateway,
+//! `show` reads the recorder in the data directory itself (destinations unknown).
+
+use std::{path::Path, time::Duration};
 
 use clap::{Args, Subcommand};
-use danegate_admin::control::Request;
+use danegate_admin::control::{self, ClientError, Request};
+use danegate_config::Config;
 use danegate_gateway::tlsrpt::send::{Line, Pending};
+use danegate_tlsrpt::{Day, Recorder, Reporter};
 
 use super::{Target, client::query, render::table};
+use crate::{EXIT_TEMPFAIL, EXIT_USAGE};
 
 /// `danegate tlsrpt ...`
 #[derive(Args, Debug)]
@@ -43,12 +49,29 @@ pub enum TlsrptCmd {
 pub fn tlsrpt(args: TlsrptArgs, top: &Target) -> u8 {
     let t = args.target.or(top);
     match args.cmd {
-        TlsrptCmd::Show { date, domain } => query(
-            "tlsrpt show",
-            &t,
-            Request::TlsrptShow { date, domain },
-            |v: &Vec<Pending>| Ok(show_text(v)),
-        ),
+        TlsrptCmd::Show { date, domain } => {
+            let dir = match t.data_dir() {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("danegate tlsrpt show: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            let ping = control::request(
+                &control::socket_path(&dir),
+                &Request::Ping,
+                Duration::from_secs(10),
+            );
+            if let Err(ClientError::NotRunning(_)) = ping {
+                return offline_show(&t, &dir, date.as_deref(), domain.as_deref());
+            }
+            query(
+                "tlsrpt show",
+                &t,
+                Request::TlsrptShow { date, domain },
+                |v: &Vec<Pending>| Ok(show_text(v)),
+            )
+        }
         TlsrptCmd::SendNow { date } => query(
             "tlsrpt send-now",
             &t,
@@ -126,4 +149,89 @@ fn show_text(v: &[Pending]) -> String {
         }
     }
     out
+}
+
+/// `show` without a running gateway: the recorder in `dir`, the reporter of the
+/// configuration file (the embedded default without `--config`).
+fn offline_show(t: &Target, dir: &Path, date: Option<&str>, only: Option<&str>) -> u8 {
+    let name = "danegate tlsrpt show";
+    let day = match date {
+        None => Day::today(),
+        Some(d) => match d.trim().parse::<Day>() {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("{name}: --date: {e}");
+                return EXIT_USAGE;
+            }
+        },
+    };
+    let config = match &t.config {
+        Some(f) => match Config::load(f) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                return EXIT_USAGE;
+            }
+        },
+        None => Config::embedded_default(),
+    };
+    let who = Reporter {
+        organization_name: config.tls_rpt.organization_name.clone(),
+        contact_info: config.tls_rpt.contact_info.clone(),
+        submitter: config
+            .tls_rpt
+            .submitter_or(&config.server.hostname)
+            .to_string(),
+    };
+    eprintln!(
+        "{name}: no running gateway; reading {} (destinations are looked up by the gateway)",
+        dir.join(danegate_tlsrpt::store::FILE_NAME).display()
+    );
+    let mut out: Vec<Pending> = Vec::new();
+    let rec = match Recorder::open_existing(dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return EXIT_TEMPFAIL;
+        }
+    };
+    if let Some(rec) = rec {
+        let domains = match rec.domains(day) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                return EXIT_TEMPFAIL;
+            }
+        };
+        let only = only.map(|d| d.trim_end_matches('.').to_ascii_lowercase());
+        for domain in domains {
+            if only.as_ref().is_some_and(|o| *o != domain) {
+                continue;
+            }
+            match rec.report(day, &domain, &who) {
+                Ok(Some(report)) => out.push(Pending {
+                    domain,
+                    destinations: vec![(String::new(), "unknown: no running gateway".to_string())],
+                    report,
+                }),
+                Ok(None) => {}
+                Err(e) => {
+                    eprintln!("{name}: {e}");
+                    return EXIT_TEMPFAIL;
+                }
+            }
+        }
+    }
+    if t.json {
+        match serde_json::to_string_pretty(&out) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                return EXIT_TEMPFAIL;
+            }
+        }
+    } else {
+        print!("{}", danegate_logs::escape_for_terminal(&show_text(&out)));
+    }
+    0
 }
