@@ -7,8 +7,9 @@
 //! * `danegate tlsrpt send-now --date TODAY` sends each domain's report to its
 //!   `_smtp._tls` destinations: the mailed reports arrive at the collector's MX as RFC
 //!   8460 §5.3 `multipart/report` messages whose gzip JSON parses with the expected
-//!   counts and result types; the `https:` destination receives the same report as a
-//!   POST of `application/tlsrpt+gzip`;
+//!   counts and result types; the `https:` destination answers 500 first (logged in
+//!   mail_logs, tried again at the next run, the mailed ones not resent), then receives
+//!   the same report as a POST of `application/tlsrpt+gzip`;
 //! * the delivery of the reports themselves is not recorded (no report about a report);
 //! * after a restart, what was recorded is still there and nothing is sent twice.
 
@@ -173,7 +174,7 @@ async fn reports_are_recorded_mailed_and_posted_once() {
     let https = HttpsServer::with_route(
         web.server_config(TlsVersions::Both, Presented::LeafAndIntermediate),
         "/tlsrpt",
-        Route::status(204),
+        Route::status(500),
     );
     let hp = https.port();
 
@@ -291,26 +292,31 @@ async fn reports_are_recorded_mailed_and_posted_once() {
         "{out}"
     );
 
-    // --- Send now: three mailed reports, one POST.
-    let sent = json(&cfg, &["tlsrpt", "send-now", "--date", &today]);
-    let outcomes: Vec<String> = sent
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| {
-            format!(
-                "{} {} {}",
-                l["domain"].as_str().unwrap(),
-                l["rua"].as_str().unwrap(),
-                l["outcome"].as_str().unwrap()
-            )
-        })
-        .collect();
+    // --- Send now: three mailed reports; the collector answers 500 to the POST.
+    let send_now = |cfg: &Path| -> Vec<String> {
+        json(cfg, &["tlsrpt", "send-now", "--date", &today])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                format!(
+                    "{} {} {}",
+                    l["domain"].as_str().unwrap(),
+                    l["rua"].as_str().unwrap(),
+                    l["outcome"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let outcomes = send_now(&cfg);
     assert_eq!(outcomes.len(), 4, "{outcomes:?}");
-    assert!(
-        outcomes.iter().any(|o| o.starts_with("mismatch.rpt.test https://") && o.contains("posted (HTTP 204)")),
-        "{outcomes:?}"
-    );
+    let https_line = |o: &[String]| {
+        o.iter()
+            .find(|l| l.starts_with("mismatch.rpt.test https://"))
+            .cloned()
+            .unwrap()
+    };
+    assert!(https_line(&outcomes).contains("failed: "), "{outcomes:?}");
     assert_eq!(
         outcomes
             .iter()
@@ -319,16 +325,41 @@ async fn reports_are_recorded_mailed_and_posted_once() {
         3,
         "{outcomes:?}"
     );
+    let mail_logs = std::fs::read_to_string(data.join("logs/mail_logs")).unwrap();
+    assert!(
+        mail_logs
+            .lines()
+            .any(|l| l.contains("TLS-RPT report for mismatch.rpt.test")
+                && l.contains("https://collector.rpt.test")
+                && l.contains("failed")),
+        "{mail_logs}"
+    );
+    // A failed destination is tried again; the others are not sent twice.
+    https.set_route("/tlsrpt", Route::status(204));
+    let outcomes = send_now(&cfg);
+    assert!(
+        https_line(&outcomes).ends_with("posted (HTTP 204)"),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| o.ends_with("already sent"))
+            .count(),
+        3,
+        "{outcomes:?}"
+    );
 
     // The POST.
-    let posts = https.wait_for_requests(1, DELIVERY_TIMEOUT);
-    assert_eq!(posts[0].method, "POST");
-    assert_eq!(posts[0].path, "/tlsrpt");
+    let posts = https.wait_for_requests(2, DELIVERY_TIMEOUT);
+    assert_eq!(posts[1].method, "POST");
+    assert_eq!(posts[1].path, "/tlsrpt");
     assert_eq!(
-        posts[0].header("content-type"),
+        posts[1].header("content-type"),
         Some("application/tlsrpt+gzip")
     );
-    let posted = gunzip(&posts[0].body);
+    assert_eq!(posts[0].body, posts[1].body);
+    let posted = gunzip(&posts[1].body);
     assert_eq!(posted.organization_name, "Gateway Test Org");
     assert_eq!(posted.contact_info, "mailto:tls@gw.test");
     assert_eq!(
@@ -456,5 +487,5 @@ async fn reports_are_recorded_mailed_and_posted_once() {
     let queued = json(&cfg, &["queue", "list", "collect.rpt.test"]);
     assert!(queued.as_array().unwrap().is_empty(), "{queued}");
     assert_eq!(col_sink.messages().len(), 3);
-    assert_eq!(https.requests().len(), 1);
+    assert_eq!(https.requests().len(), 2);
 }
