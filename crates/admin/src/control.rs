@@ -145,6 +145,21 @@ pub enum Request {
         /// The check.
         check: crate::daneverify::Check,
     },
+    /// [`Admin::tlsrpt_show`]: a day's TLS-RPT reports and destinations.
+    TlsrptShow {
+        /// `YYYY-MM-DD` (default: today, UTC).
+        #[serde(default)]
+        date: Option<String>,
+        /// One policy domain, or all.
+        #[serde(default)]
+        domain: Option<String>,
+    },
+    /// [`Admin::tlsrpt_send`]: sends a day's TLS-RPT reports now.
+    TlsrptSend {
+        /// `YYYY-MM-DD` (default: yesterday, UTC).
+        #[serde(default)]
+        date: Option<String>,
+    },
 }
 
 /// One line of a command's standard output, sent before the response of a
@@ -297,6 +312,16 @@ pub async fn handle(admin: &Admin, req: Request) -> Response {
         Request::SetDaneMandatory { domain } => {
             blocking(admin, move |a| a.set_dane_mandatory(&domain)).await
         }
+        Request::TlsrptShow { date, domain } => {
+            match admin.tlsrpt_show(date.as_deref(), domain.as_deref()).await {
+                Ok(v) => Response::ok(v),
+                Err(e) => Response::err(e),
+            }
+        }
+        Request::TlsrptSend { date } => match admin.tlsrpt_send(date.as_deref()).await {
+            Ok(v) => Response::ok(v),
+            Err(e) => Response::err(e),
+        },
         Request::Daneverify { check } => {
             // Not streamed here: the lines are collected (the connection streams them).
             let mut lines = Vec::new();

@@ -23,6 +23,7 @@ mod lint;
 mod model;
 mod parse;
 mod report;
+mod tls_rpt;
 mod write;
 
 #[cfg(test)]
@@ -38,6 +39,7 @@ pub use domain::{DomainPattern, check_domain, is_below, normalize};
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
 pub use report::{check_report, check_report_str};
+pub use tls_rpt::TlsRpt;
 
 /// Ranges and defaults of the numeric settings, `(min, max)` inclusive. The destination
 /// ranges are the appliance form's ("between 1 and 1,000", "between 0 and 1,000,000,000 per
@@ -127,6 +129,8 @@ pub struct Config {
     /// `[[log]]` as written, in file order; empty = the default subscription (see
     /// [`Config::log_subscriptions`]).
     pub logs: Vec<LogSubscription>,
+    /// `[tls_rpt]`: SMTP TLS Reporting (off by default).
+    pub tls_rpt: TlsRpt,
 }
 
 impl Listener {
@@ -250,6 +254,7 @@ impl Config {
             smtp_routes: Vec::new(),
             bounce_profiles: vec![BounceProfile::with_defaults("default")],
             logs: Vec::new(),
+            tls_rpt: TlsRpt::default(),
         }
     }
 

@@ -226,7 +226,27 @@ pub(crate) fn to_toml(c: &Config) -> String {
         );
         let _ = writeln!(o, "max_files = {}", l.max_files);
     }
+    write_tls_rpt(&mut o, &c.tls_rpt);
     o
+}
+
+/// `[tls_rpt]`, only when it differs from the default (off).
+fn write_tls_rpt(o: &mut String, t: &crate::TlsRpt) {
+    if *t == crate::TlsRpt::default() {
+        return;
+    }
+    let _ = writeln!(o, "\n[tls_rpt]\nenabled = {}", t.enabled);
+    for (k, v) in [
+        ("organization_name", &t.organization_name),
+        ("contact_info", &t.contact_info),
+        ("sender", &t.sender),
+        ("submitter", &t.submitter),
+    ] {
+        if !v.is_empty() {
+            let _ = writeln!(o, "{k} = {}", quote(v));
+        }
+    }
+    let _ = writeln!(o, "send_time = {}", quote(&t.send_time_text()));
 }
 
 /// A non-default profile: the fields written in the file, plus any whose value differs

@@ -12,6 +12,7 @@ mod args;
 mod client;
 mod readiness;
 mod render;
+mod tlsrpt;
 
 use std::{
     io::{Read as _, Seek as _, SeekFrom},
@@ -36,6 +37,7 @@ use render::{
     STATUS_HEADERS, destination_text, indent, limit_text, queued_text, routes_text, status_rows,
     table, time_text,
 };
+pub use tlsrpt::{TlsrptArgs, tlsrpt};
 
 use crate::{EXIT_TEMPFAIL, EXIT_USAGE};
 

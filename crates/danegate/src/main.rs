@@ -82,6 +82,8 @@ enum Command {
     /// Readiness report: per destination domain, what DANE Mandatory and Opportunistic
     /// would have decided for its deliveries, and a recommendation.
     Readiness(admin_cmd::ReadinessArgs),
+    /// SMTP TLS Reporting (RFC 8460): `show` a day's reports, `send-now`.
+    Tlsrpt(admin_cmd::TlsrptArgs),
 }
 
 fn main() -> ExitCode {
@@ -142,6 +144,7 @@ fn main() -> ExitCode {
         Command::Queue(args) => admin_cmd::queue(args, &top),
         Command::Tail(args) => admin_cmd::tail(args, &top),
         Command::Readiness(args) => admin_cmd::readiness(args, &top),
+        Command::Tlsrpt(args) => admin_cmd::tlsrpt(args, &top),
     };
     ExitCode::from(code)
 }

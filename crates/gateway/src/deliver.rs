@@ -171,6 +171,10 @@ pub(crate) async fn deliver_batch(
             opened
         }
     };
+    // TLS-RPT: not for a route's smart host, nor for a batch carrying a report.
+    let skip = dest.route_hosts.is_some() || msgs.iter().any(|m| crate::tlsrpt::is_report(&m.env));
+    let mandatory = dest.dane == DaneMode::Mandatory;
+    crate::tlsrpt::after_open(&shared, &config, &domain, mandatory, &trail.events, skip).await;
     let mut session = match opened {
         Ok(s) => {
             log_tls(dcid, &domain, &s);

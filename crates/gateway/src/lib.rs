@@ -9,6 +9,7 @@ mod listener;
 mod rate;
 mod scheduler;
 mod shadow;
+pub mod tlsrpt;
 
 use std::{
     net::SocketAddr,
@@ -121,6 +122,8 @@ pub(crate) struct Shared {
     pub batv: batv::KeyCache,
     /// Shadow evaluation results.
     pub shadow: shadow::ShadowStore,
+    /// The TLS-RPT recorder, opened at first need.
+    pub tlsrpt: tlsrpt::Cell,
 }
 
 impl Shared {
@@ -213,6 +216,7 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
         suspended: std::sync::Mutex::new(std::collections::HashMap::new()),
         batv: batv::KeyCache::default(),
         shadow: shadow_store,
+        tlsrpt: tlsrpt::Cell::default(),
     });
     let (stop, stop_rx) = watch::channel(false);
     let mut listeners = Vec::new();
@@ -247,6 +251,10 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
     let rx = stop_rx.clone();
     tasks.push(tokio::spawn(async move { scheduler::run(sh, rx).await }));
     tasks.push(tokio::spawn(shadow::flusher(
+        shared.clone(),
+        stop_rx.clone(),
+    )));
+    tasks.push(tokio::spawn(tlsrpt::send::run(
         shared.clone(),
         stop_rx.clone(),
     )));

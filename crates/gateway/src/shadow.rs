@@ -586,11 +586,14 @@ pub(crate) struct Trail {
     pub tried: Option<String>,
     /// TLS was negotiated up to the certificate, which failed the check: why.
     pub cert_failed: Option<String>,
+    /// Every event of the attempt, in order (TLS-RPT classifies them).
+    pub events: Vec<Event>,
 }
 
 impl Trail {
     /// Follows one delivery event.
     pub fn observe(&mut self, e: &Event) {
+        self.events.push(e.clone());
         match e {
             Event::AddrFound { ip, host, .. } => self.host_of.push((*ip, host.clone())),
             Event::Connecting { ip, .. } => {
