@@ -123,12 +123,7 @@ const fn l(name: &'static str, values: &'static [&'static str]) -> Label {
     Label { name, values }
 }
 
-const fn m(
-    name: &'static str,
-    kind: Kind,
-    labels: &'static [Label],
-    help: &'static str,
-) -> Metric {
+const fn m(name: &'static str, kind: Kind, labels: &'static [Label], help: &'static str) -> Metric {
     Metric {
         name,
         kind,
@@ -266,10 +261,7 @@ pub const CATALOG: &[Metric] = &[
     m(
         DNS_UPSTREAM_FAILURES,
         Counter,
-        &[
-            l("upstream", &[]),
-            l("kind", UpstreamFailure::LABELS),
-        ],
+        &[l("upstream", &[]), l("kind", UpstreamFailure::LABELS)],
         "Failed exchanges with an upstream resolver (each one fails over to the next), by resolver and kind.",
     ),
     m(
@@ -315,7 +307,12 @@ mod tests {
                 m.name
             );
             // Prometheus naming: counters end in _total, and only counters do.
-            assert_eq!(m.kind == Kind::Counter, m.name.ends_with("_total"), "{}", m.name);
+            assert_eq!(
+                m.kind == Kind::Counter,
+                m.name.ends_with("_total"),
+                "{}",
+                m.name
+            );
             assert!(!m.help.is_empty());
             assert!(m.labels.iter().all(|l| l.name != "node"), "{}", m.name);
         }

@@ -60,20 +60,48 @@ mod tests {
     #[test]
     fn codes_of_the_delivery_agent() {
         let cases = [
-            ("4.0.0", "mx.test [192.0.2.1]: 450 4.2.0 mailbox busy", Remote),
-            ("5.0.0", "mx.test [192.0.2.1]: 550 5.1.1 no such user", Remote),
+            (
+                "4.0.0",
+                "mx.test [192.0.2.1]: 450 4.2.0 mailbox busy",
+                Remote,
+            ),
+            (
+                "5.0.0",
+                "mx.test [192.0.2.1]: 550 5.1.1 no such user",
+                Remote,
+            ),
             ("4.0.0", "no reply for this recipient", Remote),
-            ("5.1.2", "DANE FAILED for nothere.test: No mail for nothere.test", Domain),
+            (
+                "5.1.2",
+                "DANE FAILED for nothere.test: No mail for nothere.test",
+                Domain,
+            ),
             ("5.1.10", "null MX", Domain),
             ("4.4.1", "connect: connection refused", Connection),
             ("4.4.2", "mx [192.0.2.1]: connection lost", Connection),
             ("4.4.3", "temporary failure for d: SERVFAIL", Dns),
             ("4.4.4", "no server to try", Dns),
             ("5.4.4", "no address", Dns),
-            ("4.7.5", "DANE FAILED for wrongtlsa.test: Certificate verification failed", Dane),
-            ("4.7.5", "DANE mandatory cannot be verified for d: its SMTP route sends to h", Dane),
-            ("4.7.5", "TLS Support Required not met by 192.0.2.1: no STARTTLS", Tls),
-            ("4.4.1", "delivery temporarily suspended: 4.7.5 DANE FAILED", Suspended),
+            (
+                "4.7.5",
+                "DANE FAILED for wrongtlsa.test: Certificate verification failed",
+                Dane,
+            ),
+            (
+                "4.7.5",
+                "DANE mandatory cannot be verified for d: its SMTP route sends to h",
+                Dane,
+            ),
+            (
+                "4.7.5",
+                "TLS Support Required not met by 192.0.2.1: no STARTTLS",
+                Tls,
+            ),
+            (
+                "4.4.1",
+                "delivery temporarily suspended: 4.7.5 DANE FAILED",
+                Suspended,
+            ),
             (
                 "5.7.5",
                 "DANE FAILED for d: x (retried until the bounce profile's limit)",
