@@ -418,14 +418,14 @@ fn a_known_workload_gives_exact_counters_on_metrics_and_web() {
     assert_eq!(
         v(
             "danegate_tls_sessions_total",
-            &[("direction", "out"), ("version", "TLSv1.3")]
+            &[("direction", "out"), ("protocol", "TLSv1.3")]
         ),
         Some(2.0)
     );
     assert_eq!(
         v(
             "danegate_tls_sessions_total",
-            &[("direction", "out"), ("version", "TLSv1.2")]
+            &[("direction", "out"), ("protocol", "TLSv1.2")]
         ),
         Some(0.0)
     );

@@ -88,7 +88,8 @@ pub struct Label {
     /// The label name.
     pub name: &'static str,
     /// Every value it can take; empty when the set is open but bounded by the
-    /// configuration (upstream resolvers) or by a table (decision-table lines).
+    /// configuration (upstream resolvers), by a table (decision-table lines) or by the
+    /// build (the version).
     pub values: &'static [&'static str],
 }
 
@@ -140,7 +141,7 @@ pub const CATALOG: &[Metric] = &[
     m(
         BUILD_INFO,
         Gauge,
-        &[l("version", &[VERSION])],
+        &[l("version", &[])],
         "Always 1: the danegate version of this node.",
     ),
     m(
@@ -212,7 +213,7 @@ pub const CATALOG: &[Metric] = &[
         Counter,
         &[
             l("direction", Direction::LABELS),
-            l("version", TLS_VERSIONS),
+            l("protocol", TLS_VERSIONS),
         ],
         "TLS sessions established, by direction and protocol version.",
     ),
@@ -261,8 +262,8 @@ pub const CATALOG: &[Metric] = &[
     m(
         DNS_UPSTREAM_FAILURES,
         Counter,
-        &[l("upstream", &[]), l("kind", UpstreamFailure::LABELS)],
-        "Failed exchanges with an upstream resolver (each one fails over to the next), by resolver and kind.",
+        &[l("upstream", &[]), l("error", UpstreamFailure::LABELS)],
+        "Failed exchanges with an upstream resolver (each one fails over to the next), by resolver and error.",
     ),
     m(
         QUEUE_RECIPIENTS,

@@ -130,7 +130,7 @@ mod tests {
         let tls = lookup(names::TLS_SESSIONS).unwrap();
         let s = zero_series(tls);
         assert_eq!(s.len(), 2 * 3);
-        assert!(s.contains(&vec![("direction", "out"), ("version", "TLSv1.3")]));
+        assert!(s.contains(&vec![("direction", "out"), ("protocol", "TLSv1.3")]));
         let plain = lookup(names::MESSAGES_RECEIVED).unwrap();
         assert_eq!(zero_series(plain), vec![Vec::<(&str, &str)>::new()]);
         let open = lookup(names::DNS_UPSTREAM_FAILURES).unwrap();

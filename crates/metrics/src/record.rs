@@ -77,7 +77,7 @@ pub fn tls_session(direction: Direction, protocol: &str) {
     counter!(
         TLS_SESSIONS,
         "direction" => direction.label(),
-        "version" => tls_version(protocol)
+        "protocol" => tls_version(protocol)
     )
     .increment(1);
 }
@@ -129,7 +129,7 @@ pub fn dns_upstream_failure(upstream: &str, kind: UpstreamFailure) {
     counter!(
         DNS_UPSTREAM_FAILURES,
         "upstream" => upstream.to_string(),
-        "kind" => kind.label()
+        "error" => kind.label()
     )
     .increment(1);
 }

@@ -158,7 +158,7 @@ label_enum! {
 }
 
 label_enum! {
-    /// `kind` of a failed exchange with one upstream resolver.
+    /// `error` of a failed exchange with one upstream resolver.
     UpstreamFailure {
         /// No reply within the timeout.
         Timeout => "timeout",
