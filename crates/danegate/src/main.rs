@@ -5,6 +5,7 @@ mod applog;
 mod config_cmd;
 mod daneverify;
 mod lookup;
+mod metrics_cmd;
 mod serve;
 mod web_cmd;
 

@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// each delivery (the readiness report then stays empty; docs/readiness.md).
     #[arg(long)]
     no_shadow: bool,
+    /// Serve /metrics (Prometheus), /healthz and /readyz on ADDR, e.g. 127.0.0.1:9325,
+    /// without the web UI (off without it; the web UI serves them too).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 fn load(path: Option<&PathBuf>) -> Result<Config, String> {
@@ -91,6 +95,7 @@ pub async fn run(args: ServeArgs) -> u8 {
             }
         },
     };
+    crate::metrics_cmd::install(&config);
     let opts = GatewayOptions {
         config_path: args.config.clone(),
         smtp_port: args.smtp_port,
@@ -127,6 +132,7 @@ pub async fn run(args: ServeArgs) -> u8 {
     let running = std::sync::Arc::new(running);
     let control = start_control(&running, Some(logs_hook(logs.clone()))).await;
     let web = crate::web_cmd::start(&running, Some(logs_hook(logs.clone())), args.web).await;
+    let metrics = crate::metrics_cmd::start(&running, args.metrics).await;
     loop {
         tokio::select! {
             _ = hup.recv() => {
@@ -152,6 +158,7 @@ pub async fn run(args: ServeArgs) -> u8 {
     }
     let _ = std::fs::remove_file(&pid_file);
     drop(web);
+    drop(metrics);
     stop_control(control, running).await;
     0
 }

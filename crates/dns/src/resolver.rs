@@ -149,17 +149,27 @@ impl Resolver {
         self.inner
             .probed
             .get_or_init(|| async {
-                let zone = self
-                    .inner
-                    .chain
-                    .anchors
-                    .iter()
-                    .map(|(n, _)| n.clone())
-                    .min_by_key(|n| n.num_labels())
-                    .unwrap_or_else(Name::root);
-                self.inner.chain.upstreams.probe(&zone).await;
+                self.inner.chain.upstreams.probe(&self.probe_zone()).await;
             })
             .await;
+    }
+
+    /// Probes every upstream for DNSSEC support again now (a readiness check when no
+    /// upstream passed the last probe: one that was down may be back).
+    pub async fn reprobe(&self) {
+        self.probe().await;
+        self.inner.chain.upstreams.probe(&self.probe_zone()).await;
+    }
+
+    /// The zone whose DNSKEY the probe asks for: the highest trust anchor.
+    fn probe_zone(&self) -> Name {
+        self.inner
+            .chain
+            .anchors
+            .iter()
+            .map(|(n, _)| n.clone())
+            .min_by_key(|n| n.num_labels())
+            .unwrap_or_else(Name::root)
     }
 
     /// Each upstream and what the probe found.
@@ -197,11 +207,15 @@ impl Resolver {
         let key = (name.clone(), rtype);
         if let Some(hit) = self.cached(&key) {
             trace::response(&hit);
+            crate::observe::cached(&hit);
             return Ok(hit);
         }
         self.probe().await;
         let mut budget = Budget::default();
-        let answer = self.resolve(&name, rtype, &mut budget).await?;
+        let started = Instant::now();
+        let answer = self.resolve(&name, rtype, &mut budget).await;
+        crate::observe::resolved(answer.as_ref(), started);
+        let answer = answer?;
         trace::response(&answer);
         self.store(key, &answer);
         Ok(answer)

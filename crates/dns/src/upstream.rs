@@ -229,6 +229,7 @@ impl Upstreams {
                         });
                     }
                     code => {
+                        crate::observe::upstream_rcode(u.config.addr, code);
                         tracing::warn!(
                             target: "danegate::dns",
                             "Received an invalid DNS Response: {} to IP {} looking up {}",
@@ -245,6 +246,7 @@ impl Upstreams {
                 },
                 Err(e) => {
                     *lock(&u.failed_at) = Some(Instant::now());
+                    crate::observe::upstream_error(u.config.addr, &e);
                     last_err = Some(e);
                 }
             }

@@ -652,6 +652,7 @@ async fn settle(
             .collect::<Vec<_>>()
             .join(", ");
         tracing::info!(target: "danegate::mail", "Message done DCID {dcid} MID {mid} to RID [{list}]");
+        danegate_metrics::recipients_delivered(delivered.len());
         for (rid, reply) in &responses {
             tracing::info!(target: "danegate::mail", "MID {mid} RID [{rid}] Response '{reply}'");
         }
@@ -673,6 +674,7 @@ async fn settle(
             continue;
         }
         still_deferred = true;
+        danegate_metrics::recipient_deferred(&enhanced, &reason);
         let wait = next_retry(bp, attempts, &mut rand::rng());
         tracing::info!(target: "danegate::mail", "Delayed: DCID {dcid} MID {mid} to RID [{}] - {enhanced} {reason}; next attempt in {}s", r.rid, wait.as_secs());
         if let Err(e) = shared
@@ -686,6 +688,7 @@ async fn settle(
     if !bounced.is_empty() {
         for (r, enhanced, reason) in &bounced {
             tracing::info!(target: "danegate::mail", "Bounced: DCID {dcid} MID {mid} to RID {} - {enhanced} {reason}", r.rid);
+            danegate_metrics::recipient_bounced(enhanced, reason);
             if let Err(e) = shared
                 .store
                 .bounced(mid, &[r.rid], &format!("{enhanced} {reason}"))
@@ -824,6 +827,7 @@ pub(crate) async fn send_dsn(
     match shared.store.enqueue(msg).await {
         Ok(new) => {
             tracing::info!(target: "danegate::mail", "MID {new} generated DSN for MID {}", env.mid);
+            crate::observe::dsn_queued(kind);
             shared.wake.notify_one();
         }
         Err(e) => {
@@ -839,6 +843,7 @@ fn log_delivery_event(dcid: u64, port: u16, e: &Event) {
         tracing::info!(target: "danegate::mail", "New SMTP DCID {dcid} interface {local} address {ip} port {port}");
     }
     tracing::debug!(target: "danegate::dane", "DCID {dcid} {e}");
+    crate::observe::delivery_event(e);
 }
 
 /// Listener events as the appliance's ICID lines.

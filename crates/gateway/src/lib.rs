@@ -5,7 +5,9 @@
 
 mod batv;
 mod deliver;
+mod health;
 mod listener;
+mod observe;
 mod rate;
 mod scheduler;
 mod shadow;
@@ -27,6 +29,7 @@ use tokio::sync::{Notify, watch};
 
 pub use batv::{BatvKey, Verdict as BatvVerdict};
 pub use deliver::notify_allows;
+pub use health::node_label;
 pub use listener::{load_listener_tls, postmaster_address};
 pub use shadow::{
     DAILY_KEEP, DomainShadow, HOURLY_KEEP, MAX_DOMAINS, ModeCounts, REASONS_KEPT, ShadowCounts,
