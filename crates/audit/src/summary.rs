@@ -32,8 +32,8 @@ pub struct Summary {
     pub handshakes: u64,
     /// Probes served from a shared one.
     pub shared: u64,
-    /// MX hosts that did not answer or failed before TLS: `host (error)`, with how many
-    /// domains use them.
+    /// MX hosts that did not answer (connection refused or timed out, a session that
+    /// stopped answering), with how many domains met them.
     pub not_answering: Vec<NotAnswering>,
     /// Wall time (milliseconds).
     pub elapsed_ms: u64,
@@ -59,11 +59,11 @@ impl Summary {
         for r in &audit.results {
             for h in &r.hosts {
                 hosts.insert(h.name.clone());
+                // Refused or timed out connections, and sessions that stopped answering
+                // (RFC 5321 §4.5.3.2 timeouts); not servers that answered "no".
                 if let Some(e) = &h.error
                     && h.tls.is_none()
-                    && (e.starts_with("Connection to")
-                        || e.starts_with("STARTTLS with")
-                        || e.starts_with("TLS connection failed"))
+                    && (e.starts_with("Connection to") || e.contains("timeout during"))
                 {
                     let entry = down.entry(h.name.clone()).or_insert((e.clone(), 0));
                     entry.1 += 1;
