@@ -271,13 +271,20 @@ pub fn bulk_domains(copies: usize) -> Vec<(String, &'static str)> {
             out.push((d.to_string(), d));
         }
     }
+    out.push((BULK_DOWN.to_string(), BULK_DOWN));
     for k in 1..=copies {
         for (domain, _) in MX {
             out.push((format!("c{k}-{domain}"), domain));
         }
+        out.push((format!("c{k}-{BULK_DOWN}"), BULK_DOWN));
     }
     out
 }
+
+/// In a [`MailWorld::build_bulk`] world only: a signed domain whose one MX host,
+/// `down.hosts.test` (127.0.0.35, a DANE-EE TLSA record), has no server (connections
+/// are refused): a host that does not answer.
+pub const BULK_DOWN: &str = "down.dom.test";
 
 /// The MX hosts of `domain` in preference order (as published; empty if it has no MX).
 pub fn mx_hosts(domain: &str) -> &'static [&'static str] {
@@ -615,6 +622,10 @@ fn build(copies: usize) -> MailWorld {
         plain.push_str(&tlsa_line(n, port, &ee(n)));
     }
 
+    if copies > 0 {
+        hz.push_str("down 300 IN A 127.0.0.35\n");
+        hz.push_str(&tlsa_line("down", port, &ee("good")));
+    }
     let mut w = World::new();
     w.zone("test.");
     w.zone("hosts.test.")
@@ -649,6 +660,13 @@ fn build(copies: usize) -> MailWorld {
             for (i, mx) in mxs.iter().enumerate() {
                 text.push_str(&format!("{l} 300 IN MX {} {mx}.\n", 10 * (i + 1)));
             }
+        }
+    }
+    if copies > 0 {
+        for l in
+            std::iter::once("down".to_string()).chain((1..=copies).map(|k| format!("c{k}-down")))
+        {
+            dom.push_str(&format!("{l} 300 IN MX 10 down.hosts.test.\n"));
         }
     }
     let dz =
