@@ -11,7 +11,8 @@
 #   mx01..mx17  DANE-EE 3 1 1 of the host's key     posttls-finger: verified  / audit: dane-success
 #   mx18        TLSA of a key no server has          certfail                  / dane-failed
 #   mx19        no TLSA (NSEC-proven)                 nodane                    / dane-failed
-#   mx20        nothing listens (connection refused)  noconnect                 / temp-fail
+#   mx20        nothing listens (connection refused)  noconnect                 / daneverify's word
+# (the audit's expected verdict per host is what `danegate daneverify` says for it)
 #
 # Order: one untimed audit run (warms Unbound for both tools), the timed posttls-finger
 # loop (one process per domain, sequential, as a script would run it), the timed audit
@@ -59,7 +60,25 @@ mx_name() { printf 'mx%02d' "$1"; }
 host_of() { echo $(( ($1 - 1) % HOSTS_N + 1 )); }
 # What each tool must say for host H.
 expect_pf() { case $1 in 18) echo certfail ;; 19) echo nodane ;; 20) echo noconnect ;; *) echo verified ;; esac; }
-expect_dg() { case $1 in 18|19) echo dane-failed ;; 20) echo temp-fail ;; *) echo dane-success ;; esac; }
+# The audit's verdict must be daneverify's: one `danegate daneverify` run per host
+# (on the host's first domain) gives the word for every domain of that host.
+DG_WORDS=()
+expect_dg() { echo "${DG_WORDS[$1]}"; }
+daneverify_words() {
+    local h word
+    for h in $(seq 1 "$HOSTS_N"); do
+        word=$(run_daneverify "$DANEGATE" "$(printf 'd%04d.dom.test' "$h")" mandatory)
+        case $word in
+            success) DG_WORDS[h]=dane-success ;;
+            failed) DG_WORDS[h]=dane-failed ;;
+            fallback) DG_WORDS[h]=fallback ;;
+            tempfail) DG_WORDS[h]=temp-fail ;;
+            *) cat "$WORK/dg.out" "$WORK/dg.err" >&2; die "daneverify says $word for host $h" ;;
+        esac
+    done
+    [ "${DG_WORDS[1]}" = dane-success ] || die "daneverify: ${DG_WORDS[1]} for a healthy host"
+    [ "${DG_WORDS[18]}" = dane-failed ] || die "daneverify: ${DG_WORDS[18]} for a TLSA mismatch"
+}
 
 build_world() {
     local t0=$SECONDS h
@@ -129,6 +148,7 @@ inside() {
     local audit_cmd=("$DANEGATE" audit --resolver 127.0.0.1 --trust-anchor "$WORK/root-anchor.zone"
                      --mode mandatory --timeout 5 --concurrency "$CONCURRENCY" --input "$list")
 
+    daneverify_words
     # Warm-up (untimed): Unbound's cache for both tools.
     "${audit_cmd[@]}" --json >"$WORK/warm.jsonl" 2>"$WORK/warm.err" \
         || { cat "$WORK/warm.err" >&2; die "the warm-up audit failed"; }
