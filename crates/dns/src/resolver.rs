@@ -63,6 +63,9 @@ pub struct ResolverConfig {
     pub sig_skew_min: u32,
     /// See [`ResolverConfig::sig_skew_min`].
     pub sig_skew_max: u32,
+    /// At most this many queries outstanding at each upstream at once (0: no limit); the
+    /// bulk audit sets it so it never floods a resolver.
+    pub max_in_flight: usize,
 }
 
 /// Default [`ResolverConfig::sig_skew_min`] (seconds), as Unbound's `val-sig-skew-min`.
@@ -84,6 +87,7 @@ impl ResolverConfig {
             rfc5011_clock: None,
             sig_skew_min: DEFAULT_SIG_SKEW_MIN,
             sig_skew_max: DEFAULT_SIG_SKEW_MAX,
+            max_in_flight: 0,
         }
     }
 }
@@ -128,7 +132,8 @@ impl Resolver {
         Resolver {
             inner: Arc::new(Inner {
                 chain: Chain::new(
-                    Upstreams::new(config.upstreams, config.timeout),
+                    Upstreams::new(config.upstreams, config.timeout)
+                        .limit_in_flight(config.max_in_flight),
                     config.anchors,
                     config.max_ttl,
                     Skew {

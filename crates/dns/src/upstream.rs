@@ -107,6 +107,9 @@ struct UpstreamState {
     config: UpstreamConfig,
     capability: Mutex<Capability>,
     failed_at: Mutex<Option<Instant>>,
+    /// At most this many queries outstanding at this upstream at once, when set
+    /// ([`Upstreams::limit_in_flight`]): a bulk audit must not flood a resolver.
+    in_flight: Option<tokio::sync::Semaphore>,
 }
 
 /// A reply and who gave it.
@@ -136,11 +139,21 @@ impl Upstreams {
                     config,
                     capability: Mutex::new(Capability::Unknown),
                     failed_at: Mutex::new(None),
+                    in_flight: None,
                 })
                 .collect(),
             timeout,
             primed: Mutex::new(None),
         }
+    }
+
+    /// Allows at most `n` outstanding queries per upstream (0: no limit). Queries over
+    /// the limit wait for a slot; the per-attempt timeout starts once they have one.
+    pub fn limit_in_flight(mut self, n: usize) -> Self {
+        for u in &mut self.list {
+            u.in_flight = (n > 0).then(|| tokio::sync::Semaphore::new(n));
+        }
+        self
     }
 
     /// Each upstream with its probed capability.
@@ -218,6 +231,11 @@ impl Upstreams {
         trace::query_group(name, rtype);
         let mut last_err = None;
         for u in order.into_iter().filter_map(|idx| self.list.get(idx)) {
+            // Closed never (the semaphore lives as long as the upstream): no slot, no limit.
+            let _slot = match &u.in_flight {
+                Some(sem) => sem.acquire().await.ok(),
+                None => None,
+            };
             trace::query_ip(name, rtype, u.config.addr, self.timeout);
             match exchange(u.config.addr, name, rtype, self.timeout).await {
                 Ok(message) => match message.metadata.response_code {
