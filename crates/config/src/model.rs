@@ -20,6 +20,9 @@ pub struct Server {
     pub hostname_configured: bool,
     /// Directory of the queue and of other state (RFC 5011 anchor state, ...).
     pub data_dir: PathBuf,
+    /// `connection_cache_idle_ms`: how long a delivery connection is kept open after
+    /// its batch for the next message to the same destination; zero: never kept.
+    pub connection_cache_idle: Duration,
 }
 
 /// The certificate and key a listener offers with STARTTLS (Listeners).

@@ -71,6 +71,15 @@ pub(crate) fn to_toml(c: &Config) -> String {
         let _ = writeln!(o, "hostname = {}", quote(&c.server.hostname));
     }
     let _ = writeln!(o, "data_dir = {}", path(&c.server.data_dir));
+    if c.server.connection_cache_idle.as_millis()
+        != u128::from(crate::limits::DEFAULT_CONNECTION_CACHE_IDLE_MS)
+    {
+        let _ = writeln!(
+            o,
+            "connection_cache_idle_ms = {}",
+            c.server.connection_cache_idle.as_millis()
+        );
+    }
 
     for l in &c.listeners {
         let _ = writeln!(o, "\n[[listener]]\nname = {}", quote(&l.name));
