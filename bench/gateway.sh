@@ -55,6 +55,8 @@
 #                  (journal included); 0: in the temp dir, no disk figures
 #     PERF         1: perf record -g of danegate during each measured run; the
 #                  top of perf report in $WORK/danegate.N.perf.txt (KEEP_WORK=1)
+#     DG_CACHE_MS  danegate's server.connection_cache_idle_ms (default: its default,
+#                  2000; 0 turns the delivery connection cache off, for an A/B run)
 #     DELIVER_TIMEOUT  seconds to wait for the sink to count N (default 900)
 #     DEBUG        1: danegate serve --debug (every DNS/DANE step in its log)
 #     DANEGATE / SINK / LOAD  binaries (default target/release/...)
@@ -94,7 +96,8 @@ outer() {
     DELIVER_TIMEOUT=${DELIVER_TIMEOUT:-900} DEBUG=${DEBUG:-0}
     PF_TLS_REUSE=${PF_TLS_REUSE:-0}
     RCPTS=${RCPTS:-1} ROUNDS=${ROUNDS:-1} DISK_LOOP=${DISK_LOOP:-1} PERF=${PERF:-0}
-    export RCPTS ROUNDS DISK_LOOP PERF
+    DG_CACHE_MS=${DG_CACHE_MS:-}
+    export RCPTS ROUNDS DISK_LOOP PERF DG_CACHE_MS
     export PF_TLS_REUSE SINK DANEGATE LOAD QUEUE_100K MTAS N M SIZE Q_N Q_SIZE Q_SETTLE DELIVER_TIMEOUT DEBUG PATH
     NETNS_RESOLV=1 netns_run dg-gwbench "${GW_NS_ADDRS[@]}"
 }
@@ -163,6 +166,7 @@ write_danegate_conf() {
 [server]
 hostname = "danegate.client.test"
 data_dir = "$DG_DATA_DIR"
+${DG_CACHE_MS:+connection_cache_idle_ms = $DG_CACHE_MS}
 
 [[listener]]
 name = "bench"

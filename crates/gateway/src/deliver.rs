@@ -763,13 +763,23 @@ async fn settle(
         let _ = shared.store.set_delay_warned(mid).await;
     }
     if !still_deferred {
-        log_if_finished(shared, mid).await;
+        log_if_finished(shared, env, rcpts).await;
     }
 }
 
 /// `Message finished MID m done` once no recipient of the message is queued any more
 /// (all delivered or bounced; a message already removed from the queue is finished).
-async fn log_if_finished(shared: &Shared, mid: u64) {
+async fn log_if_finished(shared: &Shared, env: &Envelope, done: &[Recipient]) {
+    let mid = env.mid;
+    // Known without a queue read when every other recipient was already final when
+    // the batch loaded the envelope.
+    let others_final = env.recipients.iter().all(|r| {
+        r.state != danegate_queue::RcptState::Queued || done.iter().any(|d| d.rid == r.rid)
+    });
+    if others_final {
+        tracing::info!(target: "danegate::mail", "Message finished MID {mid} done");
+        return;
+    }
     let finished = match shared.store.envelope(mid).await {
         Ok(Some(env)) => env
             .recipients
