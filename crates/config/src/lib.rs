@@ -91,6 +91,11 @@ pub mod limits {
     pub const MAX_QUEUE_TIME_SECS: (i64, i64) = (60, 3_000_000);
     /// Default `server.data_dir`.
     pub const DEFAULT_DATA_DIR: &str = "./danegate-data";
+    /// `server.connection_cache_idle_ms`: 0 (no caching) – 60 s.
+    pub const CONNECTION_CACHE_IDLE_MS: (i64, i64) = (0, 60_000);
+    /// Default `server.connection_cache_idle_ms` (Postfix's
+    /// `smtp_connection_cache_time_limit` is 2 s).
+    pub const DEFAULT_CONNECTION_CACHE_IDLE_MS: u64 = 2_000;
     /// Default listener address.
     pub const DEFAULT_LISTENER: &str = "127.0.0.1:2525";
     /// `log.rotate_size_bytes` when not 0 (0 = no size rotation): 1 KiB – 1 TiB.
@@ -238,6 +243,9 @@ impl Config {
                 hostname_configured: false,
                 data_dir: PathBuf::from(limits::DEFAULT_DATA_DIR),
                 ca_file: None,
+                connection_cache_idle: Duration::from_millis(
+                    limits::DEFAULT_CONNECTION_CACHE_IDLE_MS,
+                ),
             },
             listeners: vec![Listener::default_listener()],
             sender_groups: vec![SenderGroup::default_relaylist()],

@@ -24,6 +24,9 @@ pub struct Server {
     /// *-verify TLS modes, MTA-STS policy hosts and MX hosts), besides the built-in
     /// Mozilla roots; `serve --ca-file` adds to it.
     pub ca_file: Option<PathBuf>,
+    /// `connection_cache_idle_ms`: how long a delivery connection is kept open after
+    /// its batch for the next message to the same destination; zero: never kept.
+    pub connection_cache_idle: Duration,
 }
 
 /// The certificate and key a listener offers with STARTTLS (Listeners).

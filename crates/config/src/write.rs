@@ -74,6 +74,15 @@ pub(crate) fn to_toml(c: &Config) -> String {
     if let Some(p) = &c.server.ca_file {
         let _ = writeln!(o, "ca_file = {}", path(p));
     }
+    if c.server.connection_cache_idle.as_millis()
+        != u128::from(crate::limits::DEFAULT_CONNECTION_CACHE_IDLE_MS)
+    {
+        let _ = writeln!(
+            o,
+            "connection_cache_idle_ms = {}",
+            c.server.connection_cache_idle.as_millis()
+        );
+    }
 
     for l in &c.listeners {
         let _ = writeln!(o, "\n[[listener]]\nname = {}", quote(&l.name));

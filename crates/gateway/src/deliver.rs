@@ -113,9 +113,18 @@ pub(crate) async fn deliver_batch(
     let slots = shared
         .slots
         .for_domain(&slot_key, profile.max_concurrent_connections);
-    let Ok(_slot) = slots.acquire_owned().await else {
+    // An idle session of this destination (and its slot), or a free slot.
+    let key = crate::conn_cache::Key::new(
+        &domain,
+        profile,
+        dest.route_hosts.as_deref(),
+        &config.server.hostname,
+        shared.opts.smtp_port,
+    );
+    let Some((slot, mut cached)) = shared.conns.checkout(&key, slots).await else {
         return;
     };
+    let idle_limit = config.server.connection_cache_idle;
     let mut msgs: Vec<Loaded> = Vec::new();
     for (mid, rcpts) in batch {
         let rids: Vec<RecipientId> = rcpts.iter().map(|r| r.rid).collect();
@@ -131,7 +140,14 @@ pub(crate) async fn deliver_batch(
             }
         }
     }
-    let Some(first) = msgs.first() else { return };
+    let Some(first) = msgs.first() else {
+        if let Some(c) = cached {
+            shared
+                .conns
+                .give_back(key, c.session, c.dcid, c.used, slot, idle_limit);
+        }
+        return;
+    };
     // Over the recipient rate: back to the queue until the window ends, without
     // counting an attempt and without holding a connection slot or scheduler room.
     if let Err(wait) =
@@ -142,21 +158,54 @@ pub(crate) async fn deliver_batch(
         for m in &msgs {
             postpone(&shared, m, wait).await;
         }
+        if let Some(c) = cached {
+            shared
+                .conns
+                .give_back(key, c.session, c.dcid, c.used, slot, idle_limit);
+        }
         return;
     }
-    let dcid = NEXT_DCID.fetch_add(1, Ordering::Relaxed);
+    // A cached session that still answers is used first (not a new attempt); a dead
+    // one is dropped and a new session is opened.
+    let mut reused = None;
+    if let Some(mut c) = cached.take() {
+        if crate::conn_cache::alive(&mut c.session).await {
+            tracing::debug!(target: "danegate::mail", "DCID {} reused for {domain}", c.dcid);
+            reused = Some(c);
+        } else {
+            tracing::debug!(target: "danegate::mail", "DCID {} cached connection is gone", c.dcid);
+        }
+    }
+    let (dcid, mut used) = match &reused {
+        Some(c) => (c.dcid, c.used),
+        None => (NEXT_DCID.fetch_add(1, Ordering::Relaxed), 0),
+    };
     // A destination that just failed is not tried again for every queued message:
     // they are deferred with the same reason until the suspension ends (Postfix's
     // "delivery temporarily suspended").
     let mut trail = crate::shadow::Trail::default();
-    let opened = match shared.suspension(&domain) {
-        Some(reason) => Err(Attempt::Defer {
+    let routed = dest.route_hosts.is_some();
+    // A reused session is not a new TLS session (TLS-RPT counts sessions).
+    let fresh = reused.is_none();
+    let opened = match (reused, shared.suspension(&domain)) {
+        (Some(c), _) => {
+            // The shadow evaluation still sees this batch: the DNS answers come from
+            // the cache, the certificate chain from the session.
+            trail.name_session(&c.session);
+            if let Some(dns) =
+                crate::shadow::lookup(&shared, &domain, routed, dest.ip_preference).await
+            {
+                crate::shadow::record(&shared, &dns, Some(&c.session), msgs.len());
+                trail.name_from(&dns);
+            }
+            Ok(c.session)
+        }
+        (None, Some(reason)) => Err(Attempt::Defer {
             enhanced: "4.4.1".into(),
             reason: format!("delivery temporarily suspended: {reason}"),
         }),
-        None => {
+        (None, None) => {
             // The shadow evaluation's DNS runs alongside the delivery's connection.
-            let routed = dest.route_hosts.is_some();
             let (opened, dns) = tokio::join!(
                 open(&shared, &config, &dest, dcid, &mut trail),
                 crate::shadow::lookup(&shared, &domain, routed, dest.ip_preference)
@@ -172,12 +221,16 @@ pub(crate) async fn deliver_batch(
         }
     };
     // TLS-RPT: not for a route's smart host, nor for a batch carrying a report.
-    let skip = dest.route_hosts.is_some() || msgs.iter().any(|m| crate::tlsrpt::is_report(&m.env));
+    let skip = !fresh
+        || dest.route_hosts.is_some()
+        || msgs.iter().any(|m| crate::tlsrpt::is_report(&m.env));
     let mandatory = dest.dane == DaneMode::Mandatory;
     crate::tlsrpt::after_open(&shared, &config, &domain, mandatory, &trail.events, skip).await;
     let mut session = match opened {
         Ok(s) => {
-            log_tls(dcid, &domain, &s);
+            if used == 0 {
+                log_tls(dcid, &domain, &s);
+            }
             s
         }
         Err(attempt) => {
@@ -207,8 +260,20 @@ pub(crate) async fn deliver_batch(
             return;
         }
     };
+    let cap = profile.max_messages_per_connection.max(1);
+    let mut connected = true;
     let mut rest = msgs.into_iter().enumerate();
     while let Some((i, m)) = rest.next() {
+        if used >= cap {
+            // Messages per connection counted across reuses: the rest go back to the
+            // queue for another connection.
+            release(&shared, &m).await;
+            for (_, m) in rest.by_ref() {
+                release(&shared, &m).await;
+            }
+            shared.wake.notify_one();
+            break;
+        }
         if i > 0
             && let Err(wait) =
                 shared
@@ -225,6 +290,7 @@ pub(crate) async fn deliver_batch(
         log_start(dcid, &m);
         let sender = envelope_sender(&shared, &config, profile, dcid, &m.env.sender);
         let (attempt, alive) = send(&mut session, dcid, &sender, &m.env, &m.rcpts, &m.data).await;
+        used = used.saturating_add(1);
         let tls = (session.protocol != "none")
             .then(|| (session.protocol.clone(), session.cipher.clone()));
         let dane = session.dane;
@@ -242,6 +308,7 @@ pub(crate) async fn deliver_batch(
         )
         .await;
         if !alive {
+            connected = false;
             // The connection is gone: the others go back to the queue untouched.
             for (_, m) in rest.by_ref() {
                 release(&shared, &m).await;
@@ -249,8 +316,13 @@ pub(crate) async fn deliver_batch(
             break;
         }
     }
-    let _ = session.client.quit().await;
-    tracing::info!(target: "danegate::mail", "DCID {dcid} close");
+    if connected && used < cap && !idle_limit.is_zero() {
+        shared
+            .conns
+            .give_back(key, session, dcid, used, slot, idle_limit);
+    } else {
+        crate::conn_cache::close(session, dcid).await;
+    }
 }
 
 /// `DCID d TLS success protocol P cipher C`, with ` for <domain>` only when the session
@@ -735,13 +807,23 @@ async fn settle(
         let _ = shared.store.set_delay_warned(mid).await;
     }
     if !still_deferred {
-        log_if_finished(shared, mid).await;
+        log_if_finished(shared, env, rcpts).await;
     }
 }
 
 /// `Message finished MID m done` once no recipient of the message is queued any more
 /// (all delivered or bounced; a message already removed from the queue is finished).
-async fn log_if_finished(shared: &Shared, mid: u64) {
+async fn log_if_finished(shared: &Shared, env: &Envelope, done: &[Recipient]) {
+    let mid = env.mid;
+    // Known without a queue read when every other recipient was already final when
+    // the batch loaded the envelope.
+    let others_final = env.recipients.iter().all(|r| {
+        r.state != danegate_queue::RcptState::Queued || done.iter().any(|d| d.rid == r.rid)
+    });
+    if others_final {
+        tracing::info!(target: "danegate::mail", "Message finished MID {mid} done");
+        return;
+    }
     let finished = match shared.store.envelope(mid).await {
         Ok(Some(env)) => env
             .recipients

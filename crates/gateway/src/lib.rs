@@ -4,6 +4,7 @@
 //! them under the destination's TLS and DANE policy, and bounces go back as DSNs.
 
 mod batv;
+mod conn_cache;
 mod deliver;
 mod health;
 mod listener;
@@ -116,6 +117,8 @@ pub(crate) struct Shared {
     pub opts: GatewayOptions,
     pub roots: Arc<Vec<TrustAnchor<'static>>>,
     pub slots: scheduler::Slots,
+    /// Idle delivery sessions kept for the next batch to the same destination.
+    pub conns: Arc<conn_cache::ConnCache>,
     pub rates: rate::RateLimits,
     pub outcomes: std::sync::Mutex<std::collections::HashMap<String, LastOutcome>>,
     /// Destinations whose last attempt failed before any transaction: until when, why.
@@ -214,6 +217,7 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
         opts,
         roots: Arc::new(roots),
         slots: scheduler::Slots::default(),
+        conns: Arc::default(),
         rates: rate::RateLimits::default(),
         outcomes: std::sync::Mutex::new(std::collections::HashMap::new()),
         suspended: std::sync::Mutex::new(std::collections::HashMap::new()),
@@ -430,6 +434,8 @@ impl Running {
         if let Ok(mut c) = self.shared.config.write() {
             *c = Arc::new(config);
         }
+        // Sessions verified under the old settings are not reused.
+        self.shared.conns.clear();
         tracing::info!(target: "danegate::mail", "Configuration committed");
         self.kick();
         Ok(())
@@ -442,5 +448,6 @@ impl Running {
         for t in self.tasks {
             let _ = t.await;
         }
+        self.shared.conns.clear();
     }
 }

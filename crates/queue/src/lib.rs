@@ -29,6 +29,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+mod spool;
 mod sqlite;
 
 pub use sqlite::{SqliteStore, WriterStats};
@@ -265,7 +266,8 @@ pub trait Store: Send + Sync + 'static {
     /// The envelope of a stored message, with all its recipients; `None` if unknown.
     fn envelope(&self, mid: MessageId) -> BoxFuture<'_, Result<Option<Envelope>, QueueError>>;
 
-    /// The body of a stored message; `None` if unknown.
+    /// The body of a stored message; `None` if unknown, or once none of its recipients
+    /// is queued any more (the body is dropped with the last recipient's outcome).
     fn data(&self, mid: MessageId) -> BoxFuture<'_, Result<Option<Vec<u8>>, QueueError>>;
 
     /// Records that the next hop accepted these recipients (`response`: its reply).

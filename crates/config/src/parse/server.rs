@@ -1,14 +1,16 @@
 //! `[server]`: the gateway's host name (checked as a domain; the system's host name when
-//! absent), its data directory and the operator's extra CA file.
+//! absent), its data directory, the operator's extra CA file and the delivery
+//! connection cache's idle limit.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::{Ctx, Tab};
 use crate::domain::check_domain;
 use crate::limits;
 use crate::model::*;
 
-const SERVER: &[&str] = &["hostname", "data_dir", "ca_file"];
+const SERVER: &[&str] = &["hostname", "data_dir", "ca_file", "connection_cache_idle_ms"];
 
 pub(super) fn parse_server(ctx: &mut Ctx<'_>, root: &Tab<'_, '_>) -> Server {
     let mut server = Server {
@@ -16,6 +18,7 @@ pub(super) fn parse_server(ctx: &mut Ctx<'_>, root: &Tab<'_, '_>) -> Server {
         hostname_configured: false,
         data_dir: PathBuf::from(limits::DEFAULT_DATA_DIR),
         ca_file: None,
+        connection_cache_idle: Duration::from_millis(limits::DEFAULT_CONNECTION_CACHE_IDLE_MS),
     };
     let tab = root
         .get("server")
@@ -36,6 +39,10 @@ pub(super) fn parse_server(ctx: &mut Ctx<'_>, root: &Tab<'_, '_>) -> Server {
             server.data_dir = p;
         }
         server.ca_file = ctx.path(&tab, "ca_file");
+        let (lo, hi) = limits::CONNECTION_CACHE_IDLE_MS;
+        if let Some(ms) = ctx.int(&tab, "connection_cache_idle_ms", lo, hi) {
+            server.connection_cache_idle = Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+        }
     }
     if !server.hostname_configured {
         server.hostname = crate::system_hostname();
