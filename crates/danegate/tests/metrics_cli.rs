@@ -527,7 +527,7 @@ fn readyz_is_503_naming_dns_when_no_resolver_answers_dnssec() {
     let config = GatewayToml::without_dns_world(&dir.path().join("data")).render();
     let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let m = metrics.to_string();
-    let (p, _) = start(&config, dir.path(), 25, &["--metrics", &m]);
+    let (p, listener) = start(&config, dir.path(), 25, &["--metrics", &m]);
     let (status, _, body) = get(metrics, "/healthz");
     assert_eq!((status, body.as_str()), (200, "ok\n"));
     let (status, ctype, body) = get(metrics, "/readyz");
@@ -547,12 +547,73 @@ fn readyz_is_503_naming_dns_when_no_resolver_answers_dnssec() {
             assert_eq!(c["ok"], true, "{c}");
         }
     }
-    // Metrics are served all the same, with the node label from the hostname.
-    let (status, _, text) = get(metrics, "/metrics");
-    assert_eq!(status, 200);
-    assert!(
-        text.contains("danegate_build_info{node=\"gw.test\""),
-        "{text}"
+    // Metrics are served all the same, with the node label from the hostname; a
+    // message is accepted and deferred for DNS, the resolver's failures counted.
+    let mut c = Smtp::connect(listener);
+    c.send("sender@example.test", "rcpt@example.test", "metrics no dns");
+    c.quit();
+    let mut s = Vec::new();
+    poll("a deferral for DNS", &p, || {
+        let (status, _, text) = get(metrics, "/metrics");
+        assert_eq!(status, 200);
+        s = samples(&text);
+        value(
+            &s,
+            "danegate_recipients_deferred_total",
+            &[("reason", "dns")],
+        ) == Some(1.0)
+    });
+    assert_eq!(
+        value(
+            &s,
+            "danegate_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        Some(1.0)
+    );
+    assert!(s.iter().all(|(_, l, _)| l["node"] == "gw.test"));
+    assert_eq!(
+        value(&s, "danegate_messages_received_total", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&s, "danegate_recipients_delivered_total", &[]),
+        Some(0.0)
+    );
+    // Port 9 answers nothing (or an ICMP error): a timeout or a network error, as
+    // the kernel has it; the lookups fail as `timeout` or `servfail`, none validates.
+    let failures = sum(
+        &s,
+        "danegate_dns_upstream_failures_total",
+        &[("upstream", "127.0.0.1:9")],
+    );
+    assert!(failures >= 1.0, "{failures}");
+    assert_eq!(
+        sum(&s, "danegate_dns_upstream_failures_total", &[]),
+        failures,
+        "only the configured upstream"
+    );
+    for (_, l, _) in s
+        .iter()
+        .filter(|(n, _, _)| n == "danegate_dns_upstream_failures_total")
+    {
+        assert!(
+            ["timeout", "network"].contains(&l["error"].as_str()),
+            "{l:?}"
+        );
+    }
+    let failed = |st: &str| value(&s, "danegate_dns_lookups_total", &[("status", st)]).unwrap();
+    assert!(failed("timeout") + failed("servfail") >= 1.0);
+    for status in ["secure", "insecure", "bogus"] {
+        assert_eq!(failed(status), 0.0, "{status}");
+    }
+    assert_eq!(
+        value(
+            &s,
+            "danegate_dane_verdicts_total",
+            &[("verdict", "tempfail")]
+        ),
+        Some(1.0)
     );
     drop(p);
 }

@@ -1,6 +1,6 @@
 //! Pure classification of what the gateway records into bounded label values.
 
-use crate::vocab::ReasonClass;
+use crate::vocab::{MtaStsResult, ReasonClass};
 
 /// The end of the reason of a recipient bounced because its retries ran out (the
 /// gateway's delivery agent appends it).
@@ -39,6 +39,22 @@ pub fn classify(enhanced: &str, reason: &str) -> ReasonClass {
         (Some("7"), Some(_)) if reason.contains("DANE") => ReasonClass::Dane,
         (Some("7"), Some(_)) => ReasonClass::Tls,
         _ => ReasonClass::Other,
+    }
+}
+
+/// The `result` of an MTA-STS outcome from its RFC 8460 §4.3 result type (`ok` when
+/// the policy was met) and whether the mail went out anyway (a `testing` policy,
+/// RFC 8461 §5.2). The policy-level failures (§4.3.2: fetch error, invalid policy, the
+/// policy host's certificate) are `policy_error`; a domain without a policy has no
+/// outcome: count it as [`MtaStsResult::NoPolicy`] directly.
+pub fn mta_sts_result(result_type: &str, delivered_anyway: bool) -> MtaStsResult {
+    match result_type {
+        "ok" => MtaStsResult::Validated,
+        "sts-policy-fetch-error" | "sts-policy-invalid" | "sts-webpki-invalid" => {
+            MtaStsResult::PolicyError
+        }
+        _ if delivered_anyway => MtaStsResult::TestingFailed,
+        _ => MtaStsResult::Failed,
     }
 }
 
@@ -115,6 +131,24 @@ mod tests {
         ];
         for (code, reason, want) in cases {
             assert_eq!(classify(code, reason), want, "{code} {reason}");
+        }
+    }
+
+    #[test]
+    fn mta_sts_results_from_rfc_8460_result_types() {
+        use MtaStsResult as R;
+        let cases = [
+            ("ok", false, R::Validated),
+            ("starttls-not-supported", false, R::Failed),
+            ("certificate-host-mismatch", false, R::Failed),
+            ("validation-failure", true, R::TestingFailed),
+            ("certificate-expired", true, R::TestingFailed),
+            ("sts-policy-fetch-error", false, R::PolicyError),
+            ("sts-policy-invalid", true, R::PolicyError),
+            ("sts-webpki-invalid", false, R::PolicyError),
+        ];
+        for (word, anyway, want) in cases {
+            assert_eq!(mta_sts_result(word, anyway), want, "{word} {anyway}");
         }
     }
 

@@ -26,7 +26,7 @@ pub mod exporter;
 pub mod http;
 
 pub use catalog::{CATALOG, Kind, Metric, names};
-pub use classify::{EXPIRED_SUFFIX, SUSPENDED_PREFIX, classify, tls_version};
+pub use classify::{EXPIRED_SUFFIX, SUSPENDED_PREFIX, classify, mta_sts_result, tls_version};
 pub use record::*;
 pub use vocab::{
     DaneAction, DaneTable, DaneVerdict, Direction, DnsStatus, DsnKind, MtaStsResult, ReasonClass,

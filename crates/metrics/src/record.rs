@@ -67,7 +67,9 @@ pub fn dane_decision(table: DaneTable, line: usize, action: DaneAction) {
 }
 
 /// An MTA-STS policy check of a delivery ended with `result` (RFC 8461). The family is
-/// registered at zero; the MTA-STS delivery path calls this once per check.
+/// registered at zero; the MTA-STS delivery path calls this once per check, e.g. with
+/// an `StsOutcome` `o`:
+/// `danegate_metrics::mta_sts_outcome(danegate_metrics::mta_sts_result(o.result_word(), o.delivered_anyway))`.
 pub fn mta_sts_outcome(result: MtaStsResult) {
     counter!(MTA_STS_OUTCOMES, "result" => result.label()).increment(1);
 }
