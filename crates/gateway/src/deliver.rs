@@ -159,7 +159,7 @@ pub(crate) async fn deliver_batch(
     // TLS-RPT: not for a route's smart host, nor for a batch carrying a report.
     let skip = dest.route_hosts.is_some() || msgs.iter().any(|m| crate::tlsrpt::is_report(&m.env));
     let mandatory = dest.dane == DaneMode::Mandatory;
-    crate::tlsrpt::after_open(&shared, &config, &domain, mandatory, &trail, skip).await;
+    crate::tlsrpt::after_open(&shared, &config, &domain, mandatory, &trail, skip, None).await;
     let mut session = match opened {
         Ok(s) => {
             log_tls(dcid, &domain, &s);
