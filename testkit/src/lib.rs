@@ -5,7 +5,7 @@
 //! file and the `danegate serve` process), [`host`] (external tools and ports: skip
 //! outside CI, fail in CI), [`certs`] (certificates), [`https`] (an HTTPS server: MTA-STS
 //! policy host, TLS-RPT collector), [`mailworld`] (the DANE mail
-//! world), [`dns`] (the signed DNS world).
+//! world), [`stsworld`] (the MTA-STS world), [`dns`] (the signed DNS world).
 
 pub mod certs;
 pub mod dns;
@@ -14,3 +14,4 @@ pub mod host;
 pub mod https;
 pub mod mailworld;
 pub mod smtp;
+pub mod stsworld;

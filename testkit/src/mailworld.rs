@@ -257,6 +257,35 @@ pub const MX: &[(&str, &[&str])] = &[
     ("twoaddr.idom.test", &["twoaddr.plainhosts.test"]),
 ];
 
+/// Every domain of a [`MailWorld::build_bulk`] world with the domain it copies: the
+/// table-row and scenario domains (each its own template), then the copies.
+pub fn bulk_domains(copies: usize) -> Vec<(String, &'static str)> {
+    let mut out: Vec<(String, &'static str)> = Vec::new();
+    for d in TABLE_ROWS
+        .iter()
+        .map(|r| r.0)
+        .chain(SCENARIOS.iter().map(|s| s.domain))
+        .chain(MX.iter().map(|m| m.0))
+    {
+        if !out.iter().any(|(n, _)| n == d) {
+            out.push((d.to_string(), d));
+        }
+    }
+    out.push((BULK_DOWN.to_string(), BULK_DOWN));
+    for k in 1..=copies {
+        for (domain, _) in MX {
+            out.push((format!("c{k}-{domain}"), domain));
+        }
+        out.push((format!("c{k}-{BULK_DOWN}"), BULK_DOWN));
+    }
+    out
+}
+
+/// In a [`MailWorld::build_bulk`] world only: a signed domain whose one MX host,
+/// `down.hosts.test` (127.0.0.35, a DANE-EE TLSA record), has no server (connections
+/// are refused): a host that does not answer.
+pub const BULK_DOWN: &str = "down.dom.test";
+
 /// The MX hosts of `domain` in preference order (as published; empty if it has no MX).
 pub fn mx_hosts(domain: &str) -> &'static [&'static str] {
     let d = domain.trim_end_matches('.').to_ascii_lowercase();
@@ -338,7 +367,18 @@ impl MailWorld {
     /// # Panics
     /// If an address 127.0.0.10–34 cannot be bound on the chosen port.
     pub fn build() -> MailWorld {
-        build()
+        build(0)
+    }
+
+    /// [`Self::build`] plus `copies` copies of every mail domain of [`MX`]
+    /// (`c<k>-<label>.dom.test`, `c<k>-<label>.idom.test`, k = 1..=copies) with the same MX
+    /// hosts (and the same bogus MX RRset for copies of `bogusmx`): many domains sharing
+    /// few MX hosts, as a bulk audit meets them. [`bulk_domains`] lists them.
+    ///
+    /// # Panics
+    /// As [`Self::build`].
+    pub fn build_bulk(copies: usize) -> MailWorld {
+        build(copies)
     }
 
     /// The SMTP port every MX host listens on (127.0.0.x:port).
@@ -415,7 +455,7 @@ impl MailWorld {
     }
 }
 
-fn build() -> MailWorld {
+fn build(copies: usize) -> MailWorld {
     let port = free_port();
     let h = |name: &'static str, octet: u8| Host {
         name,
@@ -582,6 +622,10 @@ fn build() -> MailWorld {
         plain.push_str(&tlsa_line(n, port, &ee(n)));
     }
 
+    if copies > 0 {
+        hz.push_str("down 300 IN A 127.0.0.35\n");
+        hz.push_str(&tlsa_line("down", port, &ee("good")));
+    }
     let mut w = World::new();
     w.zone("test.");
     w.zone("hosts.test.")
@@ -610,13 +654,32 @@ fn build() -> MailWorld {
         } else {
             unreachable!("{domain}")
         };
-        for (i, mx) in mxs.iter().enumerate() {
-            text.push_str(&format!("{label} 300 IN MX {} {mx}.\n", 10 * (i + 1)));
+        let labels =
+            std::iter::once(label.to_string()).chain((1..=copies).map(|k| format!("c{k}-{label}")));
+        for l in labels {
+            for (i, mx) in mxs.iter().enumerate() {
+                text.push_str(&format!("{l} 300 IN MX {} {mx}.\n", 10 * (i + 1)));
+            }
         }
     }
-    w.zone("dom.test.")
-        .records(&dom)
-        .fault("bogusmx", RecordType::MX, Fault::TamperedRdata);
+    if copies > 0 {
+        for l in
+            std::iter::once("down".to_string()).chain((1..=copies).map(|k| format!("c{k}-down")))
+        {
+            dom.push_str(&format!("{l} 300 IN MX 10 down.hosts.test.\n"));
+        }
+    }
+    let dz =
+        w.zone("dom.test.")
+            .records(&dom)
+            .fault("bogusmx", RecordType::MX, Fault::TamperedRdata);
+    for k in 1..=copies {
+        dz.fault(
+            &format!("c{k}-bogusmx"),
+            RecordType::MX,
+            Fault::TamperedRdata,
+        );
+    }
     w.zone("idom.test.").unsigned().records(&idom);
     let world = w.build();
     let dns = world.serve(ServerOptions {

@@ -128,6 +128,16 @@ pub enum Request {
         /// The message.
         mid: u64,
     },
+    /// [`Admin::readiness`]; result: a [`crate::readiness::Readiness`].
+    Readiness {
+        /// The window in seconds.
+        since_secs: u64,
+    },
+    /// [`Admin::set_dane_mandatory`]; result `null`.
+    SetDaneMandatory {
+        /// The destination domain.
+        domain: String,
+    },
     /// [`Admin::daneverify`]: the check runs inside the gateway. Its output comes first,
     /// one [`OutLine`] per line as it is known, then the response; its result is a
     /// [`crate::daneverify::CheckEnd`].
@@ -295,6 +305,13 @@ pub async fn handle(admin: &Admin, req: Request) -> Response {
             Err(e) => Response::err(e),
         },
         Request::Delete { mid } => Response::ok(admin.delete(mid).await),
+        Request::Readiness { since_secs } => match admin.readiness(since_secs).await {
+            Ok(r) => Response::ok(r),
+            Err(e) => Response::err(e),
+        },
+        Request::SetDaneMandatory { domain } => {
+            blocking(admin, move |a| a.set_dane_mandatory(&domain)).await
+        }
         Request::TlsrptShow { date, domain } => {
             match admin.tlsrpt_show(date.as_deref(), domain.as_deref()).await {
                 Ok(v) => Response::ok(v),

@@ -77,7 +77,9 @@ impl Check {
         Ok(domain)
     }
 
-    fn options(&self, local: Option<IpAddr>) -> Result<Options, String> {
+    /// The DANE path's options for this check (also what a bulk audit uses, so both
+    /// walk alike), or an error naming a bad field.
+    pub fn options(&self, local: Option<IpAddr>) -> Result<Options, String> {
         if self.port == 0 {
             return Err("port: 0 is not a port (1 – 65535)".into());
         }

@@ -237,6 +237,7 @@ impl Config {
                 hostname: system_hostname(),
                 hostname_configured: false,
                 data_dir: PathBuf::from(limits::DEFAULT_DATA_DIR),
+                ca_file: None,
             },
             listeners: vec![Listener::default_listener()],
             sender_groups: vec![SenderGroup::default_relaylist()],

@@ -71,6 +71,9 @@ pub(crate) fn to_toml(c: &Config) -> String {
         let _ = writeln!(o, "hostname = {}", quote(&c.server.hostname));
     }
     let _ = writeln!(o, "data_dir = {}", path(&c.server.data_dir));
+    if let Some(p) = &c.server.ca_file {
+        let _ = writeln!(o, "ca_file = {}", path(p));
+    }
 
     for l in &c.listeners {
         let _ = writeln!(o, "\n[[listener]]\nname = {}", quote(&l.name));
@@ -164,6 +167,9 @@ pub(crate) fn to_toml(c: &Config) -> String {
     let _ = writeln!(o, "bounce_profile = {}", quote(&d.bounce_profile));
     if d.bounce_verification {
         let _ = writeln!(o, "bounce_verification = true");
+    }
+    if d.mta_sts != MtaSts::On {
+        let _ = writeln!(o, "mta_sts = {}", quote(d.mta_sts.as_str()));
     }
 
     for p in &c.destinations {
@@ -300,5 +306,8 @@ fn write_profile(o: &mut String, p: &DestinationProfile, d: &DestinationProfile)
     }
     if e.bounce_verification || p.bounce_verification != d.bounce_verification {
         let _ = writeln!(o, "bounce_verification = {}", p.bounce_verification);
+    }
+    if e.mta_sts || p.mta_sts != d.mta_sts {
+        let _ = writeln!(o, "mta_sts = {}", quote(p.mta_sts.as_str()));
     }
 }

@@ -65,6 +65,16 @@ pub fn build_resolver(
     trust_anchor: Option<&PathBuf>,
     timeout: u64,
 ) -> Result<Resolver, String> {
+    resolver_config(resolvers, trust_anchor, timeout).map(Resolver::new)
+}
+
+/// The resolver configuration from the common options (for callers that change more
+/// settings, like `audit`), or a usage error message.
+pub fn resolver_config(
+    resolvers: &[String],
+    trust_anchor: Option<&PathBuf>,
+    timeout: u64,
+) -> Result<ResolverConfig, String> {
     let list = if resolvers.is_empty() {
         system_resolvers()
     } else {
@@ -84,7 +94,7 @@ pub fn build_resolver(
     };
     let mut config = ResolverConfig::new(upstreams, anchors);
     config.timeout = Duration::from_secs(timeout);
-    Ok(Resolver::new(config))
+    Ok(config)
 }
 
 /// Runs `danegate lookup`.

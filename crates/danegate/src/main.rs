@@ -2,9 +2,11 @@
 
 mod admin_cmd;
 mod applog;
+mod audit;
 mod config_cmd;
 mod daneverify;
 mod lookup;
+mod metrics_cmd;
 mod serve;
 mod web_cmd;
 
@@ -49,6 +51,9 @@ enum Command {
     /// Check whether mail to DOMAIN can be delivered with DANE (the appliance's
     /// `daneverify`, line for line).
     Daneverify(daneverify::DaneverifyArgs),
+    /// Check many recipient domains at once with daneverify's verdicts (shared DNS and
+    /// TLS work, progress bar, summary, JSON lines or an HTML report).
+    Audit(Box<audit::AuditArgs>),
     /// Run the gateway (listener, queue, delivery) on a configuration file, or on the
     /// embedded default without --config.
     Serve(serve::ServeArgs),
@@ -79,6 +84,9 @@ enum Command {
     Queue(admin_cmd::QueueArgs),
     /// Print the end of a log (mail_logs), and follow it with -f.
     Tail(admin_cmd::TailArgs),
+    /// Readiness report: per destination domain, what DANE Mandatory and Opportunistic
+    /// would have decided for its deliveries, and a recommendation.
+    Readiness(admin_cmd::ReadinessArgs),
     /// SMTP TLS Reporting (RFC 8460): `show` a day's reports, `send-now`.
     Tlsrpt(admin_cmd::TlsrptArgs),
 }
@@ -92,7 +100,10 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS; // --help, --version
             }
             // daneverify documents EX_USAGE (64); lookup keeps clap's 2.
-            let daneverify = std::env::args().nth(1).as_deref() == Some("daneverify");
+            let daneverify = matches!(
+                std::env::args().nth(1).as_deref(),
+                Some("daneverify" | "audit")
+            );
             return ExitCode::from(if daneverify {
                 daneverify::EXIT_USAGE
             } else {
@@ -111,6 +122,8 @@ fn main() -> ExitCode {
             b.worker_threads(2);
             b
         }
+        // An audit checks many domains at once: validation and handshakes in parallel.
+        Command::Audit(_) => tokio::runtime::Builder::new_multi_thread(),
         _ => tokio::runtime::Builder::new_current_thread(),
     };
     let runtime = match builder.enable_all().build() {
@@ -129,6 +142,7 @@ fn main() -> ExitCode {
         Command::Lookup(args) => runtime.block_on(lookup::run(args)),
         Command::Daneverify(args) => runtime.block_on(daneverify::run(args, &top)),
         Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Audit(args) => runtime.block_on(audit::run(*args)),
         Command::Config(cmd) => config_cmd::run(cmd),
         Command::Commit(args) => config_cmd::commit(args),
         Command::WebPasswd(args) => web_cmd::passwd(args),
@@ -140,6 +154,7 @@ fn main() -> ExitCode {
         Command::Tophosts(args) => admin_cmd::tophosts(args, &top),
         Command::Queue(args) => admin_cmd::queue(args, &top),
         Command::Tail(args) => admin_cmd::tail(args, &top),
+        Command::Readiness(args) => admin_cmd::readiness(args, &top),
         Command::Tlsrpt(args) => admin_cmd::tlsrpt(args, &top),
     };
     ExitCode::from(code)

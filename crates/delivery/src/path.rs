@@ -3,7 +3,6 @@
 use std::{
     net::{IpAddr, SocketAddr},
     str::FromStr,
-    sync::Arc,
     time::Duration,
 };
 
@@ -16,16 +15,15 @@ use danegate_dane::{
     },
 };
 use danegate_dns::{Answer, AnswerKind, LookupError, Name, RecordType, Resolver, Security};
-use danegate_smtp::{SmtpClient, SmtpError, Timeouts};
-use danegate_tls::{
-    DaneVerifier, VerifyOutcome, client_config, openssl_cipher_name, protocol_name, server_name,
-};
+use danegate_smtp::{SmtpClient, Timeouts};
+use danegate_tls::VerifyOutcome;
 use hickory_proto::rr::RData;
 
 use crate::{
     IpPreference,
     events::{Event, Sec, Verdict},
     mx_walk::{FamilyAnswer, MxFailure, MxHost, addresses, ips, mx_hosts, text},
+    probe::{LiveProbe, ProbeRequest, Probed, TlsProbe},
 };
 
 /// How to walk the path.
@@ -82,6 +80,9 @@ pub struct Session {
     /// `TlsUnauthenticated` (a secure TLSA RRset without a usable record, RFC 7672
     /// §2.2); `None` on the TLS Support path.
     pub dane: Option<Action>,
+    /// What the connection showed of TLS: the chain the server presented, or why
+    /// there was none (for the shadow evaluation, [`crate::shadow`]).
+    pub tls_seen: crate::shadow::TlsSeen,
 }
 
 /// The result of [`verify_destination`].
@@ -108,16 +109,17 @@ struct HostLookups {
     tlsa: Option<TlsaLookup>,
 }
 
-struct TlsaLookup {
+pub(crate) struct TlsaLookup {
     /// The TLSA base domain that gave the answer (or the last one tried).
-    base: Name,
-    result: Result<Answer, LookupError>,
+    pub(crate) base: Name,
+    pub(crate) result: Result<Answer, LookupError>,
     /// Names the certificate may carry (DANE-TA): base domain, MX host, expanded host.
-    reference_ids: ReferenceIds,
+    pub(crate) reference_ids: ReferenceIds,
 }
 
 struct Walk<'a> {
     resolver: &'a Resolver,
+    probe: &'a dyn TlsProbe,
     opts: &'a Options,
     domain: String,
     events: Vec<Event>,
@@ -155,8 +157,22 @@ pub async fn verify_destination(
     opts: &Options,
     sink: &mut (dyn FnMut(&Event) + Send + Sync),
 ) -> Outcome {
+    verify_destination_with(resolver, &LiveProbe, domain, opts, sink).await
+}
+
+/// [`verify_destination`] with the TLS probe of each address given: the same walk,
+/// lookups, tables and events; with a probe that keeps no session (a bulk audit sharing
+/// handshakes), [`Outcome::session`] is `None` whatever the verdict.
+pub async fn verify_destination_with(
+    resolver: &Resolver,
+    probe: &dyn TlsProbe,
+    domain: &str,
+    opts: &Options,
+    sink: &mut (dyn FnMut(&Event) + Send + Sync),
+) -> Outcome {
     let mut walk = Walk {
         resolver,
+        probe,
         opts,
         domain: domain.trim_end_matches('.').to_ascii_lowercase(),
         events: Vec::new(),
@@ -252,10 +268,10 @@ impl Walk<'_> {
                 });
             }
             match self.try_host(host, mxs, look).await {
-                HostResult::Success(s) => return (Verdict::DaneSuccess, Some(*s), None),
+                HostResult::Success(s) => return (Verdict::DaneSuccess, s.map(|s| *s), None),
                 HostResult::Fallback => return (Verdict::Fallback, None, Some(hname)),
                 HostResult::Unauthenticated(s) => {
-                    return (Verdict::Fallback, Some(*s), Some(hname));
+                    return (Verdict::Fallback, s.map(|s| *s), Some(hname));
                 }
                 HostResult::Fail => saw_fail = true,
                 HostResult::TempFail => {}
@@ -330,51 +346,8 @@ impl Walk<'_> {
         HostLookups { addrs, tlsa }
     }
 
-    /// RFC 7672 §2.2.2: with a secure CNAME chain, the expanded name first, then the
-    /// original name if the expanded one has (securely) no TLSA.
     async fn tlsa_lookup(&self, host: &MxHost, addr: &Answer) -> TlsaLookup {
-        let expanded = addr.final_name().clone();
-        let mut bases = vec![expanded.clone()];
-        if expanded != host.name {
-            bases.push(host.name.clone());
-        }
-        let mut refs = ReferenceIds::new([text(&expanded), text(&host.name)]);
-        let mut last = None;
-        for base in bases {
-            let qname = match Name::from_str(&format!("_{}._tcp", self.opts.port))
-                .and_then(|p| p.append_domain(&base))
-            {
-                Ok(n) => n,
-                Err(e) => {
-                    last = Some(TlsaLookup {
-                        base: base.clone(),
-                        result: Err(LookupError::Network(format!(
-                            "bad TLSA name for {base}: {e}"
-                        ))),
-                        reference_ids: refs.clone(),
-                    });
-                    break;
-                }
-            };
-            let result = self.resolver.lookup(&qname, RecordType::TLSA).await;
-            let secure_absent =
-                matches!(&result, Ok(a) if a.security.is_secure() && a.kind != AnswerKind::Data);
-            // A CNAME at _25._tcp does not change the base domain (RFC 7672 §2.2.3).
-            refs.push(&text(&base));
-            last = Some(TlsaLookup {
-                base: base.clone(),
-                result,
-                reference_ids: refs.clone(),
-            });
-            if !secure_absent {
-                break;
-            }
-        }
-        last.unwrap_or(TlsaLookup {
-            base: host.name.clone(),
-            result: Err(LookupError::Network("no TLSA base domain".into())),
-            reference_ids: refs,
-        })
+        tlsa_lookup(self.resolver, self.opts.port, host, addr).await
     }
 
     async fn try_host(&mut self, host: &MxHost, mxs: MxStatus, look: HostLookups) -> HostResult {
@@ -533,19 +506,7 @@ impl Walk<'_> {
                     (TlsaStatus::Insecure, None)
                 }
                 (Security::Secure, AnswerKind::Data) => {
-                    let set =
-                        TlsaSet::from_rdata(ans.records.iter().filter_map(|r| match &r.data {
-                            RData::TLSA(t) => {
-                                let mut v = vec![
-                                    u8::from(t.cert_usage),
-                                    u8::from(t.selector),
-                                    u8::from(t.matching),
-                                ];
-                                v.extend_from_slice(&t.cert_data);
-                                Some(v)
-                            }
-                            _ => None,
-                        }));
+                    let set = tlsa_set(ans);
                     // RFC 7672 §2.2: an RRset without a usable record is a status of
                     // its own (TLS mandatory, unauthenticated); the tables decide.
                     let status = match set.status() {
@@ -583,197 +544,151 @@ impl Walk<'_> {
             return addr_action(d.action);
         }
         // Connect, then STARTTLS: secure TLSA means TLS or nothing (RFC 7672 §2.2).
-        let port = self.opts.port;
-        self.emit(Event::Connecting { ip, port });
-        let mut client = match SmtpClient::connect(
-            SocketAddr::new(ip, port),
-            self.opts.local,
-            self.opts.timeouts,
-        )
-        .await
-        {
-            Ok(c) => c,
-            Err(e) => {
-                self.emit(Event::ConnectFailed {
-                    ip,
-                    port,
-                    error: e.to_string(),
-                });
-                return AddrResult::TempFail;
-            }
-        };
-        self.emit(Event::Connected {
-            ip,
-            local: client.local_addr().ip(),
-        });
         let usable = set.usable().len();
-        self.emit(Event::TlsaFound {
+        let found = Event::TlsaFound {
             sec: Sec::Secure,
             host: hname.clone(),
             domain: domain.clone(),
             base: base.clone(),
-            records,
+            records: records.clone(),
             usable,
-        });
-        self.emit(Event::CheckingTls);
-        let all_unusable = tstatus == TlsaStatus::Unusable;
-        let verifier = Arc::new(if all_unusable {
-            danegate_tls::danger::accept_any_certificate()
-        } else {
-            DaneVerifier::dane(set, t.reference_ids.clone())
-        });
-        let slot = verifier.outcome();
-        let result = self.starttls(&mut client, ip, &base, verifier).await;
-        let (cert, session) = match result {
-            Err(cert) => (cert, None),
-            Ok((protocol, cipher)) => {
-                self.emit(Event::TlsEstablished {
-                    protocol: protocol.clone(),
-                    cipher: cipher.clone(),
-                });
-                let report = slot
-                    .take()
-                    .map(|r| r.outcome)
-                    .unwrap_or(VerifyOutcome::Unchecked);
-                let cert = if all_unusable {
-                    self.emit(Event::CertUnchecked {
-                        why: "the secure TLSA RRset has no usable record (RFC 7672 §2.2)".into(),
-                    });
-                    CertStatus::Failed
-                } else {
-                    match &report {
-                        VerifyOutcome::Dane(_) => {
-                            self.emit(Event::CertOk {
-                                detail: report.to_string(),
-                            });
-                            self.emit(Event::TlsSucceeded {
-                                domain: domain.clone(),
-                            });
-                            CertStatus::Success
-                        }
-                        other => {
-                            self.emit(Event::CertFailed {
-                                reason: other.to_string(),
-                            });
-                            CertStatus::Failed
-                        }
-                    }
-                };
-                (
-                    cert,
-                    Some(Session {
-                        client,
-                        host: hname.clone(),
-                        addr: SocketAddr::new(ip, port),
-                        protocol,
-                        cipher,
-                        verification: report,
-                        dane: None,
-                    }),
-                )
+        };
+        let probe = self.probe;
+        let req = ProbeRequest {
+            host: &hname,
+            ip,
+            port: self.opts.port,
+            local: self.opts.local,
+            timeouts: self.opts.timeouts,
+            helo: &self.opts.helo_name,
+            base: &base,
+            tlsa: &set,
+            records: &records,
+            reference_ids: &t.reference_ids,
+            all_unusable: tstatus == TlsaStatus::Unusable,
+        };
+        let mut found = Some(found);
+        let mut steps = |e: Event| {
+            let connected = matches!(e, Event::Connected { .. });
+            self.emit(e);
+            // The TLSA line comes once the connection is up, as the appliance prints it.
+            if connected && let Some(f) = found.take() {
+                self.emit(f);
+                self.emit(Event::CheckingTls);
             }
         };
+        let Probed { cert, tls, client } = probe.probe(req, &mut steps).await;
+        if cert == CertStatus::Success {
+            self.emit(Event::TlsSucceeded {
+                domain: domain.clone(),
+            });
+        }
+        let established = tls.is_some();
+        let session = match (tls, client) {
+            (Some(info), Some(client)) => Some(Box::new(Session {
+                client,
+                host: hname.clone(),
+                addr: SocketAddr::new(ip, self.opts.port),
+                protocol: info.protocol,
+                cipher: info.cipher,
+                verification: info.verification,
+                dane: None,
+                tls_seen: crate::shadow::TlsSeen::Chain(info.chain),
+            })),
+            _ => None,
+        };
         let d = self.decide(mxs, a, tstatus, cert);
-        match (d.action, session) {
-            (Action::DaneSuccess, Some(mut s)) => {
+        match (d.action, established) {
+            (Action::DaneSuccess, true) => AddrResult::Success(session.map(|mut s| {
                 s.dane = Some(Action::DaneSuccess);
-                AddrResult::Success(Box::new(s))
-            }
-            (Action::TlsUnauthenticated, Some(mut s)) => {
+                s
+            })),
+            (Action::TlsUnauthenticated, true) => {
                 self.emit(Event::UnauthenticatedTls {
                     host: hname.clone(),
                     domain: domain.clone(),
                 });
-                s.dane = Some(Action::TlsUnauthenticated);
-                AddrResult::Unauthenticated(Box::new(s))
+                AddrResult::Unauthenticated(session.map(|mut s| {
+                    s.dane = Some(Action::TlsUnauthenticated);
+                    s
+                }))
             }
-            (Action::DaneSuccess | Action::TlsUnauthenticated, None) => AddrResult::Fail,
-            (action, s) => {
-                if let Some(s) = s {
+            (Action::DaneSuccess | Action::TlsUnauthenticated, false) => AddrResult::Fail,
+            (action, _) => {
+                if let Some(s) = session {
                     let _ = s.client.quit().await;
                 }
                 addr_action(action)
             }
         }
     }
+}
 
-    /// EHLO + STARTTLS + handshake. Any failure is reported; the caller never goes on
-    /// in clear text after a secure TLSA RRset.
-    async fn starttls(
-        &mut self,
-        client: &mut SmtpClient,
-        ip: IpAddr,
-        base: &str,
-        verifier: Arc<DaneVerifier>,
-    ) -> Result<(String, String), CertStatus> {
-        let slot = verifier.outcome();
-        let caps = match client.ehlo(&self.opts.helo_name).await {
-            Ok(c) => c,
-            Err(e) => {
-                self.emit(Event::StartTlsFailed {
-                    ip,
-                    error: format!("EHLO failed: {e}"),
-                });
-                return Err(CertStatus::NotReached);
-            }
-        };
-        if !caps.starttls {
-            self.emit(Event::StartTlsFailed {
-                ip,
-                error:
-                    "STARTTLS not offered; a secure TLSA RRset forbids plain text (RFC 7672 §2.2)"
-                        .into(),
-            });
-            return Err(CertStatus::NotReached);
-        }
-        let config = match client_config(verifier) {
-            Ok(c) => c,
-            Err(e) => {
-                self.emit(Event::TlsFailed {
-                    error: format!("TLS configuration: {e}"),
-                });
-                return Err(CertStatus::NotReached);
-            }
-        };
-        let sni = match server_name(base) {
-            Ok(s) => s,
-            Err(e) => {
-                self.emit(Event::TlsFailed {
-                    error: format!("bad SNI name {base}: {e}"),
-                });
-                return Err(CertStatus::NotReached);
-            }
-        };
-        match client.starttls(config, sni).await {
-            Ok(info) => Ok((
-                protocol_name(info.protocol).to_string(),
-                openssl_cipher_name(info.cipher_suite).to_string(),
-            )),
-            Err(e) => {
-                // The verifier said why: that is the line, not rustls's wrapping of it.
-                if let Some(report) = slot.get()
-                    && let VerifyOutcome::Failed(f) = &report.outcome
-                {
-                    self.emit(Event::CertFailed {
-                        reason: f.to_string(),
+/// RFC 7672 §2.2.2: with a secure CNAME chain, the expanded name first, then the
+/// original name if the expanded one has (securely) no TLSA.
+pub(crate) async fn tlsa_lookup(
+    resolver: &Resolver,
+    port: u16,
+    host: &MxHost,
+    addr: &Answer,
+) -> TlsaLookup {
+    let expanded = addr.final_name().clone();
+    let mut bases = vec![expanded.clone()];
+    if expanded != host.name {
+        bases.push(host.name.clone());
+    }
+    let mut refs = ReferenceIds::new([text(&expanded), text(&host.name)]);
+    let mut last = None;
+    for base in bases {
+        let qname =
+            match Name::from_str(&format!("_{}._tcp", port)).and_then(|p| p.append_domain(&base)) {
+                Ok(n) => n,
+                Err(e) => {
+                    last = Some(TlsaLookup {
+                        base: base.clone(),
+                        result: Err(LookupError::Network(format!(
+                            "bad TLSA name for {base}: {e}"
+                        ))),
+                        reference_ids: refs.clone(),
                     });
-                    return Err(CertStatus::Failed);
+                    break;
                 }
-                match e {
-                    SmtpError::StartTlsNotOffered | SmtpError::StartTlsRefused { .. } => {
-                        self.emit(Event::StartTlsFailed {
-                            ip,
-                            error: e.to_string(),
-                        })
-                    }
-                    other => self.emit(Event::TlsFailed {
-                        error: other.to_string(),
-                    }),
-                }
-                Err(CertStatus::NotReached)
-            }
+            };
+        let result = resolver.lookup(&qname, RecordType::TLSA).await;
+        let secure_absent =
+            matches!(&result, Ok(a) if a.security.is_secure() && a.kind != AnswerKind::Data);
+        // A CNAME at _25._tcp does not change the base domain (RFC 7672 §2.2.3).
+        refs.push(&text(&base));
+        last = Some(TlsaLookup {
+            base: base.clone(),
+            result,
+            reference_ids: refs.clone(),
+        });
+        if !secure_absent {
+            break;
         }
     }
+    last.unwrap_or(TlsaLookup {
+        base: host.name.clone(),
+        result: Err(LookupError::Network("no TLSA base domain".into())),
+        reference_ids: refs,
+    })
+}
+
+/// The TLSA records of an answer, sorted into usable and unusable ones (RFC 7672 §3).
+pub(crate) fn tlsa_set(ans: &Answer) -> TlsaSet {
+    TlsaSet::from_rdata(ans.records.iter().filter_map(|r| match &r.data {
+        RData::TLSA(t) => {
+            let mut v = vec![
+                u8::from(t.cert_usage),
+                u8::from(t.selector),
+                u8::from(t.matching),
+            ];
+            v.extend_from_slice(&t.cert_data);
+            Some(v)
+        }
+        _ => None,
+    }))
 }
 
 fn records_text(a: &Answer) -> Vec<String> {
@@ -794,19 +709,20 @@ fn records_text(a: &Answer) -> Vec<String> {
         .collect()
 }
 
+/// A session is `None` only with a probe that does not keep it (a bulk audit).
 enum HostResult {
-    Success(Box<Session>),
+    Success(Option<Box<Session>>),
     Fallback,
     /// TLS without authentication (a secure TLSA RRset without a usable record).
-    Unauthenticated(Box<Session>),
+    Unauthenticated(Option<Box<Session>>),
     Fail,
     TempFail,
 }
 
 enum AddrResult {
-    Success(Box<Session>),
+    Success(Option<Box<Session>>),
     Fallback,
-    Unauthenticated(Box<Session>),
+    Unauthenticated(Option<Box<Session>>),
     Fail,
     TempFail,
     HostUnusable,

@@ -63,6 +63,9 @@ pub struct ResolverConfig {
     pub sig_skew_min: u32,
     /// See [`ResolverConfig::sig_skew_min`].
     pub sig_skew_max: u32,
+    /// At most this many queries outstanding at each upstream at once (0: no limit); the
+    /// bulk audit sets it so it never floods a resolver.
+    pub max_in_flight: usize,
 }
 
 /// Default [`ResolverConfig::sig_skew_min`] (seconds), as Unbound's `val-sig-skew-min`.
@@ -84,6 +87,7 @@ impl ResolverConfig {
             rfc5011_clock: None,
             sig_skew_min: DEFAULT_SIG_SKEW_MIN,
             sig_skew_max: DEFAULT_SIG_SKEW_MAX,
+            max_in_flight: 0,
         }
     }
 }
@@ -128,7 +132,8 @@ impl Resolver {
         Resolver {
             inner: Arc::new(Inner {
                 chain: Chain::new(
-                    Upstreams::new(config.upstreams, config.timeout),
+                    Upstreams::new(config.upstreams, config.timeout)
+                        .limit_in_flight(config.max_in_flight),
                     config.anchors,
                     config.max_ttl,
                     Skew {
@@ -149,17 +154,27 @@ impl Resolver {
         self.inner
             .probed
             .get_or_init(|| async {
-                let zone = self
-                    .inner
-                    .chain
-                    .anchors
-                    .iter()
-                    .map(|(n, _)| n.clone())
-                    .min_by_key(|n| n.num_labels())
-                    .unwrap_or_else(Name::root);
-                self.inner.chain.upstreams.probe(&zone).await;
+                self.inner.chain.upstreams.probe(&self.probe_zone()).await;
             })
             .await;
+    }
+
+    /// Probes every upstream for DNSSEC support again now (a readiness check when no
+    /// upstream passed the last probe: one that was down may be back).
+    pub async fn reprobe(&self) {
+        self.probe().await;
+        self.inner.chain.upstreams.probe(&self.probe_zone()).await;
+    }
+
+    /// The zone whose DNSKEY the probe asks for: the highest trust anchor.
+    fn probe_zone(&self) -> Name {
+        self.inner
+            .chain
+            .anchors
+            .iter()
+            .map(|(n, _)| n.clone())
+            .min_by_key(|n| n.num_labels())
+            .unwrap_or_else(Name::root)
     }
 
     /// Each upstream and what the probe found.
@@ -197,11 +212,15 @@ impl Resolver {
         let key = (name.clone(), rtype);
         if let Some(hit) = self.cached(&key) {
             trace::response(&hit);
+            crate::observe::cached(&hit);
             return Ok(hit);
         }
         self.probe().await;
         let mut budget = Budget::default();
-        let answer = self.resolve(&name, rtype, &mut budget).await?;
+        let started = Instant::now();
+        let answer = self.resolve(&name, rtype, &mut budget).await;
+        crate::observe::resolved(answer.as_ref(), started);
+        let answer = answer?;
         trace::response(&answer);
         self.store(key, &answer);
         Ok(answer)
@@ -378,17 +397,21 @@ impl Resolver {
             } else {
                 set.name.clone()
             };
-            return Ok(plain(match inner.chain.zone_for(&target, budget).await? {
-                ZoneState::Insecure(why) => {
-                    trace::insecure(&set.name, set.rtype, &why);
-                    Security::Insecure
-                }
-                ZoneState::Bogus(r) => Security::Bogus(r),
-                ZoneState::Secure(z) => Security::Bogus(BogusReason::MissingSignature(format!(
-                    "{} {} has no RRSIG although zone {} is signed",
-                    set.name, set.rtype, z.apex
-                ))),
-            }));
+            return Ok(plain(
+                match inner.chain.zone_for(&target, false, budget).await? {
+                    ZoneState::Insecure(why) => {
+                        trace::insecure(&set.name, set.rtype, &why);
+                        Security::Insecure
+                    }
+                    ZoneState::Bogus(r) => Security::Bogus(r),
+                    ZoneState::Secure(z) => {
+                        Security::Bogus(BogusReason::MissingSignature(format!(
+                            "{} {} has no RRSIG although zone {} is signed",
+                            set.name, set.rtype, z.apex
+                        )))
+                    }
+                },
+            ));
         }
         // Signed: the signer must be the name's zone or an ancestor (RFC 4035 §5.3.1).
         // Each distinct signer named by an RRSIG is tried in turn, so that a junk RRSIG
@@ -406,7 +429,7 @@ impl Resolver {
         }
         let mut first: Option<Positive> = None;
         for signer in signers {
-            let p = match inner.chain.zone_for(&signer, budget).await? {
+            let p = match inner.chain.zone_for(&signer, true, budget).await? {
                 ZoneState::Insecure(why) => {
                     trace::insecure(&set.name, set.rtype, &why);
                     plain(Security::Insecure)
@@ -495,7 +518,7 @@ impl Resolver {
         } else {
             name.clone()
         };
-        let z = match self.inner.chain.zone_for(&target, budget).await? {
+        let z = match self.inner.chain.zone_for(&target, false, budget).await? {
             ZoneState::Insecure(why) => {
                 trace::insecure(name, qtype, &why);
                 return Ok((Security::Insecure, ttl));

@@ -107,6 +107,9 @@ struct UpstreamState {
     config: UpstreamConfig,
     capability: Mutex<Capability>,
     failed_at: Mutex<Option<Instant>>,
+    /// At most this many queries outstanding at this upstream at once, when set
+    /// ([`Upstreams::limit_in_flight`]): a bulk audit must not flood a resolver.
+    in_flight: Option<tokio::sync::Semaphore>,
 }
 
 /// A reply and who gave it.
@@ -121,6 +124,9 @@ pub struct Reply {
 pub struct Upstreams {
     list: Vec<UpstreamState>,
     timeout: Duration,
+    /// The probe's DNSKEY answer of the anchored zone, kept for the first chain walk,
+    /// which asks the same question (one sequential round trip less on a cold start).
+    primed: Mutex<Option<(Name, Reply)>>,
 }
 
 impl Upstreams {
@@ -133,10 +139,21 @@ impl Upstreams {
                     config,
                     capability: Mutex::new(Capability::Unknown),
                     failed_at: Mutex::new(None),
+                    in_flight: None,
                 })
                 .collect(),
             timeout,
+            primed: Mutex::new(None),
         }
+    }
+
+    /// Allows at most `n` outstanding queries per upstream (0: no limit). Queries over
+    /// the limit wait for a slot; the per-attempt timeout starts once they have one.
+    pub fn limit_in_flight(mut self, n: usize) -> Self {
+        for u in &mut self.list {
+            u.in_flight = (n > 0).then(|| tokio::sync::Semaphore::new(n));
+        }
+        self
     }
 
     /// Each upstream with its probed capability.
@@ -156,6 +173,18 @@ impl Upstreams {
                     let has_sig = msg.answers.iter().any(|r| r.record_type() == RecordType::RRSIG);
                     let has_key = msg.answers.iter().any(|r| r.record_type() == RecordType::DNSKEY);
                     if has_key && has_sig {
+                        // The answer is validated like any other when the chain walk
+                        // takes it (`query`); the first capable upstream's is kept.
+                        let mut primed = lock(&self.primed);
+                        if primed.is_none() {
+                            *primed = Some((
+                                zone.clone(),
+                                Reply {
+                                    message: msg,
+                                    from: u.config.addr,
+                                },
+                            ));
+                        }
                         Capability::Dnssec
                     } else if msg.metadata.response_code == ResponseCode::NoError {
                         Capability::StripsDnssec
@@ -181,6 +210,11 @@ impl Upstreams {
     /// order, recently failed ones last), failing over on timeout, network error,
     /// SERVFAIL or REFUSED. Upstreams that strip DNSSEC are never used.
     pub async fn query(&self, name: &Name, rtype: RecordType) -> Result<Reply, LookupError> {
+        if rtype == RecordType::DNSKEY
+            && let Some(reply) = self.take_primed(name)
+        {
+            return Ok(reply);
+        }
         let order = self.order();
         if order.is_empty() {
             let all: Vec<String> = self
@@ -197,6 +231,11 @@ impl Upstreams {
         trace::query_group(name, rtype);
         let mut last_err = None;
         for u in order.into_iter().filter_map(|idx| self.list.get(idx)) {
+            // Closed never (the semaphore lives as long as the upstream): no slot, no limit.
+            let _slot = match &u.in_flight {
+                Some(sem) => sem.acquire().await.ok(),
+                None => None,
+            };
             trace::query_ip(name, rtype, u.config.addr, self.timeout);
             match exchange(u.config.addr, name, rtype, self.timeout).await {
                 Ok(message) => match message.metadata.response_code {
@@ -208,6 +247,7 @@ impl Upstreams {
                         });
                     }
                     code => {
+                        crate::observe::upstream_rcode(u.config.addr, code);
                         tracing::warn!(
                             target: "danegate::dns",
                             "Received an invalid DNS Response: {} to IP {} looking up {}",
@@ -224,11 +264,21 @@ impl Upstreams {
                 },
                 Err(e) => {
                     *lock(&u.failed_at) = Some(Instant::now());
+                    crate::observe::upstream_error(u.config.addr, &e);
                     last_err = Some(e);
                 }
             }
         }
         Err(last_err.unwrap_or_else(|| LookupError::NoUpstream("no resolver answered".into())))
+    }
+
+    /// The probe's answer for `name` DNSKEY, once.
+    fn take_primed(&self, name: &Name) -> Option<Reply> {
+        let mut primed = lock(&self.primed);
+        match primed.as_ref() {
+            Some((zone, _)) if zone == name => primed.take().map(|(_, reply)| reply),
+            _ => None,
+        }
     }
 
     fn order(&self) -> Vec<usize> {

@@ -145,21 +145,45 @@ pub(crate) async fn deliver_batch(
         return;
     }
     let dcid = NEXT_DCID.fetch_add(1, Ordering::Relaxed);
-    let mut trail: Vec<Event> = Vec::new();
     // A destination that just failed is not tried again for every queued message:
     // they are deferred with the same reason until the suspension ends (Postfix's
     // "delivery temporarily suspended").
+    let mut trail = crate::shadow::Trail::default();
     let opened = match shared.suspension(&domain) {
         Some(reason) => Err(Attempt::Defer {
             enhanced: "4.4.1".into(),
             reason: format!("delivery temporarily suspended: {reason}"),
         }),
-        None => open(&shared, &config, &dest, dcid, &mut trail).await,
+        None => {
+            // The shadow evaluation's DNS runs alongside the delivery's connection.
+            let routed = dest.route_hosts.is_some();
+            let (opened, dns) = tokio::join!(
+                open(&shared, &config, &dest, dcid, &mut trail),
+                crate::shadow::lookup(&shared, &domain, routed, dest.ip_preference)
+            );
+            if let Ok(s) = &opened {
+                trail.name_session(s);
+            }
+            if let Some(dns) = dns {
+                crate::shadow::record(&shared, &dns, opened.as_ref().ok(), msgs.len());
+                trail.name_from(&dns);
+            }
+            opened
+        }
     };
     // TLS-RPT: not for a route's smart host, nor for a batch carrying a report.
     let skip = dest.route_hosts.is_some() || msgs.iter().any(|m| crate::tlsrpt::is_report(&m.env));
     let mandatory = dest.dane == DaneMode::Mandatory;
-    crate::tlsrpt::after_open(&shared, &config, &domain, mandatory, &trail, skip, None).await;
+    crate::tlsrpt::after_open(
+        &shared,
+        &config,
+        &domain,
+        mandatory,
+        &trail.events,
+        skip,
+        None,
+    )
+    .await;
     let mut session = match opened {
         Ok(s) => {
             log_tls(dcid, &domain, &s);
@@ -175,7 +199,7 @@ pub(crate) async fn deliver_batch(
                     .clamp(Duration::from_secs(1), Duration::from_secs(300));
                 shared.suspend(&domain, hold, format!("{enhanced} {reason}"));
             }
-            record(&shared, &dest, None, None, None, &attempt);
+            record(&shared, &dest, &trail, None, None, None, &attempt);
             for m in &msgs {
                 settle(
                     &shared,
@@ -216,6 +240,7 @@ pub(crate) async fn deliver_batch(
         record(
             &shared,
             &dest,
+            &trail,
             Some(session.host.clone()),
             tls,
             dane,
@@ -257,6 +282,7 @@ fn log_tls(dcid: u64, domain: &str, s: &Session) {
 fn record(
     shared: &Shared,
     dest: &Destination,
+    trail: &crate::shadow::Trail,
     host: Option<String>,
     tls: Option<(String, String)>,
     dane_action: Option<Action>,
@@ -291,6 +317,8 @@ fn record(
         dane,
         tls,
         detail,
+        tried: trail.tried.clone(),
+        cert_failed: trail.cert_failed.clone(),
     };
     if let Ok(mut m) = shared.outcomes.lock() {
         m.insert(dest.domain.clone(), o);
@@ -326,7 +354,7 @@ async fn open(
     config: &Config,
     dest: &Destination,
     dcid: u64,
-    trail: &mut Vec<Event>,
+    trail: &mut crate::shadow::Trail,
 ) -> Result<Session, Attempt> {
     let (domain, profile) = (dest.domain.as_str(), &dest.profile);
     let resolver = shared.resolver();
@@ -344,7 +372,7 @@ async fn open(
         if let Event::Connecting { port: p, .. } = e {
             port = *p;
         }
-        trail.push(e.clone());
+        trail.observe(e);
         log_delivery_event(dcid, port, e)
     };
     let tls = dest.tls;
@@ -633,6 +661,7 @@ async fn settle(
             .collect::<Vec<_>>()
             .join(", ");
         tracing::info!(target: "danegate::mail", "Message done DCID {dcid} MID {mid} to RID [{list}]");
+        danegate_metrics::recipients_delivered(delivered.len());
         for (rid, reply) in &responses {
             tracing::info!(target: "danegate::mail", "MID {mid} RID [{rid}] Response '{reply}'");
         }
@@ -654,6 +683,7 @@ async fn settle(
             continue;
         }
         still_deferred = true;
+        danegate_metrics::recipient_deferred(&enhanced, &reason);
         let wait = next_retry(bp, attempts, &mut rand::rng());
         tracing::info!(target: "danegate::mail", "Delayed: DCID {dcid} MID {mid} to RID [{}] - {enhanced} {reason}; next attempt in {}s", r.rid, wait.as_secs());
         if let Err(e) = shared
@@ -667,6 +697,7 @@ async fn settle(
     if !bounced.is_empty() {
         for (r, enhanced, reason) in &bounced {
             tracing::info!(target: "danegate::mail", "Bounced: DCID {dcid} MID {mid} to RID {} - {enhanced} {reason}", r.rid);
+            danegate_metrics::recipient_bounced(enhanced, reason);
             if let Err(e) = shared
                 .store
                 .bounced(mid, &[r.rid], &format!("{enhanced} {reason}"))
@@ -805,6 +836,7 @@ pub(crate) async fn send_dsn(
     match shared.store.enqueue(msg).await {
         Ok(new) => {
             tracing::info!(target: "danegate::mail", "MID {new} generated DSN for MID {}", env.mid);
+            crate::observe::dsn_queued(kind);
             shared.wake.notify_one();
         }
         Err(e) => {
@@ -820,6 +852,7 @@ fn log_delivery_event(dcid: u64, port: u16, e: &Event) {
         tracing::info!(target: "danegate::mail", "New SMTP DCID {dcid} interface {local} address {ip} port {port}");
     }
     tracing::debug!(target: "danegate::dane", "DCID {dcid} {e}");
+    crate::observe::delivery_event(e);
 }
 
 /// Listener events as the appliance's ICID lines.

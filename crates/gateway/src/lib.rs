@@ -5,9 +5,12 @@
 
 mod batv;
 mod deliver;
+mod health;
 mod listener;
+mod observe;
 mod rate;
 mod scheduler;
+mod shadow;
 pub mod tlsrpt;
 
 use std::{
@@ -26,7 +29,12 @@ use tokio::sync::{Notify, watch};
 
 pub use batv::{BatvKey, Verdict as BatvVerdict};
 pub use deliver::notify_allows;
+pub use health::node_label;
 pub use listener::{load_listener_tls, postmaster_address};
+pub use shadow::{
+    DAILY_KEEP, DomainShadow, HOURLY_KEEP, MAX_DOMAINS, ModeCounts, REASONS_KEPT, ShadowCounts,
+    ShadowReason,
+};
 
 /// Settings that are not part of the configuration file.
 #[derive(Clone, Debug)]
@@ -39,6 +47,9 @@ pub struct GatewayOptions {
     pub extra_roots: Vec<TrustAnchor<'static>>,
     /// The longest the scheduler sleeps without looking at the queue.
     pub tick: Duration,
+    /// Shadow evaluation of every delivery attempt (what DANE Mandatory and
+    /// Opportunistic would have decided), persisted in `<data_dir>/shadow.sqlite`.
+    pub shadow: bool,
 }
 
 impl Default for GatewayOptions {
@@ -48,6 +59,7 @@ impl Default for GatewayOptions {
             smtp_port: 25,
             extra_roots: Vec::new(),
             tick: Duration::from_secs(1),
+            shadow: true,
         }
     }
 }
@@ -89,6 +101,10 @@ pub struct LastOutcome {
     pub tls: Option<(String, String)>,
     /// What happened, in one line (the reply, or the reason for a deferral).
     pub detail: String,
+    /// The host (and address) the attempt connected to last, also when it failed.
+    pub tried: Option<String>,
+    /// TLS reached the server's certificate and its check failed: why.
+    pub cert_failed: Option<String>,
 }
 
 /// The shared state of a running gateway.
@@ -107,6 +123,8 @@ pub(crate) struct Shared {
         std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, String)>>,
     /// The bounce verification key, loaded at first need.
     pub batv: batv::KeyCache,
+    /// Shadow evaluation results.
+    pub shadow: shadow::ShadowStore,
     /// The TLS-RPT recorder, opened at first need.
     pub tlsrpt: tlsrpt::Cell,
 }
@@ -187,6 +205,7 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
         .as_ref()
         .clone();
     roots.extend(opts.extra_roots.iter().cloned());
+    let shadow_store = shadow::ShadowStore::new(&config.server.data_dir, opts.shadow);
     let shared = Arc::new(Shared {
         config: RwLock::new(Arc::new(config.clone())),
         resolver: RwLock::new(resolver),
@@ -199,6 +218,7 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
         outcomes: std::sync::Mutex::new(std::collections::HashMap::new()),
         suspended: std::sync::Mutex::new(std::collections::HashMap::new()),
         batv: batv::KeyCache::default(),
+        shadow: shadow_store,
         tlsrpt: tlsrpt::Cell::default(),
     });
     let (stop, stop_rx) = watch::channel(false);
@@ -233,6 +253,10 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
     let sh = shared.clone();
     let rx = stop_rx.clone();
     tasks.push(tokio::spawn(async move { scheduler::run(sh, rx).await }));
+    tasks.push(tokio::spawn(shadow::flusher(
+        shared.clone(),
+        stop_rx.clone(),
+    )));
     tasks.push(tokio::spawn(tlsrpt::send::run(
         shared.clone(),
         stop_rx.clone(),
@@ -277,6 +301,29 @@ impl Running {
             .lock()
             .map(|m| m.clone())
             .unwrap_or_default()
+    }
+
+    /// The shadow evaluation results of every destination domain seen in the last
+    /// `since` (counts, recent failure reasons, latest record), most messages first.
+    pub async fn shadow_report(&self, since: Duration) -> Result<Vec<DomainShadow>, String> {
+        let sh = self.shared.clone();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        tokio::task::spawn_blocking(move || sh.shadow.report(since, now))
+            .await
+            .map_err(|e| format!("shadow report: {e}"))?
+    }
+
+    /// The shadow evaluation of the latest delivery attempt to `domain`, if any.
+    pub fn latest_shadow(&self, domain: &str) -> Option<danegate_delivery::shadow::ShadowRecord> {
+        self.shared.shadow.latest(domain)
+    }
+
+    /// Whether shadow evaluation is on.
+    pub fn shadow_enabled(&self) -> bool {
+        self.shared.shadow.enabled()
     }
 
     /// Queues a DSN about `env` to its sender, as the delivery agent does (never for a

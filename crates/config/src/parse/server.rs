@@ -1,5 +1,5 @@
 //! `[server]`: the gateway's host name (checked as a domain; the system's host name when
-//! absent) and its data directory.
+//! absent), its data directory and the operator's extra CA file.
 
 use std::path::PathBuf;
 
@@ -8,13 +8,14 @@ use crate::domain::check_domain;
 use crate::limits;
 use crate::model::*;
 
-const SERVER: &[&str] = &["hostname", "data_dir"];
+const SERVER: &[&str] = &["hostname", "data_dir", "ca_file"];
 
 pub(super) fn parse_server(ctx: &mut Ctx<'_>, root: &Tab<'_, '_>) -> Server {
     let mut server = Server {
         hostname: String::new(),
         hostname_configured: false,
         data_dir: PathBuf::from(limits::DEFAULT_DATA_DIR),
+        ca_file: None,
     };
     let tab = root
         .get("server")
@@ -34,6 +35,7 @@ pub(super) fn parse_server(ctx: &mut Ctx<'_>, root: &Tab<'_, '_>) -> Server {
         if let Some(p) = ctx.path(&tab, "data_dir") {
             server.data_dir = p;
         }
+        server.ca_file = ctx.path(&tab, "ca_file");
     }
     if !server.hostname_configured {
         server.hostname = crate::system_hostname();

@@ -1,0 +1,203 @@
+//! `danegate audit`: daneverify's check for many recipient domains at once (the
+//! `danegate-audit` crate), with a progress bar on a terminal, a summary, JSON lines or a
+//! self-contained HTML report.
+
+use std::{
+    io::{IsTerminal, Read, Write},
+    path::PathBuf,
+    sync::Arc,
+};
+
+use clap::Args;
+use danegate_admin::daneverify::{Check, CheckMode};
+use danegate_audit::{AuditOptions, DomainResult, Summary, html, input, record::verdict_word};
+use danegate_delivery::IpPreference;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::{applog, daneverify::ModeArg, lookup::resolver_config};
+
+/// Exit status: the audit ran (whatever the verdicts).
+pub const EXIT_OK: u8 = 0;
+/// Exit status: usage error (bad option, unreadable or bad input).
+pub const EXIT_USAGE: u8 = 64;
+
+/// Arguments of `danegate audit`.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Input: one domain (or recipient address) per line; `#` comments. \
+Each domain gets exactly the verdict `danegate daneverify` gives it. Exit status: 0 the \
+audit ran (whatever the verdicts), 64 usage error."
+)]
+pub struct AuditArgs {
+    /// File of domains, one per line; `-` for standard input.
+    #[arg(long, value_name = "FILE|-")]
+    input: Option<String>,
+    /// Domains checked at once.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    concurrency: u64,
+    /// Connections open to one MX address at once.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=100))]
+    per_ip: u64,
+    /// DNS queries outstanding at one resolver at once.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    resolver_in_flight: u64,
+    /// One JSON object per domain and line on standard output (summary on standard error).
+    #[arg(long, conflicts_with = "html")]
+    json: bool,
+    /// Write a self-contained HTML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Upstream resolver, ADDR or ADDR:PORT; repeat for several, first = highest priority.
+    /// Default: the nameservers of /etc/resolv.conf.
+    #[arg(long = "resolver", value_name = "ADDR[:PORT]")]
+    resolvers: Vec<String>,
+    /// Trust-anchor file (DS or DNSKEY lines) replacing the built-in root anchors.
+    #[arg(long, value_name = "FILE")]
+    trust_anchor: Option<PathBuf>,
+    /// Decision table.
+    #[arg(long, value_enum, default_value_t = ModeArg::Mandatory)]
+    mode: ModeArg,
+    /// SMTP port to connect to; TLSA is looked up at `_<port>._tcp.<host>`.
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u16).range(1..))]
+    port: u16,
+    /// Address families: ipv6-preferred, ipv4-preferred, ipv4-only, ipv6-only.
+    #[arg(long, default_value = "ipv6-preferred", value_parser = parse_pref)]
+    ip_preference: String,
+    /// Seconds allowed for each DNS attempt and each SMTP/TLS step.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    timeout: u64,
+    /// Name to send in EHLO.
+    #[arg(long, default_value = "danegate.invalid")]
+    helo: String,
+    /// Domains to audit (besides --input).
+    domains: Vec<String>,
+}
+
+fn parse_pref(s: &str) -> Result<String, String> {
+    s.parse::<IpPreference>().map(|_| s.to_string())
+}
+
+fn usage(msg: impl std::fmt::Display) -> u8 {
+    eprintln!("danegate audit: {msg}");
+    EXIT_USAGE
+}
+
+fn read_input(args: &AuditArgs) -> Result<Vec<String>, String> {
+    let mut text = String::new();
+    match args.input.as_deref() {
+        Some("-") => {
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| format!("standard input: {e}"))?;
+        }
+        Some(path) => {
+            text = std::fs::read_to_string(path).map_err(|e| format!("--input {path}: {e}"))?;
+        }
+        None => {}
+    }
+    for d in &args.domains {
+        text.push_str(d);
+        text.push('\n');
+    }
+    let domains = input::parse(&text).map_err(|e| match args.input.as_deref() {
+        Some(p) => format!("{p}: {e}"),
+        None => e,
+    })?;
+    if domains.is_empty() {
+        return Err("no domain to audit: give --input FILE, --input - or domains".into());
+    }
+    Ok(domains)
+}
+
+fn progress(n: usize) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(n as u64);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:40}] {pos}/{len} domains ({per_sec}, eta {eta}) {msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// Runs `danegate audit`.
+pub async fn run(args: AuditArgs) -> u8 {
+    applog::install_stderr_level(tracing::Level::ERROR);
+    let domains = match read_input(&args) {
+        Ok(d) => d,
+        Err(e) => return usage(e),
+    };
+    let mut config =
+        match resolver_config(&args.resolvers, args.trust_anchor.as_ref(), args.timeout) {
+            Ok(c) => c,
+            Err(e) => return usage(e),
+        };
+    config.max_in_flight = usize::try_from(args.resolver_in_flight).unwrap_or(usize::MAX);
+    config.cache_entries = config.cache_entries.max(domains.len().saturating_mul(8));
+    let resolver = danegate_dns::Resolver::new(config);
+    let opts = AuditOptions {
+        check: Check {
+            domain: String::new(),
+            port: args.port,
+            mode: match args.mode {
+                ModeArg::Mandatory => CheckMode::Mandatory,
+                ModeArg::Opportunistic => CheckMode::Opportunistic,
+            },
+            ip_preference: args.ip_preference.clone(),
+            timeout_secs: args.timeout,
+            helo: args.helo.clone(),
+            json: false,
+        },
+        concurrency: usize::try_from(args.concurrency).unwrap_or(usize::MAX),
+        per_ip: usize::try_from(args.per_ip).unwrap_or(usize::MAX),
+    };
+    let bar = progress(domains.len());
+    let tick = bar.clone();
+    let done = Arc::new(move |r: &DomainResult| {
+        tick.inc(1);
+        tick.set_message(format!("{} {}", r.domain, verdict_word(r.verdict)));
+    });
+    let audit = match danegate_audit::audit(resolver, domains, &opts, done).await {
+        Ok(a) => a,
+        Err(e) => return usage(e),
+    };
+    bar.finish_and_clear();
+    let summary = Summary::of(&audit);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.json {
+        for r in &audit.results {
+            let line = serde_json::to_string(r).unwrap_or_default();
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = out.flush();
+        eprint!("{}", summary.text());
+        return EXIT_OK;
+    }
+    if let Some(path) = &args.html {
+        if let Err(e) = std::fs::write(path, html::report(&summary, &audit.results)) {
+            return usage(format!("--html {}: {e}", path.display()));
+        }
+    } else {
+        let width = audit
+            .results
+            .iter()
+            .map(|r| r.domain.len())
+            .max()
+            .unwrap_or(0);
+        for r in &audit.results {
+            let _ = writeln!(
+                out,
+                "{:<width$}  {:<12}  {}",
+                r.domain,
+                verdict_word(r.verdict),
+                r.reason
+            );
+        }
+    }
+    let _ = write!(out, "{}", summary.text());
+    let _ = out.flush();
+    EXIT_OK
+}
