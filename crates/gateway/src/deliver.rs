@@ -225,7 +225,16 @@ pub(crate) async fn deliver_batch(
         || dest.route_hosts.is_some()
         || msgs.iter().any(|m| crate::tlsrpt::is_report(&m.env));
     let mandatory = dest.dane == DaneMode::Mandatory;
-    crate::tlsrpt::after_open(&shared, &config, &domain, mandatory, &trail.events, skip).await;
+    crate::tlsrpt::after_open(
+        &shared,
+        &config,
+        &domain,
+        mandatory,
+        &trail.events,
+        skip,
+        None,
+    )
+    .await;
     let mut session = match opened {
         Ok(s) => {
             if used == 0 {

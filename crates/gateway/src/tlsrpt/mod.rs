@@ -87,7 +87,9 @@ pub(crate) async fn record(shared: &Shared, domain: &str, sessions: Vec<(Policy,
 
 /// After a delivery attempt opened (or failed to open) a session for `domain`: counts
 /// its TLS sessions from the attempt's `events`, unless told to `skip` (a batch that
-/// carries a report, a route to a smart host).
+/// carries a report, a route to a smart host). `sts`: the MTA-STS policy that applied
+/// to the attempt, if any — the sessions that no DANE policy covered are then counted
+/// under it instead of `no-policy-found` (RFC 8461 §2: DANE first).
 pub(crate) async fn after_open(
     shared: &Shared,
     config: &Config,
@@ -95,11 +97,31 @@ pub(crate) async fn after_open(
     mandatory: bool,
     events: &[Event],
     skip: bool,
+    sts: Option<&Policy>,
 ) {
     if !config.tls_rpt.enabled || skip {
         return;
     }
-    record(shared, domain, classify::classify(events, mandatory)).await;
+    let sessions = classify::classify(events, mandatory);
+    record(shared, domain, under_sts(sessions, sts)).await;
+}
+
+/// Moves the `no-policy-found` sessions under the MTA-STS policy that applied.
+pub(crate) fn under_sts(
+    sessions: Vec<(Policy, SessionResult)>,
+    sts: Option<&Policy>,
+) -> Vec<(Policy, SessionResult)> {
+    let Some(sts) = sts else { return sessions };
+    sessions
+        .into_iter()
+        .map(|(p, r)| {
+            if p.kind == danegate_tlsrpt::PolicyType::NoPolicyFound {
+                (sts.clone(), r)
+            } else {
+                (p, r)
+            }
+        })
+        .collect()
 }
 
 impl Running {

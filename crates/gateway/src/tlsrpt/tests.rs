@@ -306,3 +306,28 @@ fn certificate_reasons() {
         ResultType::ValidationFailure
     );
 }
+
+#[test]
+fn sessions_without_dane_go_under_an_sts_policy() {
+    let mut e = connected("198.51.100.2");
+    e.push(Event::StartTlsFailed {
+        ip: ip("198.51.100.2"),
+        error: "STARTTLS not offered".into(),
+    });
+    let sts = danegate_tlsrpt::Policy::sts(
+        vec!["version: STSv1".into(), "mode: testing".into()],
+        vec!["*.d.test".into()],
+    );
+    let out = super::under_sts(classify(&e, false), Some(&sts));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, sts);
+    // DANE sessions stay under tlsa.
+    let mut e = addr("mx.d.test", "198.51.100.1");
+    e.extend(connected("198.51.100.1"));
+    e.push(tlsa("mx.d.test", 1));
+    e.push(Event::CertOk {
+        detail: "ok".into(),
+    });
+    let out = super::under_sts(classify(&e, false), Some(&sts));
+    assert_eq!(out[0].0.kind, PolicyType::Tlsa);
+}
