@@ -59,6 +59,9 @@
 #                  2000; 0 turns the delivery connection cache off, for an A/B run)
 #     DELIVER_TIMEOUT  seconds to wait for the sink to count N (default 900)
 #     DEBUG        1: danegate serve --debug (every DNS/DANE step in its log)
+#     SHADOW       0: danegate serve --no-shadow (no shadow DANE evaluation of the
+#                  deliveries; default 1); the report prints danegate's CPU time
+#                  per message over the measured run either way
 #     DANEGATE / SINK / LOAD  binaries (default target/release/...)
 #     KEEP_WORK    1: keep the temp dir (configs, logs, JSON results)
 set -euo pipefail
@@ -93,12 +96,12 @@ outer() {
     PATH=$PATH:/usr/sbin
     N=${N:-2000} M=${M:-20} SIZE=${SIZE:-2048}
     Q_N=${Q_N:-100000} Q_SIZE=${Q_SIZE:-512} Q_SETTLE=${Q_SETTLE:-15}
-    DELIVER_TIMEOUT=${DELIVER_TIMEOUT:-900} DEBUG=${DEBUG:-0}
+    DELIVER_TIMEOUT=${DELIVER_TIMEOUT:-900} DEBUG=${DEBUG:-0} SHADOW=${SHADOW:-1}
     PF_TLS_REUSE=${PF_TLS_REUSE:-0}
     RCPTS=${RCPTS:-1} ROUNDS=${ROUNDS:-1} DISK_LOOP=${DISK_LOOP:-1} PERF=${PERF:-0}
     DG_CACHE_MS=${DG_CACHE_MS:-}
     export RCPTS ROUNDS DISK_LOOP PERF DG_CACHE_MS
-    export PF_TLS_REUSE SINK DANEGATE LOAD QUEUE_100K MTAS N M SIZE Q_N Q_SIZE Q_SETTLE DELIVER_TIMEOUT DEBUG PATH
+    export PF_TLS_REUSE SINK DANEGATE LOAD QUEUE_100K MTAS N M SIZE Q_N Q_SIZE Q_SETTLE DELIVER_TIMEOUT DEBUG SHADOW PATH
     NETNS_RESOLV=1 netns_run dg-gwbench "${GW_NS_ADDRS[@]}"
 }
 
@@ -204,6 +207,7 @@ start_danegate() {
     local conf; conf=$(write_danegate_conf)
     local dbg=()
     [ "$DEBUG" = 1 ] && dbg=(--debug)
+    [ "$SHADOW" = 0 ] && dbg+=(--no-shadow)
     cg_new danegate
     (cg_join; exec "$DANEGATE" serve --config "$conf" "${dbg[@]}") >"$WORK/danegate/stdout.log" 2>"$WORK/danegate/stderr.log" &
     DG_PID=$!
@@ -364,6 +368,9 @@ measure() {
     log "$name: $(cat "$WORK/$name.result") (accepted/s delivered/s p50 p99 accepted delivered-seconds)"
 }
 
+# proc_cpu_ticks PID: user + system clock ticks of the process so far.
+proc_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
 bench_danegate() {
     rm -rf "$DISK/danegate-data"   # each round from an empty queue, like Postfix's
     start_danegate
@@ -375,7 +382,13 @@ bench_danegate() {
         tail -n 40 "$WORK/danegate/stderr.log" >&2
         echo "- - - - 0 -" >"$WORK/danegate.result"
     else
+        local cpu0 cpu1
+        cpu0=$(proc_cpu_ticks "$DG_PID")
         measure danegate 127.0.0.1:2525
+        cpu1=$(proc_cpu_ticks "$DG_PID")
+        # CPU time (user + system) of the danegate process over the measured run.
+        awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" -v n="$N" \
+            'BEGIN { printf "%.3f %.3f\n", (b - a) / hz, (b - a) / hz * 1000 / n }' >"$WORK/danegate.cpu"
     fi
     sleep 1
     DG_HWM=$(proc_hwm_kb "$DG_PID")
@@ -497,6 +510,10 @@ report() {
     printf '%-32s %14s %14s %10s\n' "delivered in s (from 1st submit)" "${d_s:--}" "${p_s:--}" ""
     printf '%-32s %14s %14s %10s\n' "accept latency p50 ms" "${d_p50:--}" "${p_p50:--}" "$(ratio "${d_p50:--}" "${p_p50:--}")"
     printf '%-32s %14s %14s %10s\n' "accept latency p99 ms" "${d_p99:--}" "${p_p99:--}" "$(ratio "${d_p99:--}" "${p_p99:--}")"
+    local d_cpu=- d_cpu_msg=-
+    [ -f "$WORK/danegate.cpu" ] && read -r d_cpu d_cpu_msg <"$WORK/danegate.cpu"
+    printf '%-32s %14s %14s %10s\n' "danegate CPU s (shadow=$SHADOW)" "$d_cpu" "" ""
+    printf '%-32s %14s %14s %10s\n' "danegate CPU ms per message" "$d_cpu_msg" "" ""
     printf '%-32s %14s %14s %10s\n' "peak RSS MiB (dg: VmHWM)" "$(mib "${DG_HWM:--}")" "" ""
     printf '%-32s %14s %14s %10s\n' "peak sum of PSS MiB" "$(mib "$dg_pss")" "$(mib "$pf_pss")" "$(ratio "$dg_pss" "$pf_pss")"
     printf '%-32s %14s %14s %10s\n' "peak sum of RSS MiB" "$(mib "${DG_HWM:--}")" "$(mib "$pf_rss")" "$(ratio "${DG_HWM:--}" "$pf_rss")"

@@ -133,6 +133,18 @@ fn run(n: &DvWorld, dir: &Path, name: &str, extra: &[&str]) -> (ServeProcess, St
     (serve, cfg_s, statuses)
 }
 
+/// The listener port written in configuration file `cfg`.
+fn listen_of(cfg: &str) -> u16 {
+    let text = std::fs::read_to_string(cfg).unwrap();
+    let i = text.find("127.0.0.1:").unwrap() + "127.0.0.1:".len();
+    text[i..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// daneverify's exit status for a shadow verdict.
 fn exit_of(verdict: &str) -> i32 {
     match verdict {
@@ -250,6 +262,68 @@ fn shadow_verdicts_equal_daneverify_and_delivery_is_unchanged() {
     );
     assert!(
         out.contains("Last Host Tried          mx.bad.test [127.0.0.132]"),
+        "{out}"
+    );
+
+    // Under DANE Mandatory the delivery's own DANE check refuses bad.test's certificate
+    // (no session): the shadow still sees that rejection, and the report says the
+    // mail is being held.
+    let (code, out, err) = cli(
+        dir.path(),
+        &[
+            "destconfig",
+            "--config",
+            &cfg,
+            "add",
+            "bad.test",
+            "--dane",
+            "mandatory",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    submit(listen_of(&cfg), "again@bad.test");
+    let start = Instant::now();
+    let row = loop {
+        let r = json(
+            dir.path(),
+            &["readiness", "--config", &cfg, "--json", "--since", "24h"],
+        );
+        let row = r["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["domain"] == "bad.test")
+            .unwrap()
+            .clone();
+        if row["messages"] == 2 {
+            break row;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{row:#}\n{}",
+            serve.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(row["dane"], "mandatory");
+    assert_eq!(row["latest"]["tls"], "rejected", "{row:#}");
+    assert_eq!(row["latest"]["mandatory"]["verdict"], "dane-failed");
+    assert_eq!(row["latest"]["mandatory"]["finding"], "cert-mismatch");
+    assert_eq!(
+        row["recommendation"]["code"], "mandatory-failing",
+        "{row:#}"
+    );
+    let h = json(
+        dir.path(),
+        &["hoststatus", "--config", &cfg, "--json", "bad.test"],
+    );
+    assert!(
+        h["counts"]["last"]["cert_failed"].is_string(),
+        "a failed certificate check is said: {h:#}"
+    );
+    let (_, out, _) = cli(dir.path(), &["hoststatus", "--config", &cfg, "bad.test"]);
+    assert!(
+        out.contains("Last TLS                 TLS negotiated, certificate check failed"),
         "{out}"
     );
 

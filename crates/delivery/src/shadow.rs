@@ -52,6 +52,9 @@ pub enum TlsSeen {
     /// STARTTLS was not tried (TLS Support None): nothing observed.
     #[default]
     NotAttempted,
+    /// The delivery's own DANE verifier rejected the chain the server presented (the
+    /// same TLSA RRset): why. The handshake was aborted, so there is no session.
+    DaneRejected(String),
 }
 
 /// The connection a delivery made: the host, its address and what TLS showed.
@@ -81,6 +84,7 @@ impl Observation {
             TlsSeen::Chain(_) => "negotiated",
             TlsSeen::NoStartTls(_) => "no-starttls",
             TlsSeen::NotAttempted => "not-attempted",
+            TlsSeen::DaneRejected(_) => "rejected",
         }
     }
 }
@@ -179,7 +183,8 @@ pub struct ShadowRecord {
     /// The host the delivery connected to, if any.
     pub host: Option<String>,
     /// TLS on the delivery's connection: `negotiated`, `no-starttls`,
-    /// `not-attempted`, or `no-connection`.
+    /// `not-attempted`, `rejected` (the delivery's DANE check refused the certificate),
+    /// or `no-connection`.
     pub tls: String,
     /// What DANE Mandatory would have decided.
     pub mandatory: ModeResult,
@@ -672,6 +677,11 @@ impl Eval<'_> {
                 format!(
                     "{host} [{ip}] offers no STARTTLS ({why}); a secure TLSA RRset forbids plain text"
                 ),
+            ),
+            TlsSeen::DaneRejected(why) => (
+                CertStatus::Failed,
+                Finding::CertMismatch,
+                format!("TLSA does not match the certificate of {host}: {why}"),
             ),
             TlsSeen::Chain(_) if tstatus == TlsaStatus::Unusable => (
                 CertStatus::Failed,

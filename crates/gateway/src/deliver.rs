@@ -214,7 +214,9 @@ pub(crate) async fn deliver_batch(
                 trail.name_session(s);
             }
             if let Some(dns) = dns {
-                crate::shadow::record(&shared, &dns, opened.as_ref().ok(), msgs.len());
+                let dane_path = dest.dane != DaneMode::None;
+                let session = opened.as_ref().ok();
+                crate::shadow::record(&shared, &dns, session, &trail, dane_path, msgs.len());
                 trail.name_from(&dns);
             }
             opened

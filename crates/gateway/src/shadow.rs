@@ -615,6 +615,17 @@ impl Trail {
         }
     }
 
+    /// The delivery's DANE check rejected the certificate of the last address it
+    /// connected to: that observation.
+    pub fn dane_rejection(&self, dns: &ShadowDns) -> Option<Observation> {
+        let (ip, why) = (self.last_ip?, self.cert_failed.clone()?);
+        Some(Observation {
+            host: dns.host_of(ip)?.to_string(),
+            ip,
+            tls: danegate_delivery::shadow::TlsSeen::DaneRejected(why),
+        })
+    }
+
     /// Names the address of an open session with its host name.
     pub fn name_session(&mut self, s: &Session) {
         let ip = s.addr.ip();
@@ -652,14 +663,22 @@ pub(crate) async fn lookup(
     )
 }
 
-/// Evaluates and records one attempt covering `messages` messages.
+/// Evaluates and records one attempt covering `messages` messages: `session` is the
+/// delivery's session, if it got one; else, on the DANE path (`dane_path`), a
+/// certificate its own DANE check rejected is still an observation.
 pub(crate) fn record(
     shared: &Shared,
     dns: &ShadowDns,
     session: Option<&Session>,
+    trail: &Trail,
+    dane_path: bool,
     messages: usize,
 ) -> ShadowRecord {
-    let obs = session.map(Observation::from_session);
+    let obs = match session {
+        Some(s) => Some(Observation::from_session(s)),
+        None if dane_path => trail.dane_rejection(dns),
+        None => None,
+    };
     let rec = shadow_record(
         dns,
         obs.as_ref(),
