@@ -124,7 +124,7 @@ start_world() {
     mkdir -p "$WORK/sinks"
     for h in $(seq 1 $(( HOSTS_N - 1 ))); do
         local n; n=$(mx_name "$h")
-        "$SINK" --listen "127.0.30.$h:25" --hostname "$n.hosts.test" --quiet --count-only \
+        "$SINK" --listen "127.0.30.$h:25" --hostname "$n.hosts.test" --count-only \
             --cert-chain "$CERTS/$n.chain.pem" --key "$CERTS/$n.key" \
             >"$WORK/sinks/$n.log" 2>&1 &
         CHILD_PIDS+=("$!")

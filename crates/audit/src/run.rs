@@ -69,7 +69,8 @@ pub async fn audit(
             (i, r)
         });
         // Collect what finished meanwhile, so memory stays bounded by the results.
-        while let Some(Ok((i, r))) = tasks.try_join_next() {
+        while let Some(joined) = tasks.try_join_next() {
+            let (i, r) = joined.map_err(|e| format!("an audit task failed: {e}"))?;
             if let Some(slot) = results.get_mut(i) {
                 *slot = Some(r);
             }
