@@ -11,4 +11,5 @@ pub mod dns;
 pub mod gateway;
 pub mod host;
 pub mod mailworld;
+pub mod postgres;
 pub mod smtp;

@@ -22,6 +22,7 @@ mod error;
 mod lint;
 mod model;
 mod parse;
+mod queue;
 mod report;
 mod write;
 
@@ -37,6 +38,7 @@ use ipnet::IpNet;
 pub use domain::{DomainPattern, check_domain, is_below, normalize};
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
+pub use queue::{PasswordSource, QueueBackend, QueueSettings, check_node, check_url, default_node};
 pub use report::{check_report, check_report_str};
 
 /// Ranges and defaults of the numeric settings, `(min, max)` inclusive. The destination
@@ -127,6 +129,8 @@ pub struct Config {
     /// `[[log]]` as written, in file order; empty = the default subscription (see
     /// [`Config::log_subscriptions`]).
     pub logs: Vec<LogSubscription>,
+    /// `[queue]`: the embedded SQLite queue or a shared PostgreSQL one.
+    pub queue: QueueSettings,
 }
 
 impl Listener {
@@ -233,7 +237,9 @@ impl Config {
                 hostname: system_hostname(),
                 hostname_configured: false,
                 data_dir: PathBuf::from(limits::DEFAULT_DATA_DIR),
+                node: None,
             },
+            queue: QueueSettings::default(),
             listeners: vec![Listener::default_listener()],
             sender_groups: vec![SenderGroup::default_relaylist()],
             recipient_access: RecipientAccess::default(),

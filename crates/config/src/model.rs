@@ -20,6 +20,19 @@ pub struct Server {
     pub hostname_configured: bool,
     /// Directory of the queue and of other state (RFC 5011 anchor state, ...).
     pub data_dir: PathBuf,
+    /// `node`: this gateway's name in a cluster sharing a queue (`None`: the host
+    /// name's first label, see [`Server::node_name`]).
+    pub node: Option<String>,
+}
+
+impl Server {
+    /// The node name in force: `node`, or the host name's first label.
+    pub fn node_name(&self) -> String {
+        match &self.node {
+            Some(n) => n.clone(),
+            None => crate::queue::default_node(&self.hostname),
+        }
+    }
 }
 
 /// The certificate and key a listener offers with STARTTLS (Listeners).

@@ -71,6 +71,10 @@ pub(crate) fn to_toml(c: &Config) -> String {
         let _ = writeln!(o, "hostname = {}", quote(&c.server.hostname));
     }
     let _ = writeln!(o, "data_dir = {}", path(&c.server.data_dir));
+    if let Some(node) = &c.server.node {
+        let _ = writeln!(o, "node = {}", quote(node));
+    }
+    write_queue(&mut o, &c.queue);
 
     for l in &c.listeners {
         let _ = writeln!(o, "\n[[listener]]\nname = {}", quote(&l.name));
@@ -281,4 +285,30 @@ fn write_profile(o: &mut String, p: &DestinationProfile, d: &DestinationProfile)
     if e.bounce_verification || p.bounce_verification != d.bounce_verification {
         let _ = writeln!(o, "bounce_verification = {}", p.bounce_verification);
     }
+}
+
+/// `[queue]`, only when it differs from the default (SQLite).
+fn write_queue(o: &mut String, q: &crate::QueueSettings) {
+    if *q == crate::QueueSettings::default() {
+        return;
+    }
+    let _ = writeln!(o, "\n[queue]\nbackend = {}", quote(q.backend.as_str()));
+    if let Some(u) = &q.url {
+        let _ = writeln!(o, "url = {}", quote(u));
+    }
+    match &q.password {
+        Some(crate::PasswordSource::File(f)) => {
+            let _ = writeln!(o, "password_file = {}", path(f));
+        }
+        Some(crate::PasswordSource::Env(e)) => {
+            let _ = writeln!(o, "password_env = {}", quote(e));
+        }
+        None => {}
+    }
+    let _ = writeln!(o, "tls = {}", q.tls);
+    if let Some(f) = &q.tls_ca_file {
+        let _ = writeln!(o, "tls_ca_file = {}", path(f));
+    }
+    let _ = writeln!(o, "pool_size = {}", q.pool_size);
+    let _ = writeln!(o, "lease_secs = {}", q.lease.as_secs());
 }

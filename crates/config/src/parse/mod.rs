@@ -20,6 +20,7 @@ mod destination;
 mod dns;
 mod listener;
 mod log;
+mod queue;
 mod recipient_access;
 mod sender_group;
 mod server;
@@ -333,6 +334,7 @@ const TOP: &[&str] = &[
     "smtp_route",
     "bounce_profile",
     "log",
+    "queue",
 ];
 
 /// Parses and validates `text`; `source_name` is printed before each error.
@@ -392,6 +394,7 @@ pub(crate) fn parse(text: &str, source_name: &str) -> Result<Config, ConfigError
         destination::parse_destinations(&mut ctx, &root, &bounce_profiles);
     let smtp_routes = smtp_route::parse_routes(&mut ctx, &root);
     let logs = log::parse_logs(&mut ctx, &root, &server);
+    let queue = queue::parse_queue(&mut ctx, &root);
 
     if !ctx.errors.is_empty() {
         let mut errors = ctx.errors;
@@ -409,5 +412,6 @@ pub(crate) fn parse(text: &str, source_name: &str) -> Result<Config, ConfigError
         smtp_routes,
         bounce_profiles,
         logs,
+        queue,
     })
 }

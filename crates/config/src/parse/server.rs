@@ -8,13 +8,14 @@ use crate::domain::check_domain;
 use crate::limits;
 use crate::model::*;
 
-const SERVER: &[&str] = &["hostname", "data_dir"];
+const SERVER: &[&str] = &["hostname", "data_dir", "node"];
 
 pub(super) fn parse_server(ctx: &mut Ctx<'_>, root: &Tab<'_, '_>) -> Server {
     let mut server = Server {
         hostname: String::new(),
         hostname_configured: false,
         data_dir: PathBuf::from(limits::DEFAULT_DATA_DIR),
+        node: None,
     };
     let tab = root
         .get("server")
@@ -33,6 +34,14 @@ pub(super) fn parse_server(ctx: &mut Ctx<'_>, root: &Tab<'_, '_>) -> Server {
         }
         if let Some(p) = ctx.path(&tab, "data_dir") {
             server.data_dir = p;
+        }
+        if let Some(v) = tab.get("node")
+            && let Some(n) = ctx.str_v(tab.key("node"), v)
+        {
+            match crate::queue::check_node(n) {
+                Ok(()) => server.node = Some(n.to_string()),
+                Err(m) => ctx.err(tab.key("node"), v.span(), m),
+            }
         }
     }
     if !server.hostname_configured {
