@@ -13,5 +13,6 @@ pub mod gateway;
 pub mod host;
 pub mod https;
 pub mod mailworld;
+pub mod postgres;
 pub mod smtp;
 pub mod stsworld;

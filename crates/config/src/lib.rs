@@ -22,6 +22,7 @@ mod error;
 mod lint;
 mod model;
 mod parse;
+mod queue;
 mod report;
 mod tls_rpt;
 mod write;
@@ -38,6 +39,7 @@ use ipnet::IpNet;
 pub use domain::{DomainPattern, check_domain, is_below, normalize};
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
+pub use queue::{PasswordSource, QueueBackend, QueueSettings, check_node, check_url, default_node};
 pub use report::{check_report, check_report_str};
 pub use tls_rpt::TlsRpt;
 
@@ -136,6 +138,8 @@ pub struct Config {
     pub logs: Vec<LogSubscription>,
     /// `[tls_rpt]`: SMTP TLS Reporting (off by default).
     pub tls_rpt: TlsRpt,
+    /// `[queue]`: the embedded SQLite queue or a shared PostgreSQL one.
+    pub queue: QueueSettings,
 }
 
 impl Listener {
@@ -246,7 +250,9 @@ impl Config {
                 connection_cache_idle: Duration::from_millis(
                     limits::DEFAULT_CONNECTION_CACHE_IDLE_MS,
                 ),
+                node: None,
             },
+            queue: QueueSettings::default(),
             listeners: vec![Listener::default_listener()],
             sender_groups: vec![SenderGroup::default_relaylist()],
             recipient_access: RecipientAccess::default(),

@@ -27,6 +27,19 @@ pub struct Server {
     /// `connection_cache_idle_ms`: how long a delivery connection is kept open after
     /// its batch for the next message to the same destination; zero: never kept.
     pub connection_cache_idle: Duration,
+    /// `node`: this gateway's name in a cluster sharing a queue (`None`: the host
+    /// name's first label, see [`Server::node_name`]).
+    pub node: Option<String>,
+}
+
+impl Server {
+    /// The node name in force: `node`, or the host name's first label.
+    pub fn node_name(&self) -> String {
+        match &self.node {
+            Some(n) => n.clone(),
+            None => crate::queue::default_node(&self.hostname),
+        }
+    }
 }
 
 /// The certificate and key a listener offers with STARTTLS (Listeners).

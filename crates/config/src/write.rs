@@ -83,6 +83,10 @@ pub(crate) fn to_toml(c: &Config) -> String {
             c.server.connection_cache_idle.as_millis()
         );
     }
+    if let Some(node) = &c.server.node {
+        let _ = writeln!(o, "node = {}", quote(node));
+    }
+    write_queue(&mut o, &c.queue);
 
     for l in &c.listeners {
         let _ = writeln!(o, "\n[[listener]]\nname = {}", quote(&l.name));
@@ -319,4 +323,30 @@ fn write_profile(o: &mut String, p: &DestinationProfile, d: &DestinationProfile)
     if e.mta_sts || p.mta_sts != d.mta_sts {
         let _ = writeln!(o, "mta_sts = {}", quote(p.mta_sts.as_str()));
     }
+}
+
+/// `[queue]`, only when it differs from the default (SQLite).
+fn write_queue(o: &mut String, q: &crate::QueueSettings) {
+    if *q == crate::QueueSettings::default() {
+        return;
+    }
+    let _ = writeln!(o, "\n[queue]\nbackend = {}", quote(q.backend.as_str()));
+    if let Some(u) = &q.url {
+        let _ = writeln!(o, "url = {}", quote(u));
+    }
+    match &q.password {
+        Some(crate::PasswordSource::File(f)) => {
+            let _ = writeln!(o, "password_file = {}", path(f));
+        }
+        Some(crate::PasswordSource::Env(e)) => {
+            let _ = writeln!(o, "password_env = {}", quote(e));
+        }
+        None => {}
+    }
+    let _ = writeln!(o, "tls = {}", q.tls);
+    if let Some(f) = &q.tls_ca_file {
+        let _ = writeln!(o, "tls_ca_file = {}", path(f));
+    }
+    let _ = writeln!(o, "pool_size = {}", q.pool_size);
+    let _ = writeln!(o, "lease_secs = {}", q.lease.as_secs());
 }

@@ -13,6 +13,7 @@ mod rate;
 mod scheduler;
 mod shadow;
 pub mod tlsrpt;
+mod store;
 
 use std::{
     net::SocketAddr,
@@ -23,7 +24,7 @@ use std::{
 
 use danegate_config::Config;
 use danegate_dns::{Resolver, ResolverConfig, TrustAnchors, UpstreamConfig};
-use danegate_queue::{SqliteStore, Store};
+use danegate_queue::Store;
 use danegate_smtpd::{ParamsHandle, Server};
 use rustls_pki_types::TrustAnchor;
 use tokio::sync::{Notify, watch};
@@ -202,7 +203,10 @@ fn build_resolver(config: &Config) -> Result<Resolver, StartError> {
 
 /// Starts listeners and the scheduler for `config`.
 pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, StartError> {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.server.data_dir)?);
+    let store::Opened {
+        store,
+        wakeups: db_wakeups,
+    } = store::open(&config).await?;
     let resolver = build_resolver(&config)?;
     let mut roots: Vec<TrustAnchor<'static>> = danegate_delivery::TlsContext::webpki_root_anchors()
         .as_ref()
@@ -265,6 +269,19 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
         shared.clone(),
         stop_rx.clone(),
     )));
+    if let Some(w) = db_wakeups {
+        // Another node queued mail (LISTEN/NOTIFY on the shared queue): look now.
+        let sh = shared.clone();
+        let mut rx = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = w.notified() => sh.wake.notify_one(),
+                    _ = rx.wait_for(|s| *s) => break,
+                }
+            }
+        }));
+    }
     Ok(Running {
         shared,
         listeners,

@@ -20,6 +20,7 @@ mod destination;
 mod dns;
 mod listener;
 mod log;
+mod queue;
 mod recipient_access;
 mod sender_group;
 mod server;
@@ -335,6 +336,7 @@ const TOP: &[&str] = &[
     "bounce_profile",
     "log",
     "tls_rpt",
+    "queue",
 ];
 
 /// Parses and validates `text`; `source_name` is printed before each error.
@@ -395,6 +397,7 @@ pub(crate) fn parse(text: &str, source_name: &str) -> Result<Config, ConfigError
     let smtp_routes = smtp_route::parse_routes(&mut ctx, &root);
     let logs = log::parse_logs(&mut ctx, &root, &server);
     let tls_rpt = tls_rpt::parse_tls_rpt(&mut ctx, &root);
+    let queue = queue::parse_queue(&mut ctx, &root);
 
     if !ctx.errors.is_empty() {
         let mut errors = ctx.errors;
@@ -413,5 +416,6 @@ pub(crate) fn parse(text: &str, source_name: &str) -> Result<Config, ConfigError
         bounce_profiles,
         logs,
         tls_rpt,
+        queue,
     })
 }

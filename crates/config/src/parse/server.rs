@@ -10,7 +10,13 @@ use crate::domain::check_domain;
 use crate::limits;
 use crate::model::*;
 
-const SERVER: &[&str] = &["hostname", "data_dir", "ca_file", "connection_cache_idle_ms"];
+const SERVER: &[&str] = &[
+    "hostname",
+    "data_dir",
+    "ca_file",
+    "connection_cache_idle_ms",
+    "node",
+];
 
 pub(super) fn parse_server(ctx: &mut Ctx<'_>, root: &Tab<'_, '_>) -> Server {
     let mut server = Server {
@@ -19,6 +25,7 @@ pub(super) fn parse_server(ctx: &mut Ctx<'_>, root: &Tab<'_, '_>) -> Server {
         data_dir: PathBuf::from(limits::DEFAULT_DATA_DIR),
         ca_file: None,
         connection_cache_idle: Duration::from_millis(limits::DEFAULT_CONNECTION_CACHE_IDLE_MS),
+        node: None,
     };
     let tab = root
         .get("server")
@@ -42,6 +49,14 @@ pub(super) fn parse_server(ctx: &mut Ctx<'_>, root: &Tab<'_, '_>) -> Server {
         let (lo, hi) = limits::CONNECTION_CACHE_IDLE_MS;
         if let Some(ms) = ctx.int(&tab, "connection_cache_idle_ms", lo, hi) {
             server.connection_cache_idle = Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+        }
+        if let Some(v) = tab.get("node")
+            && let Some(n) = ctx.str_v(tab.key("node"), v)
+        {
+            match crate::queue::check_node(n) {
+                Ok(()) => server.node = Some(n.to_string()),
+                Err(m) => ctx.err(tab.key("node"), v.span(), m),
+            }
         }
     }
     if !server.hostname_configured {
