@@ -195,7 +195,15 @@ pub(crate) async fn deliver_batch(
             if let Some(dns) =
                 crate::shadow::lookup(&shared, &domain, routed, dest.ip_preference).await
             {
-                crate::shadow::record(&shared, &dns, Some(&c.session), msgs.len());
+                let dane_path = dest.dane != DaneMode::None;
+                crate::shadow::record(
+                    &shared,
+                    &dns,
+                    Some(&c.session),
+                    &trail,
+                    dane_path,
+                    msgs.len(),
+                );
                 trail.name_from(&dns);
             }
             Ok(c.session)

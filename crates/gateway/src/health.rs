@@ -25,11 +25,10 @@ const REPROBE_EVERY: Duration = Duration::from_secs(10);
 static LAST_REFRESH: Mutex<Option<Instant>> = Mutex::new(None);
 static LAST_REPROBE: Mutex<Option<Instant>> = Mutex::new(None);
 
-/// The value of the `node` label of every metric: the node's name in a cluster. Until
-/// `[server] node` exists, the configured `[server] hostname` (itself the system's
-/// host name when not configured). Read once, at start.
+/// The value of the `node` label of every metric: the node's name in a cluster,
+/// `[server] node`, or the first label of `[server] hostname`. Read once, at start.
 pub fn node_label(config: &Config) -> String {
-    config.server.hostname.clone()
+    config.server.node_name()
 }
 
 /// True (and the clock reset) when `every` has passed since the last time.
