@@ -116,6 +116,7 @@ CGROUPS=()
 # so that its /proc/diskstats line counts their writes (data, metadata, journal) only.
 setup_disk() {
     DISK="$WORK/disk"
+    DG_DATA_DIR="$DISK/danegate-data"
     mkdir -p "$DISK"
     if [ "$DISK_LOOP" != 1 ]; then DISK_DEV=""; return 0; fi
     truncate -s 8G "$WORK/disk.img"
@@ -130,14 +131,27 @@ setup_disk() {
 # Bytes written to the queue disk so far (0 without DISK_LOOP).
 disk_written() {
     [ -n "${DISK_DEV:-}" ] || { echo 0; return; }
-    awk -v d="$DISK_DEV" '$3 == d { print $10 * 512 }' /proc/diskstats
+    awk -v d="$DISK_DEV" '$3 == d { printf "%.0f\n", $10 * 512 }' /proc/diskstats
 }
 
 # cg_new NAME: a cpuacct cgroup (v1) for one MTA and its children; path in CG.
+# (ip netns exec mounts a fresh /sys: the cpuacct hierarchy is mounted again in $WORK.)
+CG_ROOT=""
 cg_new() {
-    CG=/sys/fs/cgroup/cpuacct/dgbench-$$-$1
+    CG=""
+    if [ -z "$CG_ROOT" ]; then
+        mkdir -p "$WORK/cgcpu"
+        if mount -t cgroup -o cpuacct cpuacct "$WORK/cgcpu" 2>/dev/null; then
+            CG_ROOT="$WORK/cgcpu"
+        else
+            log "no cpuacct cgroup: no CPU figures"
+            return 0
+        fi
+    fi
+    CG="$CG_ROOT/dgbench-$$-$1"
     mkdir -p "$CG" 2>/dev/null || CG=""
-    [ -n "$CG" ] && CGROUPS+=("$CG")
+    if [ -n "$CG" ]; then CGROUPS+=("$CG"); fi
+    return 0
 }
 cg_join() { [ -n "${CG:-}" ] && echo "$BASHPID" >"$CG/cgroup.procs"; return 0; }
 # CPU time (ns) used so far by the MTA's cgroup.
@@ -157,13 +171,13 @@ gw_inner_cleanup() {
     fi
     local cg
     for cg in "${CGROUPS[@]}"; do rmdir "$cg" 2>/dev/null; done
+    [ -n "$CG_ROOT" ] && umount "$CG_ROOT" 2>/dev/null
     (exit "$rc")
     inner_cleanup
 }
 
 write_danegate_conf() {
     local f="$WORK/danegate/danegate.toml"
-    DG_DATA_DIR="$DISK/danegate-data"
     mkdir -p "$WORK/danegate" "$DG_DATA_DIR"
     cat >"$f" <<EOF
 [server]
@@ -372,7 +386,7 @@ measure() {
 proc_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 bench_danegate() {
-    rm -rf "$DISK/danegate-data"   # each round from an empty queue, like Postfix's
+    rm -rf "$DG_DATA_DIR"   # each round from an empty queue, like Postfix's
     start_danegate
     mem_sampler "$WORK/danegate.mem" "$DG_PID" &
     local sampler=$!

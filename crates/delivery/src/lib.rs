@@ -18,8 +18,8 @@
 pub mod events;
 pub mod mx_walk;
 mod path;
-pub mod shadow;
 pub mod probe;
+pub mod shadow;
 pub mod tls_support;
 
 pub use danegate_dane::policy::{Action, DaneMode, InsecureMx};

@@ -180,7 +180,14 @@ async fn starttls(
     req: &ProbeRequest<'_>,
     verifier: Arc<DaneVerifier>,
     steps: &mut Steps<'_>,
-) -> Result<(String, String, Vec<rustls_pki_types::CertificateDer<'static>>), CertStatus> {
+) -> Result<
+    (
+        String,
+        String,
+        Vec<rustls_pki_types::CertificateDer<'static>>,
+    ),
+    CertStatus,
+> {
     let (ip, base) = (req.ip, req.base);
     let slot = verifier.outcome();
     let caps = match client.ehlo(req.helo).await {

@@ -12,8 +12,8 @@ mod observe;
 mod rate;
 mod scheduler;
 mod shadow;
-pub mod tlsrpt;
 mod store;
+pub mod tlsrpt;
 
 use std::{
     net::SocketAddr,

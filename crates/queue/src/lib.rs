@@ -30,8 +30,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-mod spool;
 pub mod postgres;
+mod spool;
 mod sqlite;
 
 pub use postgres::{PgOptions, PgStore};
