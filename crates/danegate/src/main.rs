@@ -6,6 +6,7 @@ mod config_cmd;
 mod daneverify;
 mod lookup;
 mod serve;
+mod stsverify;
 mod web_cmd;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -49,6 +50,9 @@ enum Command {
     /// Check whether mail to DOMAIN can be delivered with DANE (the appliance's
     /// `daneverify`, line for line).
     Daneverify(daneverify::DaneverifyArgs),
+    /// Check a domain's MTA-STS policy (RFC 8461): TXT record, policy, and each MX
+    /// host's pattern match, STARTTLS, TLS version and PKIX result.
+    Stsverify(stsverify::StsverifyArgs),
     /// Run the gateway (listener, queue, delivery) on a configuration file, or on the
     /// embedded default without --config.
     Serve(serve::ServeArgs),
@@ -90,7 +94,10 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS; // --help, --version
             }
             // daneverify documents EX_USAGE (64); lookup keeps clap's 2.
-            let daneverify = std::env::args().nth(1).as_deref() == Some("daneverify");
+            let daneverify = matches!(
+                std::env::args().nth(1).as_deref(),
+                Some("daneverify" | "stsverify")
+            );
             return ExitCode::from(if daneverify {
                 daneverify::EXIT_USAGE
             } else {
@@ -126,6 +133,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Lookup(args) => runtime.block_on(lookup::run(args)),
         Command::Daneverify(args) => runtime.block_on(daneverify::run(args, &top)),
+        Command::Stsverify(args) => runtime.block_on(stsverify::run(args)),
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Config(cmd) => config_cmd::run(cmd),
         Command::Commit(args) => config_cmd::commit(args),

@@ -8,6 +8,7 @@ mod deliver;
 mod listener;
 mod rate;
 mod scheduler;
+mod sts;
 
 use std::{
     net::SocketAddr,
@@ -38,6 +39,8 @@ pub struct GatewayOptions {
     pub extra_roots: Vec<TrustAnchor<'static>>,
     /// The longest the scheduler sleeps without looking at the queue.
     pub tick: Duration,
+    /// The HTTPS port of MTA-STS policy hosts (443; tests use another).
+    pub sts_https_port: u16,
 }
 
 impl Default for GatewayOptions {
@@ -47,6 +50,7 @@ impl Default for GatewayOptions {
             smtp_port: 25,
             extra_roots: Vec::new(),
             tick: Duration::from_secs(1),
+            sts_https_port: 443,
         }
     }
 }
@@ -70,6 +74,9 @@ pub enum StartError {
     /// The trust-anchor file could not be read.
     #[error("{0}")]
     Anchors(#[from] danegate_dns::AnchorError),
+    /// `[server] ca_file` could not be read, or MTA-STS could not be set up.
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// The last delivery outcome for a destination domain (for Delivery Status and
@@ -106,6 +113,8 @@ pub(crate) struct Shared {
         std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, String)>>,
     /// The bounce verification key, loaded at first need.
     pub batv: batv::KeyCache,
+    /// MTA-STS: the policy cache and the latest outcome per domain.
+    pub sts: sts::StsState,
 }
 
 impl Shared {
@@ -184,6 +193,14 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
         .as_ref()
         .clone();
     roots.extend(opts.extra_roots.iter().cloned());
+    // `[server] ca_file`: the operator's extra roots, for every PKIX check.
+    if let Some(p) = &config.server.ca_file {
+        let extra = danegate_https::load_ca_file(p)
+            .map_err(|e| StartError::Tls(format!("[server] ca_file {e}")))?;
+        roots.extend(extra);
+    }
+    let sts = sts::StsState::new(&config.server.data_dir, &roots, opts.sts_https_port)
+        .map_err(StartError::Tls)?;
     let shared = Arc::new(Shared {
         config: RwLock::new(Arc::new(config.clone())),
         resolver: RwLock::new(resolver),
@@ -196,6 +213,7 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
         outcomes: std::sync::Mutex::new(std::collections::HashMap::new()),
         suspended: std::sync::Mutex::new(std::collections::HashMap::new()),
         batv: batv::KeyCache::default(),
+        sts,
     });
     let (stop, stop_rx) = watch::channel(false);
     let mut listeners = Vec::new();
@@ -229,6 +247,20 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
     let sh = shared.clone();
     let rx = stop_rx.clone();
     tasks.push(tokio::spawn(async move { scheduler::run(sh, rx).await }));
+    // MTA-STS: refresh cached policies before they run out (RFC 8461 §5.1), also
+    // for domains not mailed meanwhile.
+    let sh = shared.clone();
+    let mut rx = stop_rx.clone();
+    tasks.push(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = async { let _ = rx.wait_for(|s| *s).await; } => break,
+                _ = tokio::time::sleep(Duration::from_secs(600)) => {
+                    sh.sts.cache.refresh_due(&sh.resolver()).await;
+                }
+            }
+        }
+    }));
     Ok(Running {
         shared,
         listeners,
@@ -265,6 +297,21 @@ impl Running {
     /// The last delivery outcome of every destination domain tried since start.
     pub fn last_outcomes(&self) -> std::collections::HashMap<String, LastOutcome> {
         self.shared
+            .outcomes
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default()
+    }
+
+    /// The MTA-STS policy cached for `domain` (unexpired), without a lookup.
+    pub fn sts_policy(&self, domain: &str) -> Option<danegate_mta_sts::CachedPolicy> {
+        self.shared.sts.cache.get(domain)
+    }
+
+    /// The latest MTA-STS outcome of every domain delivered to since start.
+    pub fn sts_outcomes(&self) -> std::collections::HashMap<String, danegate_mta_sts::StsOutcome> {
+        self.shared
+            .sts
             .outcomes
             .lock()
             .map(|m| m.clone())
