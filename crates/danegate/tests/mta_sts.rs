@@ -312,3 +312,96 @@ async fn cached_policy_survives_restart_and_txt_failure() {
     assert_eq!(host.requests_for(POLICY_PATH).len(), fetches, "no fetch");
     w.fail_cached_txt(false);
 }
+
+/// `danegate stsverify` against the STS world: its lines, JSON and exit codes.
+#[test]
+fn stsverify_lines_json_and_exit_codes() {
+    let n = net();
+    let w = &n.world;
+    let run = |domain: &str, json: bool| {
+        let dns = w.dns_addr().to_string();
+        let port = w.smtp_port().to_string();
+        let https = w.https_port().to_string();
+        let mut args = vec![
+            "stsverify",
+            "--resolver",
+            &dns,
+            "--trust-anchor",
+            n.anchor.to_str().unwrap(),
+            "--ca-file",
+            n.ca.to_str().unwrap(),
+            "--port",
+            &port,
+            "--https-port",
+            &https,
+            "--timeout",
+            "10",
+        ];
+        if json {
+            args.push("--json");
+        }
+        args.push(domain);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_danegate"))
+            .args(&args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run("enforce.sts.test", false);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("TXT _mta-sts.enforce.sts.test: v=STSv1; id=1;"),
+        "{out}"
+    );
+    assert!(
+        out.contains("mode enforce max_age 86400 mx mx-good.stshosts.test"),
+        "{out}"
+    );
+    assert!(out.contains("MX mx-good.stshosts.test [127.0.0.40]: matches the policy; STARTTLS offered; TLS TLSv1.3; PKIX valid"), "{out}");
+    assert!(
+        out.contains("MTA-STS SATISFIED for enforce.sts.test (mode enforce)"),
+        "{out}"
+    );
+
+    let (code, out, _) = run("expired.sts.test", false);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("certificate-expired"), "{out}");
+    assert!(out.contains("MTA-STS FAILED for expired.sts.test"), "{out}");
+    let (code, out, _) = run("notinpolicy.sts.test", false);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("does not match the policy"), "{out}");
+    let (code, out, _) = run("nostarttls.sts.test", false);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("STARTTLS not offered"), "{out}");
+
+    let (code, out, _) = run("notxt.sts.test", false);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("MTA-STS NO POLICY for notxt.sts.test"),
+        "{out}"
+    );
+    let (code, out, _) = run("invalid.sts.test", false);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("sts-policy-invalid"), "{out}");
+
+    let (code, out, _) = run("wrongname.sts.test", true);
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["domain"], "wrongname.sts.test");
+    assert_eq!(v["policy"]["mode"], "enforce");
+    assert_eq!(v["hosts"][0]["matches_policy"], true);
+    assert_eq!(v["hosts"][0]["result"], "certificate-host-mismatch");
+    assert_eq!(v["exit"], 1);
+
+    let (code, _, _) = run("not a domain", false);
+    assert_eq!(code, 64);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_danegate"))
+        .args(["stsverify", "--bogus-option", "x.test"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+}
