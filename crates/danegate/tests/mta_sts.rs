@@ -177,6 +177,48 @@ async fn enforce_testing_fetch_failures_and_dane_first() {
         );
     }
 
+    // Delivery Status (hoststatus over the control socket): policy and outcome.
+    let data = dir.path().join("data");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_danegate"))
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--json",
+            "hoststatus",
+            "enforce.sts.test",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(v["mta_sts"]["policy"]["mode"], "enforce", "{text}");
+    assert_eq!(v["mta_sts"]["policy"]["id"], "1", "{text}");
+    assert_eq!(
+        v["mta_sts"]["policy"]["mx"][0], "mx-good.stshosts.test",
+        "{text}"
+    );
+    assert_eq!(v["mta_sts"]["last"]["result"]["result"], "ok", "{text}");
+    assert_eq!(v["profile"]["mta_sts"], "on", "{text}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_danegate"))
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "hoststatus",
+            "enforce.sts.test",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("MTA-STS policy") && text.contains("enforce (id 1)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("MTA-STS last outcome") && text.contains("ok (MX mx-good.stshosts.test)"),
+        "{text}"
+    );
+
     // enforce + a failing host: deferred with 4.7.5 and the reason.
     for (d, result) in [
         ("selfsigned", "certificate-not-trusted"),
