@@ -44,6 +44,8 @@ pub struct GatewayToml {
     pub hostname: &'static str,
     /// `[server] data_dir`.
     pub data_dir: PathBuf,
+    /// Lines added to `[server]` (e.g. `ca_file = "..."`).
+    pub server_extra: String,
     /// Port of the `outbound` listener on 127.0.0.1; 0: any free port.
     pub listen_port: u16,
     /// The resolver (`[dns] resolvers`).
@@ -79,6 +81,7 @@ impl GatewayToml {
         GatewayToml {
             hostname: "gw.test",
             data_dir: data_dir.to_path_buf(),
+            server_extra: String::new(),
             listen_port: 0,
             dns,
             trust_anchor: trust_anchor.to_path_buf(),
@@ -117,7 +120,7 @@ impl GatewayToml {
 [server]
 hostname = "{hostname}"
 data_dir = "{data}"
-
+{server_extra}
 [[listener]]
 name = "outbound"
 address = "127.0.0.1:{port}"
@@ -133,6 +136,7 @@ timeout_secs = {timeout}
 "#,
             hostname = self.hostname,
             data = self.data_dir.display(),
+            server_extra = self.server_extra,
             port = self.listen_port,
             dns = self.dns,
             timeout = self.dns_timeout_secs,

@@ -120,6 +120,7 @@ fn apply_form(entry: &mut Table, form: &DestinationForm) -> Result<(), FormError
         ("dane", &form.dane),
         ("bounce_profile", &form.bounce_profile),
         ("outbound_interface", &form.outbound_interface),
+        ("mta_sts", &form.mta_sts),
     ];
     for (key, value) in strings {
         match value {

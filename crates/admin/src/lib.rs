@@ -84,6 +84,8 @@ pub struct DestinationForm {
     /// `false`, or a JSON boolean).
     #[serde(deserialize_with = "string_or_bool")]
     pub bounce_verification: Option<String>,
+    /// MTA-STS (RFC 8461): `on` or `off`.
+    pub mta_sts: Option<String>,
 }
 
 /// The DNS form (`[dns]`), as strings as typed.
@@ -616,6 +618,10 @@ impl Admin {
             route: c.route_for(&domain).map(|r| RouteView::from_route(&c, r)),
             counts,
             queued: self.queue_list(Some(&domain), 100).await,
+            mta_sts: views::StsStatusView::new(
+                self.running.sts_policy(&domain),
+                self.running.sts_outcomes().remove(&domain),
+            ),
             domain,
         }
     }

@@ -417,3 +417,31 @@ fn dns_form_accepts_lines_as_json_array() {
     assert_eq!(f.timeout_secs.as_deref(), Some("4"));
     assert!(f.trust_anchor_file.is_none());
 }
+
+#[test]
+fn mta_sts_on_off_default_and_bad_value() {
+    use danegate_config::MtaSts;
+    let mut f = form("example.com");
+    f.mta_sts = Some("Off".into());
+    let c = edit::edit_config(&base(), |t| edit::add_destination(t, &f)).expect("valid");
+    assert_eq!(c.destination_for("example.com").mta_sts, MtaSts::Off);
+    assert_eq!(c.destination_for("partner.example").mta_sts, MtaSts::On);
+    let v = crate::DestinationView::from_profile(c.destination_for("example.com"));
+    assert_eq!(v.mta_sts, "off");
+    assert!(v.explicit.contains(&"mta_sts".to_string()));
+    let back = DestinationForm {
+        mta_sts: Some("default".into()),
+        ..Default::default()
+    };
+    let c =
+        edit::edit_config(&c, |t| edit::edit_destination(t, "example.com", &back)).expect("valid");
+    assert_eq!(c.destination_for("example.com").mta_sts, MtaSts::On);
+    let bad = DestinationForm {
+        mta_sts: Some("enforce".into()),
+        ..Default::default()
+    };
+    let e = edit::edit_config(&c, |t| edit::edit_destination(t, "example.com", &bad))
+        .expect_err("invalid");
+    let m = e.for_field("mta_sts").expect("field");
+    assert!(m.value.contains("enforce"), "{}", m.value);
+}

@@ -49,8 +49,15 @@ pub struct DestinationView {
     /// Bounce Verification: address tagging (BATV) of the envelope sender.
     #[serde(default)]
     pub bounce_verification: bool,
+    /// MTA-STS: `on` or `off`.
+    #[serde(default = "default_mta_sts")]
+    pub mta_sts: String,
     /// The fields written in the file (the others follow the default profile).
     pub explicit: Vec<String>,
+}
+
+fn default_mta_sts() -> String {
+    "on".into()
 }
 
 impl DestinationView {
@@ -68,6 +75,7 @@ impl DestinationView {
             ("dane", e.dane),
             ("bounce_profile", e.bounce_profile),
             ("bounce_verification", e.bounce_verification),
+            ("mta_sts", e.mta_sts),
         ]
         .into_iter()
         .filter(|(_, set)| *set)
@@ -89,6 +97,7 @@ impl DestinationView {
             dane: p.dane.as_str().into(),
             bounce_profile: p.bounce_profile.clone(),
             bounce_verification: p.bounce_verification,
+            mta_sts: p.mta_sts.as_str().into(),
             explicit,
         }
     }
@@ -483,6 +492,93 @@ pub struct HostStatus {
     pub counts: DomainStatus,
     /// Its queued recipients (up to 100).
     pub queued: Vec<QueuedView>,
+    /// Its MTA-STS policy and latest outcome (RFC 8461), if any.
+    #[serde(default)]
+    pub mta_sts: Option<StsStatusView>,
+}
+
+/// A domain's MTA-STS state on Delivery Status (`hoststatus`, web, API).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StsStatusView {
+    /// The cached policy in force, if any.
+    pub policy: Option<StsPolicyView>,
+    /// The latest delivery attempt's outcome, if any since start.
+    pub last: Option<danegate_mta_sts::StsOutcome>,
+}
+
+/// A cached MTA-STS policy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StsPolicyView {
+    /// `enforce`, `testing` or `none`.
+    pub mode: String,
+    /// The TXT id it was published under.
+    pub id: String,
+    /// `max_age` in seconds.
+    pub max_age: u64,
+    /// The `mx` patterns.
+    pub mx: Vec<String>,
+    /// When it was fetched (RFC 3339).
+    pub fetched: String,
+    /// When it expires (RFC 3339).
+    pub expires: String,
+}
+
+impl StsStatusView {
+    /// The view of a cached policy and a last outcome; `None` when there is neither.
+    pub fn new(
+        policy: Option<danegate_mta_sts::CachedPolicy>,
+        last: Option<danegate_mta_sts::StsOutcome>,
+    ) -> Option<Self> {
+        if policy.is_none() && last.is_none() {
+            return None;
+        }
+        Some(StsStatusView {
+            policy: policy.map(|c| StsPolicyView {
+                mode: c.policy.mode.as_str().into(),
+                id: c.id.clone(),
+                max_age: c.policy.max_age,
+                mx: c.policy.mx.iter().map(|m| m.as_str().to_string()).collect(),
+                fetched: danegate_mta_sts::unix_text(c.fetched),
+                expires: danegate_mta_sts::unix_text(c.expires),
+            }),
+            last,
+        })
+    }
+
+    /// One line per fact, for `hoststatus` and the web page.
+    pub fn lines(&self) -> Vec<(String, String)> {
+        let mut v = Vec::new();
+        match &self.policy {
+            Some(p) => {
+                v.push(("MTA-STS policy".into(), format!("{} (id {})", p.mode, p.id)));
+                v.push(("MTA-STS MX patterns".into(), p.mx.join(", ")));
+                v.push((
+                    "MTA-STS expires".into(),
+                    format!(
+                        "{} (max_age {} s, fetched {})",
+                        p.expires, p.max_age, p.fetched
+                    ),
+                ));
+            }
+            None => v.push(("MTA-STS policy".into(), "none".into())),
+        }
+        if let Some(o) = &self.last {
+            let text = match &o.result {
+                danegate_mta_sts::StsResult::Ok => "ok".to_string(),
+                danegate_mta_sts::StsResult::Failure {
+                    result_type,
+                    detail,
+                } => format!("{result_type}: {detail}"),
+            };
+            let host = o
+                .mx_host
+                .as_ref()
+                .map(|h| format!(" (MX {h})"))
+                .unwrap_or_default();
+            v.push(("MTA-STS last outcome".into(), format!("{text}{host}")));
+        }
+        v
+    }
 }
 
 /// The unfolded `Subject:` header of a message, if any (raw, not MIME-decoded).

@@ -244,6 +244,11 @@ pub fn hoststatus(args: HoststatusArgs, top: &Target) -> u8 {
                 }
                 None => out.push_str(&format!("{:<24} -\n", "Last Outcome")),
             }
+            if let Some(s) = &h.mta_sts {
+                for (k, v) in s.lines() {
+                    out.push_str(&format!("{k:<24} {v}\n"));
+                }
+            }
             out.push_str(&format!(
                 "\nDestination profile applied: {}\n",
                 h.profile.domain

@@ -8,6 +8,7 @@ mod daneverify;
 mod lookup;
 mod metrics_cmd;
 mod serve;
+mod stsverify;
 mod web_cmd;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -54,6 +55,9 @@ enum Command {
     /// Check many recipient domains at once with daneverify's verdicts (shared DNS and
     /// TLS work, progress bar, summary, JSON lines or an HTML report).
     Audit(Box<audit::AuditArgs>),
+    /// Check a domain's MTA-STS policy (RFC 8461): TXT record, policy, and each MX
+    /// host's pattern match, STARTTLS, TLS version and PKIX result.
+    Stsverify(stsverify::StsverifyArgs),
     /// Run the gateway (listener, queue, delivery) on a configuration file, or on the
     /// embedded default without --config.
     Serve(serve::ServeArgs),
@@ -102,7 +106,7 @@ fn main() -> ExitCode {
             // daneverify documents EX_USAGE (64); lookup keeps clap's 2.
             let daneverify = matches!(
                 std::env::args().nth(1).as_deref(),
-                Some("daneverify" | "audit")
+                Some("daneverify" | "audit" | "stsverify")
             );
             return ExitCode::from(if daneverify {
                 daneverify::EXIT_USAGE
@@ -141,6 +145,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Lookup(args) => runtime.block_on(lookup::run(args)),
         Command::Daneverify(args) => runtime.block_on(daneverify::run(args, &top)),
+        Command::Stsverify(args) => runtime.block_on(stsverify::run(args)),
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Audit(args) => runtime.block_on(audit::run(*args)),
         Command::Config(cmd) => config_cmd::run(cmd),

@@ -27,9 +27,13 @@ pub struct ServeArgs {
     /// Port of destination SMTP servers (for test worlds; real mail uses 25).
     #[arg(long, default_value_t = 25, hide = true)]
     smtp_port: u16,
-    /// Extra trusted root certificates (PEM) for the *-verify TLS modes.
+    /// Extra trusted root certificates (PEM) for every PKIX check (the *-verify TLS
+    /// modes, MTA-STS policy hosts and MX hosts); added to `[server] ca_file`.
     #[arg(long, value_name = "PEM")]
     ca_file: Option<PathBuf>,
+    /// HTTPS port of MTA-STS policy hosts (for test worlds; real policy hosts use 443).
+    #[arg(long, default_value_t = 443, hide = true)]
+    mta_sts_port: u16,
     /// Serve the web UI and JSON API on ADDR, e.g. 127.0.0.1:8080 (off without it).
     /// Set its password with `danegate web-passwd`.
     #[arg(long, value_name = "ADDR")]
@@ -102,6 +106,7 @@ pub async fn run(args: ServeArgs) -> u8 {
         extra_roots,
         tick: Duration::from_secs(1),
         shadow: !args.no_shadow,
+        sts_https_port: args.mta_sts_port,
     };
     let running = match start(config, opts).await {
         Ok(r) => r,

@@ -254,6 +254,15 @@ async fn admin_cli_against_a_running_gateway() {
     let (code, _, _) = cli(&cfg, &["destconfig", "show", "nope.test"]);
     assert_eq!(code, 1);
 
+    // --- MTA-STS: --mta-sts on|off.
+    ok(&cfg, &["destconfig", "add", "sts.test", "--mta-sts", "off"]);
+    let file = std::fs::read_to_string(&cfg).unwrap();
+    assert!(file.contains("mta_sts = \"off\""), "{file}");
+    let show = json(&cfg, &["destconfig", "show", "sts.test"]);
+    assert_eq!(show["mta_sts"], "off");
+    let human = ok(&cfg, &["destconfig", "show", "sts.test"]);
+    assert!(human.contains("MTA-STS"), "{human}");
+
     // --- Bounce Verification address tagging: --bounce-verification yes|no.
     ok(
         &cfg,

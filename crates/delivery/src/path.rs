@@ -45,6 +45,36 @@ pub struct Options {
     pub local: Option<IpAddr>,
     /// Shuffle MX hosts of equal preference (RFC 5321 §5.1); off for reproducible tests.
     pub shuffle: bool,
+    /// Only MX hosts this filter keeps are tried (an MTA-STS policy's `mx` patterns,
+    /// RFC 8461 §4.1); `None` keeps all.
+    pub mx_filter: Option<MxFilter>,
+    /// On the TLS Support path, judge the certificate with PKIX (MX host or recipient
+    /// domain) even in the modes that do not check it, without failing on it: the
+    /// session's `verification` says what PKIX found (an MTA-STS policy in mode
+    /// testing, RFC 8461 §5).
+    pub judge_pkix: bool,
+}
+
+/// A predicate over MX host names (lower-case, no trailing dot).
+#[derive(Clone)]
+pub struct MxFilter(Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl MxFilter {
+    /// A filter keeping the hosts for which `keep` is true.
+    pub fn new(keep: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        MxFilter(Arc::new(keep))
+    }
+
+    /// True when `host` is kept.
+    pub fn keeps(&self, host: &str) -> bool {
+        (self.0)(host)
+    }
+}
+
+impl std::fmt::Debug for MxFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MxFilter")
+    }
 }
 
 impl Default for Options {
@@ -58,6 +88,8 @@ impl Default for Options {
             helo_name: "localhost".into(),
             local: None,
             shuffle: true,
+            mx_filter: None,
+            judge_pkix: false,
         }
     }
 }
@@ -246,7 +278,14 @@ impl Walk<'_> {
         let mxs = mx_status(&set.security);
         let sec = Sec::from(&set.security);
         let implicit = set.implicit;
-        let hosts = set.hosts;
+        let hosts: Vec<MxHost> = match &self.opts.mx_filter {
+            Some(f) => set
+                .hosts
+                .into_iter()
+                .filter(|h| f.keeps(&text(&h.name)))
+                .collect(),
+            None => set.hosts,
+        };
         // 2. Addresses and TLSA of every host, in parallel (they do not depend on each other).
         let lookups: Vec<HostLookups> =
             futures_util::future::join_all(hosts.iter().map(|h| self.host_lookups(h, mxs))).await;

@@ -508,6 +508,13 @@ pub async fn open_session(
                     });
                     v
                 }
+                _ if opts.judge_pkix => {
+                    // Judged for the record only (MTA-STS testing): never fails here.
+                    judge_chain(
+                        ctx.pkix_policy(TlsSupport::PreferredVerify, cand),
+                        &info.peer_certificates,
+                    )
+                }
                 _ => {
                     sink(&Event::CertUnchecked {
                         why: format!("TLS Support {m} does not check certificates"),

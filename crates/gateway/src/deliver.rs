@@ -19,6 +19,7 @@ use danegate_delivery::{
     Action, DaneMode, Event, IpPreference, Options, Session, TlsContext, TlsSupport, Verdict,
     candidates_from_dns, candidates_from_route, open_first_session, verify_destination,
 };
+use danegate_mta_sts::Mode as MtsMode;
 use danegate_queue::{Envelope, NewMessage, NewRecipient, Recipient, RecipientId};
 use danegate_smtp::{RecipientStatus, Timeouts};
 use danegate_smtpd::ServerEvent;
@@ -29,7 +30,7 @@ static NEXT_DCID: AtomicU64 = AtomicU64::new(1);
 
 /// What one attempt came to.
 #[derive(Clone)]
-enum Attempt {
+pub(crate) enum Attempt {
     /// A transaction took place: per-recipient replies.
     Sent(Vec<(String, RecipientStatus, String)>),
     /// Nothing was sent: retry later (4.x.x).
@@ -53,19 +54,19 @@ fn bounce_profile(config: &Config, profile: &DestinationProfile) -> BounceProfil
 /// A destination domain resolved once per batch from the configuration of that moment:
 /// everything the rest of the delivery reads (profile, route, bounce profile, and the
 /// profile's settings in delivery's vocabulary).
-struct Destination {
+pub(crate) struct Destination {
     /// The recipient domain.
-    domain: String,
+    pub(crate) domain: String,
     /// The destination profile that applies.
-    profile: DestinationProfile,
+    pub(crate) profile: DestinationProfile,
     /// The SMTP route's hosts, when a route to fixed hosts applies (`USEDNS` routes and
     /// no route: `None`, the MX hosts are used).
-    route_hosts: Option<Vec<danegate_config::RouteHost>>,
+    pub(crate) route_hosts: Option<Vec<danegate_config::RouteHost>>,
     /// The bounce profile of the destination profile.
     bounce: BounceProfile,
     /// TLS Support, DANE mode and IP preference (exhaustive conversions).
     tls: TlsSupport,
-    dane: DaneMode,
+    pub(crate) dane: DaneMode,
     ip_preference: IpPreference,
 }
 
@@ -457,6 +458,13 @@ async fn open(
         trail.observe(e);
         log_delivery_event(dcid, port, e)
     };
+    // MTA-STS (RFC 8461): an enforce policy takes over after DANE; testing judges
+    // the session delivery gets.
+    let sts = crate::sts::policy_for(shared, dest, dcid).await;
+    if let Some(p) = sts.as_ref().filter(|p| p.policy.mode == MtsMode::Enforce) {
+        return crate::sts::open_enforced(shared, dest, dcid, p, opts.clone(), &mut log).await;
+    }
+    opts.judge_pkix = sts.is_some();
     let tls = dest.tls;
     let session = match &dest.route_hosts {
         Some(hosts) => {
@@ -556,6 +564,9 @@ async fn open(
             }
         }
     };
+    if let Some(p) = &sts {
+        crate::sts::judge_testing(shared, dest, dcid, p, &session);
+    }
     Ok(session)
 }
 
@@ -576,7 +587,7 @@ async fn plain_path(
         .map_err(|e| defer_or_bounce(e.temporary, e.enhanced, e.reason))
 }
 
-fn defer_or_bounce(temporary: bool, enhanced: &str, reason: String) -> Attempt {
+pub(crate) fn defer_or_bounce(temporary: bool, enhanced: &str, reason: String) -> Attempt {
     if temporary {
         Attempt::Defer {
             enhanced: enhanced.to_string(),
@@ -591,7 +602,7 @@ fn defer_or_bounce(temporary: bool, enhanced: &str, reason: String) -> Attempt {
 }
 
 /// The most telling line of a DANE walk: the last failure before the verdict.
-fn last_reason(events: &[Event]) -> String {
+pub(crate) fn last_reason(events: &[Event]) -> String {
     events
         .iter()
         .rev()

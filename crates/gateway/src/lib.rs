@@ -14,6 +14,7 @@ mod scheduler;
 mod shadow;
 mod store;
 pub mod tlsrpt;
+mod sts;
 
 use std::{
     net::SocketAddr,
@@ -52,6 +53,8 @@ pub struct GatewayOptions {
     /// Shadow evaluation of every delivery attempt (what DANE Mandatory and
     /// Opportunistic would have decided), persisted in `<data_dir>/shadow.sqlite`.
     pub shadow: bool,
+    /// The HTTPS port of MTA-STS policy hosts (443; tests use another).
+    pub sts_https_port: u16,
 }
 
 impl Default for GatewayOptions {
@@ -62,6 +65,7 @@ impl Default for GatewayOptions {
             extra_roots: Vec::new(),
             tick: Duration::from_secs(1),
             shadow: true,
+            sts_https_port: 443,
         }
     }
 }
@@ -85,6 +89,9 @@ pub enum StartError {
     /// The trust-anchor file could not be read.
     #[error("{0}")]
     Anchors(#[from] danegate_dns::AnchorError),
+    /// `[server] ca_file` could not be read, or MTA-STS could not be set up.
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// The last delivery outcome for a destination domain (for Delivery Status and
@@ -131,6 +138,8 @@ pub(crate) struct Shared {
     pub shadow: shadow::ShadowStore,
     /// The TLS-RPT recorder, opened at first need.
     pub tlsrpt: tlsrpt::Cell,
+    /// MTA-STS: the policy cache and the latest outcome per domain.
+    pub sts: sts::StsState,
 }
 
 impl Shared {
@@ -213,6 +222,14 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
         .clone();
     roots.extend(opts.extra_roots.iter().cloned());
     let shadow_store = shadow::ShadowStore::new(&config.server.data_dir, opts.shadow);
+    // `[server] ca_file`: the operator's extra roots, for every PKIX check.
+    if let Some(p) = &config.server.ca_file {
+        let extra = danegate_https::load_ca_file(p)
+            .map_err(|e| StartError::Tls(format!("[server] ca_file {e}")))?;
+        roots.extend(extra);
+    }
+    let sts = sts::StsState::new(&config.server.data_dir, &roots, opts.sts_https_port)
+        .map_err(StartError::Tls)?;
     let shared = Arc::new(Shared {
         config: RwLock::new(Arc::new(config.clone())),
         resolver: RwLock::new(resolver),
@@ -228,6 +245,7 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
         batv: batv::KeyCache::default(),
         shadow: shadow_store,
         tlsrpt: tlsrpt::Cell::default(),
+        sts,
     });
     let (stop, stop_rx) = watch::channel(false);
     let mut listeners = Vec::new();
@@ -282,6 +300,20 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
             }
         }));
     }
+    // MTA-STS: refresh cached policies before they run out (RFC 8461 §5.1), also
+    // for domains not mailed meanwhile.
+    let sh = shared.clone();
+    let mut rx = stop_rx.clone();
+    tasks.push(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = async { let _ = rx.wait_for(|s| *s).await; } => break,
+                _ = tokio::time::sleep(Duration::from_secs(600)) => {
+                    sh.sts.cache.refresh_due(&sh.resolver()).await;
+                }
+            }
+        }
+    }));
     Ok(Running {
         shared,
         listeners,
@@ -345,6 +377,21 @@ impl Running {
     /// Whether shadow evaluation is on.
     pub fn shadow_enabled(&self) -> bool {
         self.shared.shadow.enabled()
+    }
+
+    /// The MTA-STS policy cached for `domain` (unexpired), without a lookup.
+    pub fn sts_policy(&self, domain: &str) -> Option<danegate_mta_sts::CachedPolicy> {
+        self.shared.sts.cache.get(domain)
+    }
+
+    /// The latest MTA-STS outcome of every domain delivered to since start.
+    pub fn sts_outcomes(&self) -> std::collections::HashMap<String, danegate_mta_sts::StsOutcome> {
+        self.shared
+            .sts
+            .outcomes
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default()
     }
 
     /// Queues a DSN about `env` to its sender, as the delivery agent does (never for a

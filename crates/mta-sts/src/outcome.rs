@@ -173,6 +173,7 @@ pub fn classify_certificate_failure(text: &str) -> ResultType {
         || t.contains("unknown issuer")
         || t.contains("not trusted")
         || t.contains("badsignature")
+        || t.contains("does not lead to")
         || t.contains("self-signed")
         || t.contains("self signed")
     {
@@ -244,6 +245,12 @@ mod tests {
         );
         assert_eq!(
             classify_certificate_failure("UnknownIssuer"),
+            CertificateNotTrusted
+        );
+        assert_eq!(
+            classify_certificate_failure(
+                "chain invalid: the chain does not lead to the trust anchor"
+            ),
             CertificateNotTrusted
         );
         assert_eq!(

@@ -86,6 +86,9 @@ pub struct FormArgs {
     /// yes or no (`default`: follow the default profile).
     #[arg(long, value_name = "yes|no")]
     pub(crate) bounce_verification: Option<String>,
+    /// MTA-STS (RFC 8461): on or off (`default`: follow the default profile).
+    #[arg(long, value_name = "on|off")]
+    pub(crate) mta_sts: Option<String>,
 }
 
 impl FormArgs {
@@ -103,6 +106,7 @@ impl FormArgs {
             bounce_profile: self.bounce_profile.clone(),
             outbound_interface: self.outbound_interface.clone(),
             bounce_verification: self.bounce_verification.clone(),
+            mta_sts: self.mta_sts.clone(),
         }
     }
 }

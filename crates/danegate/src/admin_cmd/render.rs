@@ -93,6 +93,7 @@ pub(super) fn destination_text(d: &DestinationView) -> String {
             if d.bounce_verification { "Yes" } else { "No" }.to_string(),
             "bounce_verification",
         ),
+        ("MTA-STS", d.mta_sts.clone(), "mta_sts"),
     ];
     let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
     rows.iter()

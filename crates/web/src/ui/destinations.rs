@@ -116,6 +116,9 @@ pub(crate) struct DestForm {
     /// Bounce Verification address tagging: `yes`, `no`, or empty (Use Default).
     #[serde(default)]
     bounce_verification: String,
+    /// MTA-STS: `on`, `off`, or empty (Use Default).
+    #[serde(default)]
+    mta_sts: String,
 }
 
 impl DestForm {
@@ -159,6 +162,7 @@ impl DestForm {
                 "bounce_verification",
                 if v.bounce_verification { "yes" } else { "no" },
             ),
+            mta_sts: pick("mta_sts", &v.mta_sts),
         }
     }
 
@@ -224,10 +228,12 @@ impl DestForm {
             bounce_profile: opt(&self.bounce_profile),
             outbound_interface: None,
             bounce_verification: opt(&self.bounce_verification),
+            mta_sts: opt(&self.mta_sts),
         }
     }
 }
 
+pub(crate) const ON_OFF: &[(&str, &str)] = &[("on", "On"), ("off", "Off")];
 pub(crate) const IP_PREFS: &[(&str, &str)] = &[
     ("ipv6-preferred", "IPv6 Preferred"),
     ("ipv4-preferred", "IPv4 Preferred"),
@@ -294,6 +300,7 @@ pub(crate) const FORM_FIELDS: &[&str] = &[
     "dane",
     "bounce_profile",
     "bounce_verification",
+    "mta_sts",
 ];
 
 pub(crate) fn destination_form(
@@ -349,6 +356,9 @@ pub(crate) fn destination_form(
     } else {
         "no"
     };
+    let d_sts = default
+        .as_ref()
+        .map_or_else(|| "on".to_string(), |d| d.mta_sts.clone());
     let profiles: Vec<String> = {
         let mut v: Vec<String> = st
             .admin
@@ -476,6 +486,14 @@ pub(crate) fn destination_form(
                         (select("bounce_verification", YES_NO, &f.bounce_verification, dl("", label_of(YES_NO, d_bv)), d_bv))
                         span.hint { br; "Tags the envelope sender (BATV prvs=); bounces to a tagged address are accepted only with a valid tag." }
                         (field_errors(errors, &["bounce_verification"]))
+                    }
+                }
+                tr {
+                    th { label for="mta_sts" { "MTA-STS" } }
+                    td {
+                        (select("mta_sts", ON_OFF, &f.mta_sts, dl("", label_of(ON_OFF, &d_sts)), &d_sts))
+                        span.hint { br; "Honours a recipient domain's MTA-STS policy (RFC 8461); DANE still decides where it applies." }
+                        (field_errors(errors, &["mta_sts"]))
                     }
                 }
                 tr {

@@ -171,6 +171,14 @@ pub(crate) async fn host_status(
                 }
             },
         }
+        @if let Some(s) = &h.mta_sts {
+            h2 { "MTA-STS" }
+            table id="mta-sts" {
+                @for (k, v) in s.lines() {
+                    tr { th { (k) } td { (v) } }
+                }
+            }
+        }
         h2 { "Destination control applied" }
         table id="profile" {
             tr { th { "Profile" } td { a href={ "/destinations/" (enc(if p.is_default { "default" } else { &p.domain })) } { @if p.is_default { "Default" } @else { (p.domain) } } } }
@@ -181,6 +189,7 @@ pub(crate) async fn host_status(
             tr { th { "Recipient Limit" } td { (recipient_limit_text(p)) } }
             tr { th { "Bounce Profile" } td { (p.bounce_profile) } }
             tr { th { "Bounce Verification" } td { @if p.bounce_verification { "Yes" } @else { "No" } } }
+            tr { th { "MTA-STS" } td { (p.mta_sts) } }
             @if let Some(r) = &h.route {
                 tr { th { "SMTP Route" } td { (r.hosts.join(", ")) @if let Some(w) = &r.dane_warning { br; span.warning { (w) } } } }
             }
