@@ -25,9 +25,7 @@ pub mod tls_support;
 pub use danegate_dane::policy::{Action, DaneMode, InsecureMx};
 pub use events::{Event, Sec, Verdict};
 pub use mx_walk::IpPreference;
-pub use path::{
-    MxFilter, Options, Outcome, Session, verify_destination, verify_destination_with,
-};
+pub use path::{MxFilter, Options, Outcome, Session, verify_destination, verify_destination_with};
 pub use tls_support::{
     AttemptError, Candidate, TlsContext, TlsSupport, candidates_from_dns, candidates_from_route,
     open_first_session, open_session,

@@ -13,8 +13,8 @@ mod rate;
 mod scheduler;
 mod shadow;
 mod store;
-pub mod tlsrpt;
 mod sts;
+pub mod tlsrpt;
 
 use std::{
     net::SocketAddr,
