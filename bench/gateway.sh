@@ -45,8 +45,23 @@
 #     PF_TLS_REUSE 1: Postfix with smtp_tls_connection_reuse = yes (TLS
 #                  connections kept in its connection cache via tlsproxy(8);
 #                  off by default in Postfix, so each delivery is a new TLS session)
+#     RCPTS        recipients per message (default 1; N > 1: user+0..N-1@bench.test,
+#                  one transaction; the report adds delivered recipients/s)
+#     ROUNDS       alternating rounds (default 1): danegate, postfix, danegate, ...
+#                  one report per round (ratios within a round mean something on a
+#                  shared machine, absolute figures less)
+#     DISK_LOOP    1 (default): both MTAs' queues on a private ext4 file system on a
+#                  loop device, so that /proc/diskstats counts their writes only
+#                  (journal included); 0: in the temp dir, no disk figures
+#     PERF         1: perf record -g of danegate during each measured run; the
+#                  top of perf report in $WORK/danegate.N.perf.txt (KEEP_WORK=1)
+#     DG_CACHE_MS  danegate's server.connection_cache_idle_ms (default: its default,
+#                  2000; 0 turns the delivery connection cache off, for an A/B run)
 #     DELIVER_TIMEOUT  seconds to wait for the sink to count N (default 900)
 #     DEBUG        1: danegate serve --debug (every DNS/DANE step in its log)
+#     SHADOW       0: danegate serve --no-shadow (no shadow DANE evaluation of the
+#                  deliveries; default 1); the report prints danegate's CPU time
+#                  per message over the measured run either way
 #     DANEGATE / SINK / LOAD  binaries (default target/release/...)
 #     KEEP_WORK    1: keep the temp dir (configs, logs, JSON results)
 set -euo pipefail
@@ -81,9 +96,12 @@ outer() {
     PATH=$PATH:/usr/sbin
     N=${N:-2000} M=${M:-20} SIZE=${SIZE:-2048}
     Q_N=${Q_N:-100000} Q_SIZE=${Q_SIZE:-512} Q_SETTLE=${Q_SETTLE:-15}
-    DELIVER_TIMEOUT=${DELIVER_TIMEOUT:-900} DEBUG=${DEBUG:-0}
+    DELIVER_TIMEOUT=${DELIVER_TIMEOUT:-900} DEBUG=${DEBUG:-0} SHADOW=${SHADOW:-1}
     PF_TLS_REUSE=${PF_TLS_REUSE:-0}
-    export PF_TLS_REUSE SINK DANEGATE LOAD QUEUE_100K MTAS N M SIZE Q_N Q_SIZE Q_SETTLE DELIVER_TIMEOUT DEBUG PATH
+    RCPTS=${RCPTS:-1} ROUNDS=${ROUNDS:-1} DISK_LOOP=${DISK_LOOP:-1} PERF=${PERF:-0}
+    DG_CACHE_MS=${DG_CACHE_MS:-}
+    export RCPTS ROUNDS DISK_LOOP PERF DG_CACHE_MS
+    export PF_TLS_REUSE SINK DANEGATE LOAD QUEUE_100K MTAS N M SIZE Q_N Q_SIZE Q_SETTLE DELIVER_TIMEOUT DEBUG SHADOW PATH
     NETNS_RESOLV=1 netns_run dg-gwbench "${GW_NS_ADDRS[@]}"
 }
 
@@ -91,6 +109,39 @@ outer() {
 
 PF_STARTED=""
 DG_PID=""
+LOOPDEV=""
+CGROUPS=()
+
+# setup_disk: a private ext4 file system on a loop device for both queues ($DISK),
+# so that its /proc/diskstats line counts their writes (data, metadata, journal) only.
+setup_disk() {
+    DISK="$WORK/disk"
+    mkdir -p "$DISK"
+    if [ "$DISK_LOOP" != 1 ]; then DISK_DEV=""; return 0; fi
+    truncate -s 8G "$WORK/disk.img"
+    LOOPDEV=$(losetup -f --show "$WORK/disk.img") || die "losetup failed"
+    mkfs.ext4 -q -E lazy_itable_init=0,lazy_journal_init=0 "$LOOPDEV" || die "mkfs.ext4 failed"
+    mount "$LOOPDEV" "$DISK" || die "mount $LOOPDEV failed"
+    chmod 711 "$DISK"
+    DISK_DEV=$(basename "$LOOPDEV")
+    log "queues on $LOOPDEV (ext4, mounted on $DISK)"
+}
+
+# Bytes written to the queue disk so far (0 without DISK_LOOP).
+disk_written() {
+    [ -n "${DISK_DEV:-}" ] || { echo 0; return; }
+    awk -v d="$DISK_DEV" '$3 == d { print $10 * 512 }' /proc/diskstats
+}
+
+# cg_new NAME: a cpuacct cgroup (v1) for one MTA and its children; path in CG.
+cg_new() {
+    CG=/sys/fs/cgroup/cpuacct/dgbench-$$-$1
+    mkdir -p "$CG" 2>/dev/null || CG=""
+    [ -n "$CG" ] && CGROUPS+=("$CG")
+}
+cg_join() { [ -n "${CG:-}" ] && echo "$BASHPID" >"$CG/cgroup.procs"; return 0; }
+# CPU time (ns) used so far by the MTA's cgroup.
+cg_cpu_ns() { if [ -n "${CG:-}" ]; then cat "$CG/cpuacct.usage"; else echo 0; fi; }
 
 gw_inner_cleanup() {
     local rc=$?
@@ -99,17 +150,26 @@ gw_inner_cleanup() {
         postfix -c "$WORK/postfix" stop >/dev/null 2>&1 || postfix -c "$WORK/postfix" abort >/dev/null 2>&1
     fi
     [ -n "$DG_PID" ] && kill -TERM "$DG_PID" 2>/dev/null
+    [ -n "$DG_PID" ] && sleep 1
+    if [ -n "$LOOPDEV" ]; then
+        umount "$DISK" 2>/dev/null || umount -l "$DISK" 2>/dev/null
+        losetup -d "$LOOPDEV" 2>/dev/null
+    fi
+    local cg
+    for cg in "${CGROUPS[@]}"; do rmdir "$cg" 2>/dev/null; done
     (exit "$rc")
     inner_cleanup
 }
 
 write_danegate_conf() {
     local f="$WORK/danegate/danegate.toml"
-    mkdir -p "$WORK/danegate/data"
+    DG_DATA_DIR="$DISK/danegate-data"
+    mkdir -p "$WORK/danegate" "$DG_DATA_DIR"
     cat >"$f" <<EOF
 [server]
 hostname = "danegate.client.test"
-data_dir = "$WORK/danegate/data"
+data_dir = "$DG_DATA_DIR"
+${DG_CACHE_MS:+connection_cache_idle_ms = $DG_CACHE_MS}
 
 [[listener]]
 name = "bench"
@@ -133,6 +193,12 @@ tls = "required"
 domain = "down.bench.test"
 dane = "mandatory"
 tls = "required"
+bounce_profile = "fast"
+
+[[bounce_profile]]
+name = "fast"
+initial_retry_secs = 60
+max_retry_interval_secs = 60
 EOF
     echo "$f"
 }
@@ -141,7 +207,9 @@ start_danegate() {
     local conf; conf=$(write_danegate_conf)
     local dbg=()
     [ "$DEBUG" = 1 ] && dbg=(--debug)
-    "$DANEGATE" serve --config "$conf" "${dbg[@]}" >"$WORK/danegate/stdout.log" 2>"$WORK/danegate/stderr.log" &
+    [ "$SHADOW" = 0 ] && dbg+=(--no-shadow)
+    cg_new danegate
+    (cg_join; exec "$DANEGATE" serve --config "$conf" "${dbg[@]}") >"$WORK/danegate/stdout.log" 2>"$WORK/danegate/stderr.log" &
     DG_PID=$!
     CHILD_PIDS+=("$DG_PID")
     local i
@@ -165,12 +233,13 @@ stop_danegate() {
 
 start_postfix() {
     local PF="$WORK/postfix"
-    mkdir -p "$PF/queue" "$PF/data"
+    rm -rf "$DISK/pfqueue"
+    mkdir -p "$PF" "$DISK/pfqueue" "$PF/data"
     chmod 755 "$PF"
     chown postfix "$PF/data"
     cat >"$PF/main.cf" <<EOF
 compatibility_level = 3.6
-queue_directory = $PF/queue
+queue_directory = $DISK/pfqueue
 data_directory = $PF/data
 maillog_file = $PF/maillog
 maillog_file_prefixes = $PF
@@ -206,12 +275,13 @@ EOF
     # Postfix commands log to stderr only when it is a terminal: script(1) makes one.
     pf_cmd() { script -qec "postfix -c $PF $*" /dev/null; }
     pf_cmd check >"$PF/check.log" 2>&1 || { cat "$PF/check.log" >&2; die "postfix check failed"; }
-    pf_cmd start >"$PF/start.log" 2>&1 || { cat "$PF/start.log" "$PF/maillog" >&2 2>/dev/null; die "postfix start failed"; }
+    cg_new postfix
+    (cg_join; pf_cmd start) >"$PF/start.log" 2>&1 || { cat "$PF/start.log" "$PF/maillog" >&2 2>/dev/null; die "postfix start failed"; }
     PF_STARTED=1
     local i
     for i in $(seq 1 100); do
-        if [ -s "$PF/queue/pid/master.pid" ] && (exec 3<>/dev/tcp/127.0.0.2/25) 2>/dev/null; then
-            PF_PID=$(tr -d ' ' <"$PF/queue/pid/master.pid")
+        if [ -s "$DISK/pfqueue/pid/master.pid" ] && (exec 3<>/dev/tcp/127.0.0.2/25) 2>/dev/null; then
+            PF_PID=$(tr -d ' ' <"$DISK/pfqueue/pid/master.pid")
             return 0
         fi
         sleep 0.1
@@ -233,7 +303,7 @@ run_load() {
     local progress=0
     [ "$n" -ge 20000 ] && progress=10000
     "$LOAD" --target "$target" --messages "$n" --concurrency "$M" --size "$size" \
-        --rcpt "$rcpt" --progress "$progress" >"$WORK/$name.load.json" 2>"$WORK/$name.load.err" || true
+        --rcpt "$rcpt" --rcpts "$RCPTS" --progress "$progress" >"$WORK/$name.load.json" 2>"$WORK/$name.load.err" || true
     cat "$WORK/$name.load.err" >&2
     jq -c . "$WORK/$name.load.json" >&2 || die "load generator failed for $name"
 }
@@ -254,8 +324,15 @@ warm_up() {
 # measure NAME TARGET: the N-message run; results in $WORK/NAME.result
 # "accepted_mps delivered_mps p50 p99 accepted delivered_s"
 measure() {
-    local name=$1 target=$2 base start_ms last_ms tls0 conns0
+    local name=$1 target=$2 base start_ms last_ms tls0 conns0 cpu0 disk0 io0=0 perf_pid=""
     base=$(gw_sink_count) tls0=$(gw_sink_tls) conns0=$(gw_sink_conns)
+    sync -f "$DISK" 2>/dev/null || true
+    cpu0=$(cg_cpu_ns) disk0=$(disk_written)
+    [ "$name" = danegate ] && io0=$(awk '/^write_bytes:/ { print $2 }' "/proc/$DG_PID/io")
+    if [ "$name" = danegate ] && [ "$PERF" = 1 ]; then
+        perf record -g -o "$WORK/danegate.$ROUND.perf.data" -p "$DG_PID" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
     run_load "$name" "$target" user@bench.test "$N" "$SIZE"
     local acc; acc=$(jq -r .accepted "$WORK/$name.load.json")
     start_ms=$(jq -r .start_unix_ms "$WORK/$name.load.json")
@@ -267,6 +344,22 @@ measure() {
     else
         log "$name: only $(( $(gw_sink_count) - base )) of $acc delivered after ${DELIVER_TIMEOUT}s"
     fi
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null || true
+        perf report -i "$WORK/danegate.$ROUND.perf.data" --stdio --no-children --sort dso,symbol \
+            --percent-limit 1 2>/dev/null | grep -v '^$' | grep -E '^ +[0-9]' | head -40 >"$WORK/danegate.$ROUND.perf.txt" || true
+        log "perf top of danegate (round $ROUND):"; head -25 "$WORK/danegate.$ROUND.perf.txt" >&2
+    fi
+    # Let the MTA finish its bookkeeping (queue file removal, state updates), then
+    # flush what is still dirty in the page cache: bytes that reach the disk.
+    sleep 2
+    sync -f "$DISK" 2>/dev/null || true
+    local cpu1 disk1 io1=0
+    cpu1=$(cg_cpu_ns) disk1=$(disk_written)
+    [ "$name" = danegate ] && io1=$(awk '/^write_bytes:/ { print $2 }' "/proc/$DG_PID/io")
+    awk -v c=$((cpu1 - cpu0)) -v d=$((disk1 - disk0)) -v i=$((io1 - io0)) -v n="$acc" -v dev="${DISK_DEV:-}" \
+        'BEGIN { if (n == 0) n = 1; printf "%.3f %s %s\n", c / 1e6 / n, (dev == "" ? "-" : sprintf("%.0f", d / n)), (i == 0 ? "-" : sprintf("%.0f", i / n)) }' \
+        >"$WORK/$name.extra"
     jq -r --arg d "$deliv_mps" --arg ds "$deliv_s" \
         '"\(.msgs_per_sec * 10 | round / 10) \($d) \(.p50_ms * 10 | round / 10) \(.p99_ms * 10 | round / 10) \(.accepted) \($ds)"' \
         "$WORK/$name.load.json" >"$WORK/$name.result"
@@ -275,7 +368,11 @@ measure() {
     log "$name: $(cat "$WORK/$name.result") (accepted/s delivered/s p50 p99 accepted delivered-seconds)"
 }
 
+# proc_cpu_ticks PID: user + system clock ticks of the process so far.
+proc_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
 bench_danegate() {
+    rm -rf "$DISK/danegate-data"   # each round from an empty queue, like Postfix's
     start_danegate
     mem_sampler "$WORK/danegate.mem" "$DG_PID" &
     local sampler=$!
@@ -285,11 +382,17 @@ bench_danegate() {
         tail -n 40 "$WORK/danegate/stderr.log" >&2
         echo "- - - - 0 -" >"$WORK/danegate.result"
     else
+        local cpu0 cpu1
+        cpu0=$(proc_cpu_ticks "$DG_PID")
         measure danegate 127.0.0.1:2525
+        cpu1=$(proc_cpu_ticks "$DG_PID")
+        # CPU time (user + system) of the danegate process over the measured run.
+        awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" -v n="$N" \
+            'BEGIN { printf "%.3f %.3f\n", (b - a) / hz, (b - a) / hz * 1000 / n }' >"$WORK/danegate.cpu"
     fi
     sleep 1
     DG_HWM=$(proc_hwm_kb "$DG_PID")
-    DG_DATA=$(du -sk "$WORK/danegate/data" | awk '{ print $1 }')
+    DG_DATA=$(du -sk "$DG_DATA_DIR" | awk '{ print $1 }')
     kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
     stop_danegate
 }
@@ -325,7 +428,7 @@ queue_100k() {
     local hwm rss data wal
     hwm=$(proc_hwm_kb "$DG_PID")
     rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$DG_PID/status")
-    data=$(du -sk "$WORK/danegate/data" | awk '{ print $1 }')
+    data=$(du -sk "$DG_DATA_DIR" | awk '{ print $1 }')
     echo
     echo "danegate with $(jq -r .accepted "$WORK/q100k.load.json") messages queued (undeliverable: MX without listener), $(nproc) CPUs"
     printf '%-34s %s\n' "accepted msgs/s" "$(jq -r '.msgs_per_sec * 10 | round / 10' "$WORK/q100k.load.json")"
@@ -336,10 +439,52 @@ queue_100k() {
     printf '%-34s %s MiB\n' "data dir (queue DB) size" "$(awk -v k="$data" 'BEGIN { printf "%.1f", k / 1024 }')"
     echo "data dir files:"
     # shellcheck disable=SC2012
-    ls -la "$WORK/danegate/data" | sed 's/^/    /'
+    ls -la "$DG_DATA_DIR" | sed 's/^/    /'
     local verdict=ok
     [ "$hwm" -le $((200 * 1024)) ] || verdict="OVER the 200 MiB target"
     echo "target: RSS <= 200 MiB with 100k queued: $verdict"
+    stop_danegate
+    restart_100k
+}
+
+# After QUEUE_100K: the destination comes back (a sink on its address), every queued
+# recipient is made due (sqlite3, gateway stopped: the bench's stand-in for "its retry
+# time has come"), danegate restarts; time from the start of the process to the first
+# delivered message, and its memory while it delivers the backlog.
+restart_100k() {
+    command -v sqlite3 >/dev/null 2>&1 || { log "no sqlite3: restart figures skipped"; return 0; }
+    sqlite3 "$DG_DATA_DIR/queue.sqlite" "UPDATE recipients SET next_attempt = 0 WHERE state = 0" \
+        || { log "sqlite3 update failed: restart figures skipped"; return 0; }
+    local queued; queued=$(sqlite3 "$DG_DATA_DIR/queue.sqlite" "SELECT count(*) FROM recipients WHERE state = 0")
+    local cnt="$WORK/sink/down.count"
+    "$SINK" --listen "$GW_DOWN_ADDR:25" --hostname mx.down.bench.test \
+        --cert-chain "$CERTS/mx.chain.pem" --key "$CERTS/mx.key" \
+        --count-only --count-file "$cnt" >"$WORK/sink/down.log" 2>&1 &
+    CHILD_PIDS+=("$!")
+    wait_log "$WORK/sink/down.log" "the second sink"
+    local t0=$EPOCHREALTIME t1="" first=""
+    start_danegate
+    while [ -z "$first" ]; do
+        if [ -s "$cnt" ] && [ "$(awk '{ print $1 }' "$cnt")" -gt 0 ]; then first=$EPOCHREALTIME; break; fi
+        awk -v a="$EPOCHREALTIME" -v b="$t0" 'BEGIN { exit !(a - b > 120) }' && break
+        sleep 0.02
+    done
+    t1=$(awk -v a="${first:-0}" -v b="$t0" 'BEGIN { if (a == 0) print "-"; else printf "%.2f", a - b }')
+    sleep 10
+    local hwm rss n10
+    hwm=$(proc_hwm_kb "$DG_PID")
+    rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$DG_PID/status")
+    n10=$(awk '{ print $1 }' "$cnt")
+    echo
+    echo "restart with $queued queued recipients (all due), destination reachable again"
+    printf '%-34s %s s\n' "process start -> first delivery" "$t1"
+    printf '%-34s %s\n' "delivered in the first ~10 s" "$n10"
+    printf '%-34s %s MiB\n' "VmHWM after restart" "$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')"
+    printf '%-34s %s MiB\n' "VmRSS after restart" "$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')"
+    local v1=ok v2=ok
+    awk -v t="$t1" 'BEGIN { exit !(t != "-" && t <= 5) }' || v1="NOT met"
+    [ "$hwm" -le $((200 * 1024)) ] || v2="NOT met"
+    echo "target: first delivery within 5 s of restart: $v1; RSS <= 200 MiB: $v2"
     stop_danegate
 }
 
@@ -357,7 +502,7 @@ report() {
     echo
     local reuse=""
     [ "$PF_TLS_REUSE" = 1 ] && reuse=" (smtp_tls_connection_reuse = yes)"
-    echo "danegate vs Postfix $(postconf -d -h mail_version 2>/dev/null || echo '?')$reuse: N=$N messages of $SIZE bytes, M=$M clients, DANE-EE 3 1 1 MX, $(nproc) CPUs"
+    echo "round ${ROUND:-1}: danegate vs Postfix $(postconf -d -h mail_version 2>/dev/null || echo '?')$reuse: N=$N messages of $SIZE bytes, $RCPTS recipient(s) each, M=$M clients, DANE-EE 3 1 1 MX, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
     printf '%-32s %14s %14s %10s\n' "" danegate postfix "dg/pf"
     printf '%-32s %14s %14s %10s\n' "accepted (of $N)" "${d_n:--}" "${p_n:--}" ""
     printf '%-32s %14s %14s %10s\n' "accepted msgs/s" "${d_acc:--}" "${p_acc:--}" "$(ratio "${d_acc:--}" "${p_acc:--}")"
@@ -365,12 +510,28 @@ report() {
     printf '%-32s %14s %14s %10s\n' "delivered in s (from 1st submit)" "${d_s:--}" "${p_s:--}" ""
     printf '%-32s %14s %14s %10s\n' "accept latency p50 ms" "${d_p50:--}" "${p_p50:--}" "$(ratio "${d_p50:--}" "${p_p50:--}")"
     printf '%-32s %14s %14s %10s\n' "accept latency p99 ms" "${d_p99:--}" "${p_p99:--}" "$(ratio "${d_p99:--}" "${p_p99:--}")"
+    local d_cpu=- d_cpu_msg=-
+    [ -f "$WORK/danegate.cpu" ] && read -r d_cpu d_cpu_msg <"$WORK/danegate.cpu"
+    printf '%-32s %14s %14s %10s\n' "danegate CPU s (shadow=$SHADOW)" "$d_cpu" "" ""
+    printf '%-32s %14s %14s %10s\n' "danegate CPU ms per message" "$d_cpu_msg" "" ""
     printf '%-32s %14s %14s %10s\n' "peak RSS MiB (dg: VmHWM)" "$(mib "${DG_HWM:--}")" "" ""
     printf '%-32s %14s %14s %10s\n' "peak sum of PSS MiB" "$(mib "$dg_pss")" "$(mib "$pf_pss")" "$(ratio "$dg_pss" "$pf_pss")"
     printf '%-32s %14s %14s %10s\n' "peak sum of RSS MiB" "$(mib "${DG_HWM:--}")" "$(mib "$pf_rss")" "$(ratio "${DG_HWM:--}" "$pf_rss")"
     printf '%-32s %14s %14s %10s\n' "largest process VmHWM MiB" "$(mib "${DG_HWM:--}")" "$(mib "$pf_hwm")" ""
     printf '%-32s %14s %14s %10s\n' "processes (peak)" 1 "$pf_procs" ""
     printf '%-32s %14s %14s %10s\n' "queue/data dir after, MiB" "$(mib "${DG_DATA:--}")" "" ""
+    local d_cpu=- d_disk=- d_io=- p_cpu=- p_disk=- p_io=-
+    [ -f "$WORK/danegate.extra" ] && read -r d_cpu d_disk d_io <"$WORK/danegate.extra"
+    [ -f "$WORK/postfix.extra" ] && read -r p_cpu p_disk p_io <"$WORK/postfix.extra"
+    if [ "$RCPTS" != 1 ]; then
+        local d_r=- p_r=-
+        [ "${d_del:--}" != - ] && d_r=$(awk -v a="$d_del" -v r="$RCPTS" 'BEGIN { printf "%.1f", a * r }')
+        [ "${p_del:--}" != - ] && p_r=$(awk -v a="$p_del" -v r="$RCPTS" 'BEGIN { printf "%.1f", a * r }')
+        printf '%-32s %14s %14s %10s\n' "delivered recipients/s" "$d_r" "$p_r" "$(ratio "$d_r" "$p_r")"
+    fi
+    printf '%-32s %14s %14s %10s\n' "CPU ms per message (cgroup)" "$d_cpu" "$p_cpu" "$(ratio "$d_cpu" "$p_cpu")"
+    printf '%-32s %14s %14s %10s\n' "disk bytes written per message" "$d_disk" "$p_disk" "$(ratio "$d_disk" "$p_disk")"
+    printf '%-32s %14s %14s %10s\n' "danegate write_bytes per message" "$d_io" "" ""
     local d_tls=- d_conns=- p_tls=- p_conns=-
     [ -f "$WORK/danegate.sink" ] && read -r d_tls d_conns <"$WORK/danegate.sink"
     [ -f "$WORK/postfix.sink" ] && read -r p_tls p_conns <"$WORK/postfix.sink"
@@ -380,7 +541,7 @@ report() {
     local tls_for; tls_for=$(grep -c 'TLS success.*for bench.test' "$WORK/danegate/stderr.log" 2>/dev/null || true)
     echo "danegate log lines 'TLS success ... for bench.test' (DANE success): ${tls_for:-0}"
     if [ "${d_del:--}" != - ] && [ "${p_del:--}" != - ]; then
-        awk -v a="$d_del" -v b="$p_del" 'BEGIN { printf "target: danegate delivered >= 2x Postfix: %s (%.2fx)\n", (a >= 2 * b) ? "met" : "NOT met", a / b }'
+        awk -v a="$d_del" -v b="$p_del" 'BEGIN { printf "target: danegate delivered >= 4x Postfix: %s (%.2fx)\n", (a >= 4 * b) ? "met" : "NOT met", a / b }'
     fi
 }
 
@@ -390,16 +551,22 @@ inside() {
     chmod 711 "$WORK"   # Postfix daemons (user postfix) must reach their dirs in it
     gw_world_build
     gw_world_start
+    setup_disk
     if [ "$QUEUE_100K" = 1 ]; then
         queue_100k
         return 0
     fi
-    local mta
-    for mta in $MTAS; do
-        log "--- $mta ---"
-        "bench_$mta"
+    local mta f
+    for ROUND in $(seq 1 "$ROUNDS"); do
+        for mta in $MTAS; do
+            log "--- round $ROUND: $mta ---"
+            "bench_$mta"
+        done
+        report | tee "$WORK/report.$ROUND.txt"
+        for f in "$WORK"/danegate.{result,extra,sink,mem} "$WORK"/postfix.{result,extra,sink,mem,verified}; do
+            [ -f "$f" ] && mv "$f" "$f.$ROUND"
+        done
     done
-    report
     if [ "${KEEP_WORK:-0}" = 1 ]; then log "results and logs in $WORK"; fi
 }
 

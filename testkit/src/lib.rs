@@ -3,12 +3,16 @@
 //!
 //! Set-up shared by many tests lives here, once: [`gateway`] (a gateway's configuration
 //! file and the `danegate serve` process), [`host`] (external tools and ports: skip
-//! outside CI, fail in CI), [`certs`] (certificates), [`mailworld`] (the DANE mail
-//! world), [`dns`] (the signed DNS world).
+//! outside CI, fail in CI), [`certs`] (certificates), [`https`] (an HTTPS server: MTA-STS
+//! policy host, TLS-RPT collector), [`mailworld`] (the DANE mail
+//! world), [`stsworld`] (the MTA-STS world), [`dns`] (the signed DNS world).
 
 pub mod certs;
 pub mod dns;
 pub mod gateway;
 pub mod host;
+pub mod https;
 pub mod mailworld;
+pub mod postgres;
 pub mod smtp;
+pub mod stsworld;

@@ -47,6 +47,10 @@ struct Args {
     /// Envelope recipient.
     #[arg(long)]
     rcpt: String,
+    /// Recipients per message: 1 sends to `--rcpt`; N > 1 sends to `LOCAL+0@DOMAIN` ..
+    /// `LOCAL+(N-1)@DOMAIN` (one domain, one transaction).
+    #[arg(long, default_value_t = 1)]
+    rcpts: usize,
     /// Envelope sender.
     #[arg(long, default_value = "load@client.bench.test")]
     from: String,
@@ -178,7 +182,15 @@ async fn send_one(
     timeout: Duration,
 ) -> Result<Option<Duration>, String> {
     let mail = format!("MAIL FROM:<{}>\r\n", args.from);
-    let rcpt = format!("RCPT TO:<{}>\r\n", args.rcpt);
+    let n_rcpts = args.rcpts.max(1);
+    let rcpt: String = if n_rcpts == 1 {
+        format!("RCPT TO:<{}>\r\n", args.rcpt)
+    } else {
+        let (local, domain) = args.rcpt.rsplit_once('@').unwrap_or((&args.rcpt, ""));
+        (0..n_rcpts)
+            .map(|i| format!("RCPT TO:<{local}+{i}@{domain}>\r\n"))
+            .collect()
+    };
     let w = |e: std::io::Error| format!("write: {e}");
     let data_code = if c.pipelining {
         c.wr.write_all(format!("{mail}{rcpt}DATA\r\n").as_bytes())
@@ -186,7 +198,9 @@ async fn send_one(
             .map_err(w)?;
         // Read all three replies (a refused MAIL or RCPT still gets replies to the rest).
         let _mail = reply(&mut c.rd, timeout).await?;
-        let _rcpt = reply(&mut c.rd, timeout).await?;
+        for _ in 0..n_rcpts {
+            let _rcpt = reply(&mut c.rd, timeout).await?;
+        }
         reply(&mut c.rd, timeout).await?.0
     } else {
         c.wr.write_all(mail.as_bytes()).await.map_err(w)?;
@@ -195,7 +209,11 @@ async fn send_one(
             return Err(format!("MAIL: {}", text.trim_end()));
         }
         c.wr.write_all(rcpt.as_bytes()).await.map_err(w)?;
-        if reply(&mut c.rd, timeout).await?.0 != 250 {
+        let mut ok = true;
+        for _ in 0..n_rcpts {
+            ok &= reply(&mut c.rd, timeout).await?.0 == 250;
+        }
+        if !ok {
             c.wr.write_all(b"RSET\r\n").await.map_err(w)?;
             reply(&mut c.rd, timeout).await?;
             return Ok(None);

@@ -128,12 +128,37 @@ pub enum Request {
         /// The message.
         mid: u64,
     },
+    /// [`Admin::readiness`]; result: a [`crate::readiness::Readiness`].
+    Readiness {
+        /// The window in seconds.
+        since_secs: u64,
+    },
+    /// [`Admin::set_dane_mandatory`]; result `null`.
+    SetDaneMandatory {
+        /// The destination domain.
+        domain: String,
+    },
     /// [`Admin::daneverify`]: the check runs inside the gateway. Its output comes first,
     /// one [`OutLine`] per line as it is known, then the response; its result is a
     /// [`crate::daneverify::CheckEnd`].
     Daneverify {
         /// The check.
         check: crate::daneverify::Check,
+    },
+    /// [`Admin::tlsrpt_show`]: a day's TLS-RPT reports and destinations.
+    TlsrptShow {
+        /// `YYYY-MM-DD` (default: today, UTC).
+        #[serde(default)]
+        date: Option<String>,
+        /// One policy domain, or all.
+        #[serde(default)]
+        domain: Option<String>,
+    },
+    /// [`Admin::tlsrpt_send`]: sends a day's TLS-RPT reports now.
+    TlsrptSend {
+        /// `YYYY-MM-DD` (default: yesterday, UTC).
+        #[serde(default)]
+        date: Option<String>,
     },
 }
 
@@ -280,6 +305,23 @@ pub async fn handle(admin: &Admin, req: Request) -> Response {
             Err(e) => Response::err(e),
         },
         Request::Delete { mid } => Response::ok(admin.delete(mid).await),
+        Request::Readiness { since_secs } => match admin.readiness(since_secs).await {
+            Ok(r) => Response::ok(r),
+            Err(e) => Response::err(e),
+        },
+        Request::SetDaneMandatory { domain } => {
+            blocking(admin, move |a| a.set_dane_mandatory(&domain)).await
+        }
+        Request::TlsrptShow { date, domain } => {
+            match admin.tlsrpt_show(date.as_deref(), domain.as_deref()).await {
+                Ok(v) => Response::ok(v),
+                Err(e) => Response::err(e),
+            }
+        }
+        Request::TlsrptSend { date } => match admin.tlsrpt_send(date.as_deref()).await {
+            Ok(v) => Response::ok(v),
+            Err(e) => Response::err(e),
+        },
         Request::Daneverify { check } => {
             // Not streamed here: the lines are collected (the connection streams them).
             let mut lines = Vec::new();

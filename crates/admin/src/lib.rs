@@ -19,6 +19,8 @@ pub mod control;
 pub mod daneverify;
 pub mod edit;
 mod preserve;
+pub mod readiness;
+mod tlsrpt;
 mod views;
 
 #[cfg(test)]
@@ -524,6 +526,51 @@ impl Admin {
         self.dns()
     }
 
+    /// The readiness report over the last `since_secs` seconds (the gateway's shadow
+    /// evaluation per destination domain, with the profile in force and a
+    /// recommendation), most messages first.
+    pub async fn readiness(&self, since_secs: u64) -> Result<readiness::Readiness, String> {
+        let since = std::time::Duration::from_secs(since_secs);
+        let list = self.running.shadow_report(since).await?;
+        let c = self.config();
+        let window = readiness::window_words(since_secs);
+        let rows: Vec<readiness::ReadinessRow> = list
+            .iter()
+            .map(|d| readiness::ReadinessRow::new(d, c.destination_for(&d.domain), &window))
+            .collect();
+        Ok(readiness::Readiness {
+            since_secs,
+            window,
+            shadow_enabled: self.running.shadow_enabled(),
+            summary: readiness::ReadinessSummary::of(&rows),
+            rows,
+        })
+    }
+
+    /// Sets DANE Support Mandatory for `domain` through the normal Destination Controls
+    /// validation and commit: its own profile is edited, or one is added (the other
+    /// fields following the default profile).
+    pub fn set_dane_mandatory(&self, domain: &str) -> Result<(), FormErrors> {
+        let d = edit::normalize_domain(domain);
+        if d.is_empty() || d == "default" {
+            return Err(FormErrors::field(
+                "domain",
+                "",
+                domain,
+                "a destination domain is required",
+            ));
+        }
+        let form = DestinationForm {
+            dane: Some("mandatory".into()),
+            ..DestinationForm::default()
+        };
+        if self.destination(&d).is_some() {
+            self.edit_destination(&d, &form)
+        } else {
+            self.add_destination(&DestinationForm { domain: d, ..form })
+        }
+    }
+
     /// Per destination domain (queue counts and the last delivery outcome), sorted by
     /// domain.
     pub async fn delivery_status(&self) -> Vec<DomainStatus> {
@@ -545,6 +592,9 @@ impl Admin {
         let conns = self.running.connections_out();
         for s in &mut out {
             s.connections_out = conns.get(&s.domain).copied().unwrap_or(0) as u64;
+            if let Some(l) = s.last.as_mut() {
+                l.shadow = self.running.latest_shadow(&s.domain);
+            }
         }
         out.sort_by(|a, b| a.domain.cmp(&b.domain));
         out

@@ -269,6 +269,29 @@ pub struct OutcomeView {
     pub tls_cipher: Option<String>,
     /// What happened.
     pub detail: String,
+    /// The host (and address) the attempt connected to last, also when it failed.
+    #[serde(default)]
+    pub tried: Option<String>,
+    /// TLS reached the server's certificate and its check failed: why (the attempt
+    /// then has no TLS session).
+    #[serde(default)]
+    pub cert_failed: Option<String>,
+    /// What DANE Mandatory and Opportunistic would have decided for this attempt
+    /// (the shadow evaluation; `None` when off or not evaluated).
+    #[serde(default)]
+    pub shadow: Option<danegate_delivery::shadow::ShadowRecord>,
+}
+
+impl OutcomeView {
+    /// The TLS line: `TLSv1.3 TLS_AES_128_GCM_SHA256`, `TLS negotiated, certificate
+    /// check failed: ...`, or `no TLS`.
+    pub fn tls_text(&self) -> String {
+        match (&self.tls_protocol, &self.tls_cipher, &self.cert_failed) {
+            (Some(p), Some(c), _) => format!("{p} {c}"),
+            (_, _, Some(why)) => format!("TLS negotiated, certificate check failed: {why}"),
+            _ => "no TLS".into(),
+        }
+    }
 }
 
 impl From<&LastOutcome> for OutcomeView {
@@ -280,6 +303,9 @@ impl From<&LastOutcome> for OutcomeView {
             tls_protocol: o.tls.as_ref().map(|t| t.0.clone()),
             tls_cipher: o.tls.as_ref().map(|t| t.1.clone()),
             detail: o.detail.clone(),
+            tried: o.tried.clone(),
+            cert_failed: o.cert_failed.clone(),
+            shadow: None,
         }
     }
 }

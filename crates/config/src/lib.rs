@@ -22,7 +22,9 @@ mod error;
 mod lint;
 mod model;
 mod parse;
+mod queue;
 mod report;
+mod tls_rpt;
 mod write;
 
 #[cfg(test)]
@@ -37,7 +39,9 @@ use ipnet::IpNet;
 pub use domain::{DomainPattern, check_domain, is_below, normalize};
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
+pub use queue::{PasswordSource, QueueBackend, QueueSettings, check_node, check_url, default_node};
 pub use report::{check_report, check_report_str};
+pub use tls_rpt::TlsRpt;
 
 /// Ranges and defaults of the numeric settings, `(min, max)` inclusive. The destination
 /// ranges are the appliance form's ("between 1 and 1,000", "between 0 and 1,000,000,000 per
@@ -89,6 +93,11 @@ pub mod limits {
     pub const MAX_QUEUE_TIME_SECS: (i64, i64) = (60, 3_000_000);
     /// Default `server.data_dir`.
     pub const DEFAULT_DATA_DIR: &str = "./danegate-data";
+    /// `server.connection_cache_idle_ms`: 0 (no caching) – 60 s.
+    pub const CONNECTION_CACHE_IDLE_MS: (i64, i64) = (0, 60_000);
+    /// Default `server.connection_cache_idle_ms` (Postfix's
+    /// `smtp_connection_cache_time_limit` is 2 s).
+    pub const DEFAULT_CONNECTION_CACHE_IDLE_MS: u64 = 2_000;
     /// Default listener address.
     pub const DEFAULT_LISTENER: &str = "127.0.0.1:2525";
     /// `log.rotate_size_bytes` when not 0 (0 = no size rotation): 1 KiB – 1 TiB.
@@ -127,6 +136,10 @@ pub struct Config {
     /// `[[log]]` as written, in file order; empty = the default subscription (see
     /// [`Config::log_subscriptions`]).
     pub logs: Vec<LogSubscription>,
+    /// `[tls_rpt]`: SMTP TLS Reporting (off by default).
+    pub tls_rpt: TlsRpt,
+    /// `[queue]`: the embedded SQLite queue or a shared PostgreSQL one.
+    pub queue: QueueSettings,
 }
 
 impl Listener {
@@ -233,7 +246,13 @@ impl Config {
                 hostname: system_hostname(),
                 hostname_configured: false,
                 data_dir: PathBuf::from(limits::DEFAULT_DATA_DIR),
+                ca_file: None,
+                connection_cache_idle: Duration::from_millis(
+                    limits::DEFAULT_CONNECTION_CACHE_IDLE_MS,
+                ),
+                node: None,
             },
+            queue: QueueSettings::default(),
             listeners: vec![Listener::default_listener()],
             sender_groups: vec![SenderGroup::default_relaylist()],
             recipient_access: RecipientAccess::default(),
@@ -249,6 +268,7 @@ impl Config {
             smtp_routes: Vec::new(),
             bounce_profiles: vec![BounceProfile::with_defaults("default")],
             logs: Vec::new(),
+            tls_rpt: TlsRpt::default(),
         }
     }
 

@@ -76,6 +76,17 @@ pub(crate) fn lints(config: &Config) -> Vec<Lint> {
                     .to_string(),
             });
         }
+        if p.tls == TlsSupport::None && p.mta_sts == MtaSts::On {
+            out.push(Lint {
+                key: format!("destination(\"{}\").mta_sts", p.domain),
+                message: "tls = \"none\" meets mta_sts = \"on\": a domain publishing an MTA-STS \
+                          policy in enforce mode still gets verified TLS (RFC 8461 §5: the policy \
+                          raises TLS Support), others get no TLS"
+                    .to_string(),
+                fix: "set mta_sts = \"off\" in this profile to never use TLS, or choose a tls value other than \"none\""
+                    .to_string(),
+            });
+        }
     }
 
     let has_accept = config

@@ -20,6 +20,26 @@ pub struct Server {
     pub hostname_configured: bool,
     /// Directory of the queue and of other state (RFC 5011 anchor state, ...).
     pub data_dir: PathBuf,
+    /// `ca_file`: extra trusted root certificates (PEM) for every PKIX check (the
+    /// *-verify TLS modes, MTA-STS policy hosts and MX hosts), besides the built-in
+    /// Mozilla roots; `serve --ca-file` adds to it.
+    pub ca_file: Option<PathBuf>,
+    /// `connection_cache_idle_ms`: how long a delivery connection is kept open after
+    /// its batch for the next message to the same destination; zero: never kept.
+    pub connection_cache_idle: Duration,
+    /// `node`: this gateway's name in a cluster sharing a queue (`None`: the host
+    /// name's first label, see [`Server::node_name`]).
+    pub node: Option<String>,
+}
+
+impl Server {
+    /// The node name in force: `node`, or the host name's first label.
+    pub fn node_name(&self) -> String {
+        match &self.node {
+            Some(n) => n.clone(),
+            None => crate::queue::default_node(&self.hostname),
+        }
+    }
 }
 
 /// The certificate and key a listener offers with STARTTLS (Listeners).
@@ -243,6 +263,16 @@ pub enum TlsSupport {
     RequiredVerifyHostedDomains,
 }
 
+/// MTA-STS (RFC 8461) for a destination profile: `on` honours a domain's published
+/// policy, `off` never looks one up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MtaSts {
+    /// Discover, cache and apply the domain's policy (the default).
+    On,
+    /// No MTA-STS lookups.
+    Off,
+}
+
 /// DANE Support of a destination profile (the appliance's "DANE Opportunistic" or
 /// "DANE Mandatory").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -294,6 +324,10 @@ keyword_enum!(TlsSupport {
     PreferredVerify => "preferred-verify",
     RequiredVerify => "required-verify",
     RequiredVerifyHostedDomains => "required-verify-hosted-domains",
+});
+keyword_enum!(MtaSts {
+    On => "on",
+    Off => "off",
 });
 keyword_enum!(DaneSupport {
     None => "none",
@@ -375,6 +409,8 @@ pub struct ExplicitFields {
     pub bounce_profile: bool,
     /// `bounce_verification` was written.
     pub bounce_verification: bool,
+    /// `mta_sts` was written.
+    pub mta_sts: bool,
 }
 
 impl ExplicitFields {
@@ -390,6 +426,7 @@ impl ExplicitFields {
         dane: true,
         bounce_profile: true,
         bounce_verification: true,
+        mta_sts: true,
     };
 }
 
@@ -420,6 +457,8 @@ pub struct DestinationProfile {
     /// Bounce Verification "Perform address tagging": tag the envelope sender (BATV
     /// `prvs=`) of messages delivered with this profile.
     pub bounce_verification: bool,
+    /// MTA-STS (RFC 8461): honour the recipient domain's policy.
+    pub mta_sts: MtaSts,
     /// Which fields were written (the rest follow the default profile).
     pub explicit: ExplicitFields,
 }
@@ -441,6 +480,7 @@ impl DestinationProfile {
             dane: DaneSupport::Opportunistic,
             bounce_profile: "default".to_string(),
             bounce_verification: false,
+            mta_sts: MtaSts::On,
             explicit: ExplicitFields::ALL,
         }
     }

@@ -71,6 +71,22 @@ pub(crate) fn to_toml(c: &Config) -> String {
         let _ = writeln!(o, "hostname = {}", quote(&c.server.hostname));
     }
     let _ = writeln!(o, "data_dir = {}", path(&c.server.data_dir));
+    if let Some(p) = &c.server.ca_file {
+        let _ = writeln!(o, "ca_file = {}", path(p));
+    }
+    if c.server.connection_cache_idle.as_millis()
+        != u128::from(crate::limits::DEFAULT_CONNECTION_CACHE_IDLE_MS)
+    {
+        let _ = writeln!(
+            o,
+            "connection_cache_idle_ms = {}",
+            c.server.connection_cache_idle.as_millis()
+        );
+    }
+    if let Some(node) = &c.server.node {
+        let _ = writeln!(o, "node = {}", quote(node));
+    }
+    write_queue(&mut o, &c.queue);
 
     for l in &c.listeners {
         let _ = writeln!(o, "\n[[listener]]\nname = {}", quote(&l.name));
@@ -165,6 +181,9 @@ pub(crate) fn to_toml(c: &Config) -> String {
     if d.bounce_verification {
         let _ = writeln!(o, "bounce_verification = true");
     }
+    if d.mta_sts != MtaSts::On {
+        let _ = writeln!(o, "mta_sts = {}", quote(d.mta_sts.as_str()));
+    }
 
     for p in &c.destinations {
         write_profile(&mut o, p, d);
@@ -220,7 +239,27 @@ pub(crate) fn to_toml(c: &Config) -> String {
         );
         let _ = writeln!(o, "max_files = {}", l.max_files);
     }
+    write_tls_rpt(&mut o, &c.tls_rpt);
     o
+}
+
+/// `[tls_rpt]`, only when it differs from the default (off).
+fn write_tls_rpt(o: &mut String, t: &crate::TlsRpt) {
+    if *t == crate::TlsRpt::default() {
+        return;
+    }
+    let _ = writeln!(o, "\n[tls_rpt]\nenabled = {}", t.enabled);
+    for (k, v) in [
+        ("organization_name", &t.organization_name),
+        ("contact_info", &t.contact_info),
+        ("sender", &t.sender),
+        ("submitter", &t.submitter),
+    ] {
+        if !v.is_empty() {
+            let _ = writeln!(o, "{k} = {}", quote(v));
+        }
+    }
+    let _ = writeln!(o, "send_time = {}", quote(&t.send_time_text()));
 }
 
 /// A non-default profile: the fields written in the file, plus any whose value differs
@@ -281,4 +320,33 @@ fn write_profile(o: &mut String, p: &DestinationProfile, d: &DestinationProfile)
     if e.bounce_verification || p.bounce_verification != d.bounce_verification {
         let _ = writeln!(o, "bounce_verification = {}", p.bounce_verification);
     }
+    if e.mta_sts || p.mta_sts != d.mta_sts {
+        let _ = writeln!(o, "mta_sts = {}", quote(p.mta_sts.as_str()));
+    }
+}
+
+/// `[queue]`, only when it differs from the default (SQLite).
+fn write_queue(o: &mut String, q: &crate::QueueSettings) {
+    if *q == crate::QueueSettings::default() {
+        return;
+    }
+    let _ = writeln!(o, "\n[queue]\nbackend = {}", quote(q.backend.as_str()));
+    if let Some(u) = &q.url {
+        let _ = writeln!(o, "url = {}", quote(u));
+    }
+    match &q.password {
+        Some(crate::PasswordSource::File(f)) => {
+            let _ = writeln!(o, "password_file = {}", path(f));
+        }
+        Some(crate::PasswordSource::Env(e)) => {
+            let _ = writeln!(o, "password_env = {}", quote(e));
+        }
+        None => {}
+    }
+    let _ = writeln!(o, "tls = {}", q.tls);
+    if let Some(f) = &q.tls_ca_file {
+        let _ = writeln!(o, "tls_ca_file = {}", path(f));
+    }
+    let _ = writeln!(o, "pool_size = {}", q.pool_size);
+    let _ = writeln!(o, "lease_secs = {}", q.lease.as_secs());
 }

@@ -10,7 +10,9 @@
 
 mod args;
 mod client;
+mod readiness;
 mod render;
+mod tlsrpt;
 
 use std::{
     io::{Read as _, Seek as _, SeekFrom},
@@ -30,10 +32,12 @@ pub use args::{
 use args::{DestconfigCmd, DnsconfigCmd, QueueCmd, SmtproutesCmd};
 pub use client::commit_via_socket;
 use client::{ask, change, query, result};
+pub use readiness::{ReadinessArgs, readiness};
 use render::{
     STATUS_HEADERS, destination_text, indent, limit_text, queued_text, routes_text, status_rows,
     table, time_text,
 };
+pub use tlsrpt::{TlsrptArgs, tlsrpt};
 
 use crate::{EXIT_TEMPFAIL, EXIT_USAGE};
 
@@ -231,10 +235,12 @@ pub fn hoststatus(args: HoststatusArgs, top: &Target) -> u8 {
                         l.host.as_deref().unwrap_or("-"),
                         time_text(l.when)
                     ));
-                    if let (Some(p), Some(ci)) = (&l.tls_protocol, &l.tls_cipher) {
-                        out.push_str(&format!("{:<24} {p} {ci}\n", "Last TLS"));
+                    if let Some(t) = &l.tried {
+                        out.push_str(&format!("{:<24} {t}\n", "Last Host Tried"));
                     }
+                    out.push_str(&format!("{:<24} {}\n", "Last TLS", l.tls_text()));
                     out.push_str(&format!("{:<24} {}\n", "Last Detail", l.detail));
+                    out.push_str(&readiness::shadow_lines(l.shadow.as_ref()));
                 }
                 None => out.push_str(&format!("{:<24} -\n", "Last Outcome")),
             }

@@ -6,6 +6,7 @@ mod audit;
 mod config_cmd;
 mod daneverify;
 mod lookup;
+mod metrics_cmd;
 mod serve;
 mod web_cmd;
 
@@ -83,6 +84,11 @@ enum Command {
     Queue(admin_cmd::QueueArgs),
     /// Print the end of a log (mail_logs), and follow it with -f.
     Tail(admin_cmd::TailArgs),
+    /// Readiness report: per destination domain, what DANE Mandatory and Opportunistic
+    /// would have decided for its deliveries, and a recommendation.
+    Readiness(admin_cmd::ReadinessArgs),
+    /// SMTP TLS Reporting (RFC 8460): `show` a day's reports, `send-now`.
+    Tlsrpt(admin_cmd::TlsrptArgs),
 }
 
 fn main() -> ExitCode {
@@ -148,6 +154,8 @@ fn main() -> ExitCode {
         Command::Tophosts(args) => admin_cmd::tophosts(args, &top),
         Command::Queue(args) => admin_cmd::queue(args, &top),
         Command::Tail(args) => admin_cmd::tail(args, &top),
+        Command::Readiness(args) => admin_cmd::readiness(args, &top),
+        Command::Tlsrpt(args) => admin_cmd::tlsrpt(args, &top),
     };
     ExitCode::from(code)
 }

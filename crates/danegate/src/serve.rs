@@ -34,6 +34,14 @@ pub struct ServeArgs {
     /// Set its password with `danegate web-passwd`.
     #[arg(long, value_name = "ADDR")]
     web: Option<std::net::SocketAddr>,
+    /// Do not evaluate what DANE Mandatory and Opportunistic would have decided for
+    /// each delivery (the readiness report then stays empty; docs/readiness.md).
+    #[arg(long)]
+    no_shadow: bool,
+    /// Serve /metrics (Prometheus), /healthz and /readyz on ADDR, e.g. 127.0.0.1:9325,
+    /// without the web UI (off without it; the web UI serves them too).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 fn load(path: Option<&PathBuf>) -> Result<Config, String> {
@@ -87,11 +95,13 @@ pub async fn run(args: ServeArgs) -> u8 {
             }
         },
     };
+    crate::metrics_cmd::install(&config);
     let opts = GatewayOptions {
         config_path: args.config.clone(),
         smtp_port: args.smtp_port,
         extra_roots,
         tick: Duration::from_secs(1),
+        shadow: !args.no_shadow,
     };
     let running = match start(config, opts).await {
         Ok(r) => r,
@@ -122,6 +132,7 @@ pub async fn run(args: ServeArgs) -> u8 {
     let running = std::sync::Arc::new(running);
     let control = start_control(&running, Some(logs_hook(logs.clone()))).await;
     let web = crate::web_cmd::start(&running, Some(logs_hook(logs.clone())), args.web).await;
+    let metrics = crate::metrics_cmd::start(&running, args.metrics).await;
     loop {
         tokio::select! {
             _ = hup.recv() => {
@@ -147,6 +158,7 @@ pub async fn run(args: ServeArgs) -> u8 {
     }
     let _ = std::fs::remove_file(&pid_file);
     drop(web);
+    drop(metrics);
     stop_control(control, running).await;
     0
 }

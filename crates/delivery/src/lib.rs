@@ -9,12 +9,16 @@
 //! [`mx_walk`] is the walk both paths share: MX hosts in preference order and their
 //! addresses per the IP preference, with DNSSEC statuses.
 //!
+//! [`shadow`] evaluates, for any delivery, what DANE Mandatory and Opportunistic would
+//! have decided (the readiness report).
+//!
 //! [`tls_support`] is the path without DANE, per the profile's TLS Support setting
 //! (DANE Support None, a DANE "fallback", SMTP routes to explicit hosts).
 
 pub mod events;
 pub mod mx_walk;
 mod path;
+pub mod shadow;
 pub mod probe;
 pub mod tls_support;
 

@@ -80,6 +80,9 @@ pub struct Session {
     /// `TlsUnauthenticated` (a secure TLSA RRset without a usable record, RFC 7672
     /// §2.2); `None` on the TLS Support path.
     pub dane: Option<Action>,
+    /// What the connection showed of TLS: the chain the server presented, or why
+    /// there was none (for the shadow evaluation, [`crate::shadow`]).
+    pub tls_seen: crate::shadow::TlsSeen,
 }
 
 /// The result of [`verify_destination`].
@@ -106,12 +109,12 @@ struct HostLookups {
     tlsa: Option<TlsaLookup>,
 }
 
-struct TlsaLookup {
+pub(crate) struct TlsaLookup {
     /// The TLSA base domain that gave the answer (or the last one tried).
-    base: Name,
-    result: Result<Answer, LookupError>,
+    pub(crate) base: Name,
+    pub(crate) result: Result<Answer, LookupError>,
     /// Names the certificate may carry (DANE-TA): base domain, MX host, expanded host.
-    reference_ids: ReferenceIds,
+    pub(crate) reference_ids: ReferenceIds,
 }
 
 struct Walk<'a> {
@@ -343,51 +346,8 @@ impl Walk<'_> {
         HostLookups { addrs, tlsa }
     }
 
-    /// RFC 7672 §2.2.2: with a secure CNAME chain, the expanded name first, then the
-    /// original name if the expanded one has (securely) no TLSA.
     async fn tlsa_lookup(&self, host: &MxHost, addr: &Answer) -> TlsaLookup {
-        let expanded = addr.final_name().clone();
-        let mut bases = vec![expanded.clone()];
-        if expanded != host.name {
-            bases.push(host.name.clone());
-        }
-        let mut refs = ReferenceIds::new([text(&expanded), text(&host.name)]);
-        let mut last = None;
-        for base in bases {
-            let qname = match Name::from_str(&format!("_{}._tcp", self.opts.port))
-                .and_then(|p| p.append_domain(&base))
-            {
-                Ok(n) => n,
-                Err(e) => {
-                    last = Some(TlsaLookup {
-                        base: base.clone(),
-                        result: Err(LookupError::Network(format!(
-                            "bad TLSA name for {base}: {e}"
-                        ))),
-                        reference_ids: refs.clone(),
-                    });
-                    break;
-                }
-            };
-            let result = self.resolver.lookup(&qname, RecordType::TLSA).await;
-            let secure_absent =
-                matches!(&result, Ok(a) if a.security.is_secure() && a.kind != AnswerKind::Data);
-            // A CNAME at _25._tcp does not change the base domain (RFC 7672 §2.2.3).
-            refs.push(&text(&base));
-            last = Some(TlsaLookup {
-                base: base.clone(),
-                result,
-                reference_ids: refs.clone(),
-            });
-            if !secure_absent {
-                break;
-            }
-        }
-        last.unwrap_or(TlsaLookup {
-            base: host.name.clone(),
-            result: Err(LookupError::Network("no TLSA base domain".into())),
-            reference_ids: refs,
-        })
+        tlsa_lookup(self.resolver, self.opts.port, host, addr).await
     }
 
     async fn try_host(&mut self, host: &MxHost, mxs: MxStatus, look: HostLookups) -> HostResult {
@@ -546,19 +506,7 @@ impl Walk<'_> {
                     (TlsaStatus::Insecure, None)
                 }
                 (Security::Secure, AnswerKind::Data) => {
-                    let set =
-                        TlsaSet::from_rdata(ans.records.iter().filter_map(|r| match &r.data {
-                            RData::TLSA(t) => {
-                                let mut v = vec![
-                                    u8::from(t.cert_usage),
-                                    u8::from(t.selector),
-                                    u8::from(t.matching),
-                                ];
-                                v.extend_from_slice(&t.cert_data);
-                                Some(v)
-                            }
-                            _ => None,
-                        }));
+                    let set = tlsa_set(ans);
                     // RFC 7672 §2.2: an RRset without a usable record is a status of
                     // its own (TLS mandatory, unauthenticated); the tables decide.
                     let status = match set.status() {
@@ -645,6 +593,7 @@ impl Walk<'_> {
                 cipher: info.cipher,
                 verification: info.verification,
                 dane: None,
+                tls_seen: crate::shadow::TlsSeen::Chain(info.chain),
             })),
             _ => None,
         };
@@ -673,6 +622,73 @@ impl Walk<'_> {
             }
         }
     }
+}
+
+/// RFC 7672 §2.2.2: with a secure CNAME chain, the expanded name first, then the
+/// original name if the expanded one has (securely) no TLSA.
+pub(crate) async fn tlsa_lookup(
+    resolver: &Resolver,
+    port: u16,
+    host: &MxHost,
+    addr: &Answer,
+) -> TlsaLookup {
+    let expanded = addr.final_name().clone();
+    let mut bases = vec![expanded.clone()];
+    if expanded != host.name {
+        bases.push(host.name.clone());
+    }
+    let mut refs = ReferenceIds::new([text(&expanded), text(&host.name)]);
+    let mut last = None;
+    for base in bases {
+        let qname =
+            match Name::from_str(&format!("_{}._tcp", port)).and_then(|p| p.append_domain(&base)) {
+                Ok(n) => n,
+                Err(e) => {
+                    last = Some(TlsaLookup {
+                        base: base.clone(),
+                        result: Err(LookupError::Network(format!(
+                            "bad TLSA name for {base}: {e}"
+                        ))),
+                        reference_ids: refs.clone(),
+                    });
+                    break;
+                }
+            };
+        let result = resolver.lookup(&qname, RecordType::TLSA).await;
+        let secure_absent =
+            matches!(&result, Ok(a) if a.security.is_secure() && a.kind != AnswerKind::Data);
+        // A CNAME at _25._tcp does not change the base domain (RFC 7672 §2.2.3).
+        refs.push(&text(&base));
+        last = Some(TlsaLookup {
+            base: base.clone(),
+            result,
+            reference_ids: refs.clone(),
+        });
+        if !secure_absent {
+            break;
+        }
+    }
+    last.unwrap_or(TlsaLookup {
+        base: host.name.clone(),
+        result: Err(LookupError::Network("no TLSA base domain".into())),
+        reference_ids: refs,
+    })
+}
+
+/// The TLSA records of an answer, sorted into usable and unusable ones (RFC 7672 §3).
+pub(crate) fn tlsa_set(ans: &Answer) -> TlsaSet {
+    TlsaSet::from_rdata(ans.records.iter().filter_map(|r| match &r.data {
+        RData::TLSA(t) => {
+            let mut v = vec![
+                u8::from(t.cert_usage),
+                u8::from(t.selector),
+                u8::from(t.matching),
+            ];
+            v.extend_from_slice(&t.cert_data);
+            Some(v)
+        }
+        _ => None,
+    }))
 }
 
 fn records_text(a: &Answer) -> Vec<String> {

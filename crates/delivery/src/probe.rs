@@ -54,6 +54,8 @@ pub struct TlsInfo {
     pub cipher: String,
     /// What the certificate check decided.
     pub verification: VerifyOutcome,
+    /// The chain the server presented (the shadow evaluation checks it again).
+    pub chain: Vec<rustls_pki_types::CertificateDer<'static>>,
 }
 
 /// What a probe found.
@@ -127,7 +129,7 @@ pub async fn live(req: ProbeRequest<'_>, steps: &mut Steps<'_>) -> Probed {
             tls: None,
             client: None,
         },
-        Ok((protocol, cipher)) => {
+        Ok((protocol, cipher, chain)) => {
             steps(Event::TlsEstablished {
                 protocol: protocol.clone(),
                 cipher: cipher.clone(),
@@ -163,6 +165,7 @@ pub async fn live(req: ProbeRequest<'_>, steps: &mut Steps<'_>) -> Probed {
                     protocol,
                     cipher,
                     verification: report,
+                    chain,
                 }),
                 client: Some(client),
             }
@@ -177,7 +180,7 @@ async fn starttls(
     req: &ProbeRequest<'_>,
     verifier: Arc<DaneVerifier>,
     steps: &mut Steps<'_>,
-) -> Result<(String, String), CertStatus> {
+) -> Result<(String, String, Vec<rustls_pki_types::CertificateDer<'static>>), CertStatus> {
     let (ip, base) = (req.ip, req.base);
     let slot = verifier.outcome();
     let caps = match client.ehlo(req.helo).await {
@@ -220,6 +223,7 @@ async fn starttls(
         Ok(info) => Ok((
             protocol_name(info.protocol).to_string(),
             openssl_cipher_name(info.cipher_suite).to_string(),
+            info.peer_certificates,
         )),
         Err(e) => {
             // The verifier said why: that is the line, not rustls's wrapping of it.

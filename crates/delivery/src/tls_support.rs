@@ -50,6 +50,7 @@ use crate::{
     events::Event,
     mx_walk::{FamilyAnswer, MxFailure, addresses, family_allowed, ips, mx_hosts, normalise},
     path::{Options, Session},
+    shadow::TlsSeen,
 };
 
 /// The TLS Support setting of a destination profile.
@@ -327,7 +328,7 @@ impl fmt::Display for AttemptError {
 impl std::error::Error for AttemptError {}
 
 /// A plain-text session (TLS Support None, or a Preferred mode going on in clear).
-fn plain_session(client: SmtpClient, cand: &Candidate) -> Session {
+fn plain_session(client: SmtpClient, cand: &Candidate, tls_seen: TlsSeen) -> Session {
     Session {
         client,
         host: cand.host.clone(),
@@ -336,6 +337,7 @@ fn plain_session(client: SmtpClient, cand: &Candidate) -> Session {
         cipher: String::new(),
         verification: VerifyOutcome::Unchecked,
         dane: None,
+        tls_seen,
     }
 }
 
@@ -348,6 +350,7 @@ fn tls_session(client: SmtpClient, cand: &Candidate, info: &TlsInfo, v: VerifyOu
         cipher: openssl_cipher_name(info.cipher_suite).to_string(),
         verification: v,
         dane: None,
+        tls_seen: TlsSeen::Chain(info.peer_certificates.clone()),
     }
 }
 
@@ -419,7 +422,7 @@ pub async fn open_session(
     };
     if mode == TlsSupport::None {
         sink(&Event::TlsNotAttempted { ip, mode: m });
-        return Ok(plain_session(client, cand));
+        return Ok(plain_session(client, cand, TlsSeen::NotAttempted));
     }
 
     // Not offered: a failure before any 220.
@@ -582,12 +585,17 @@ async fn before_220(
             ),
         ));
     }
+    let reason_seen = reason.clone();
     sink(&Event::ClearTextFallback {
         ip,
         mode: mode.to_string(),
         reason,
     });
-    Ok(plain_session(client, cand))
+    Ok(plain_session(
+        client,
+        cand,
+        TlsSeen::NoStartTls(reason_seen),
+    ))
 }
 
 /// Tries `cands` in order with [`open_session`] and returns the first session. When

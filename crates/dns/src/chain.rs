@@ -36,7 +36,7 @@ use crate::{
     rfc5011::{REVOKE_FLAG, Rfc5011State, SeenKey},
     rrset::{RrSet, Skew, ZoneKeys, find, group, verify_rrset},
     status::{BogusReason, LookupError},
-    upstream::Upstreams,
+    upstream::{Reply, Upstreams},
 };
 
 /// How long a BOGUS result is remembered (RFC 4035 §4.7 suggests a short time).
@@ -144,9 +144,15 @@ fn drop_weak_ds(ds: Vec<DS>) -> Vec<DS> {
 
 impl Chain {
     /// The state of the zone holding `target`, walking down from the closest anchor.
+    ///
+    /// `apex` says that `target` names itself a zone apex (the signer of an RRSIG): its
+    /// DNSKEY RRset will be needed if its DS exists, so both are asked at once (one
+    /// sequential round trip less per lookup; the DNSKEY answer is validated only
+    /// against a validated DS, as always, RFC 4035 §5.2).
     pub(crate) async fn zone_for(
         &self,
         target: &Name,
+        apex: bool,
         budget: &mut Budget,
     ) -> Result<ZoneState, LookupError> {
         let Some(anchor) = self.anchors.closest(target).cloned() else {
@@ -167,7 +173,7 @@ impl Chain {
         }
         for n in first..=last {
             let x = target.trim_to(n);
-            match self.step(&x, &zone, budget).await? {
+            match self.step(&x, &zone, apex && n == last, budget).await? {
                 Step::NotCut => {}
                 Step::Stop => break,
                 Step::Secure(z) => zone = z,
@@ -194,7 +200,9 @@ impl Chain {
             });
         }
         let anchors: Vec<Anchor> = self.anchors.for_zone(anchor).cloned().collect();
-        let step = self.fetch_keys(anchor, &anchors, true, budget).await?;
+        let step = self
+            .fetch_keys(anchor, &anchors, true, None, budget)
+            .await?;
         let state = match &step {
             Step::Secure(z) => ZoneState::Secure(z.clone()),
             Step::Bogus(r) => ZoneState::Bogus(r.clone()),
@@ -211,14 +219,25 @@ impl Chain {
         &self,
         x: &Name,
         zone: &ZoneKeys,
+        speculate: bool,
         budget: &mut Budget,
     ) -> Result<Step, LookupError> {
         if let Some(step) = self.cached_step(x) {
             return Ok(step);
         }
-        let reply = self.upstreams.query(x, RecordType::DS).await?;
+        let (reply, keys) = if speculate {
+            let (ds, keys) = futures_util::future::join(
+                self.upstreams.query(x, RecordType::DS),
+                self.upstreams.query(x, RecordType::DNSKEY),
+            )
+            .await;
+            // A failed speculative DNSKEY query is asked again if it is needed.
+            (ds?, keys.ok())
+        } else {
+            (self.upstreams.query(x, RecordType::DS).await?, None)
+        };
         let msg = reply.message;
-        let step = self.classify_ds(x, zone, &msg, budget).await?;
+        let step = self.classify_ds(x, zone, &msg, keys, budget).await?;
         self.store_step(x, step.clone());
         Ok(step)
     }
@@ -228,6 +247,7 @@ impl Chain {
         x: &Name,
         zone: &ZoneKeys,
         msg: &Message,
+        keys: Option<Reply>,
         budget: &mut Budget,
     ) -> Result<Step, LookupError> {
         if msg.metadata.response_code == ResponseCode::NXDomain {
@@ -253,7 +273,7 @@ impl Chain {
                 )));
             }
             let ds: Vec<Anchor> = drop_weak_ds(ds).into_iter().map(Anchor::Ds).collect();
-            return Ok(match self.fetch_keys(x, &ds, false, budget).await? {
+            return Ok(match self.fetch_keys(x, &ds, false, keys, budget).await? {
                 // The zone's keys are no better than the DS that vouched for them.
                 Step::Secure(z) if z.ttl > ds_ttl => Step::Secure(Arc::new(ZoneKeys {
                     apex: z.apex.clone(),
@@ -315,9 +335,13 @@ impl Chain {
         zone: &Name,
         trusted: &[Anchor],
         anchored: bool,
+        prefetched: Option<Reply>,
         budget: &mut Budget,
     ) -> Result<Step, LookupError> {
-        let reply = self.upstreams.query(zone, RecordType::DNSKEY).await?;
+        let reply = match prefetched {
+            Some(reply) => reply,
+            None => self.upstreams.query(zone, RecordType::DNSKEY).await?,
+        };
         let sets = group(&reply.message.answers);
         let Some(set) = find(&sets, zone, RecordType::DNSKEY) else {
             return Ok(Step::Bogus(BogusReason::NoDnskey(format!(

@@ -12,6 +12,7 @@ mod chain;
 pub mod denial;
 #[doc(hidden)]
 pub mod fuzzing;
+mod observe;
 pub mod resolver;
 pub mod rfc5011;
 mod rrset;

@@ -154,17 +154,27 @@ impl Resolver {
         self.inner
             .probed
             .get_or_init(|| async {
-                let zone = self
-                    .inner
-                    .chain
-                    .anchors
-                    .iter()
-                    .map(|(n, _)| n.clone())
-                    .min_by_key(|n| n.num_labels())
-                    .unwrap_or_else(Name::root);
-                self.inner.chain.upstreams.probe(&zone).await;
+                self.inner.chain.upstreams.probe(&self.probe_zone()).await;
             })
             .await;
+    }
+
+    /// Probes every upstream for DNSSEC support again now (a readiness check when no
+    /// upstream passed the last probe: one that was down may be back).
+    pub async fn reprobe(&self) {
+        self.probe().await;
+        self.inner.chain.upstreams.probe(&self.probe_zone()).await;
+    }
+
+    /// The zone whose DNSKEY the probe asks for: the highest trust anchor.
+    fn probe_zone(&self) -> Name {
+        self.inner
+            .chain
+            .anchors
+            .iter()
+            .map(|(n, _)| n.clone())
+            .min_by_key(|n| n.num_labels())
+            .unwrap_or_else(Name::root)
     }
 
     /// Each upstream and what the probe found.
@@ -202,11 +212,15 @@ impl Resolver {
         let key = (name.clone(), rtype);
         if let Some(hit) = self.cached(&key) {
             trace::response(&hit);
+            crate::observe::cached(&hit);
             return Ok(hit);
         }
         self.probe().await;
         let mut budget = Budget::default();
-        let answer = self.resolve(&name, rtype, &mut budget).await?;
+        let started = Instant::now();
+        let answer = self.resolve(&name, rtype, &mut budget).await;
+        crate::observe::resolved(answer.as_ref(), started);
+        let answer = answer?;
         trace::response(&answer);
         self.store(key, &answer);
         Ok(answer)
@@ -383,17 +397,21 @@ impl Resolver {
             } else {
                 set.name.clone()
             };
-            return Ok(plain(match inner.chain.zone_for(&target, budget).await? {
-                ZoneState::Insecure(why) => {
-                    trace::insecure(&set.name, set.rtype, &why);
-                    Security::Insecure
-                }
-                ZoneState::Bogus(r) => Security::Bogus(r),
-                ZoneState::Secure(z) => Security::Bogus(BogusReason::MissingSignature(format!(
-                    "{} {} has no RRSIG although zone {} is signed",
-                    set.name, set.rtype, z.apex
-                ))),
-            }));
+            return Ok(plain(
+                match inner.chain.zone_for(&target, false, budget).await? {
+                    ZoneState::Insecure(why) => {
+                        trace::insecure(&set.name, set.rtype, &why);
+                        Security::Insecure
+                    }
+                    ZoneState::Bogus(r) => Security::Bogus(r),
+                    ZoneState::Secure(z) => {
+                        Security::Bogus(BogusReason::MissingSignature(format!(
+                            "{} {} has no RRSIG although zone {} is signed",
+                            set.name, set.rtype, z.apex
+                        )))
+                    }
+                },
+            ));
         }
         // Signed: the signer must be the name's zone or an ancestor (RFC 4035 §5.3.1).
         // Each distinct signer named by an RRSIG is tried in turn, so that a junk RRSIG
@@ -411,7 +429,7 @@ impl Resolver {
         }
         let mut first: Option<Positive> = None;
         for signer in signers {
-            let p = match inner.chain.zone_for(&signer, budget).await? {
+            let p = match inner.chain.zone_for(&signer, true, budget).await? {
                 ZoneState::Insecure(why) => {
                     trace::insecure(&set.name, set.rtype, &why);
                     plain(Security::Insecure)
@@ -500,7 +518,7 @@ impl Resolver {
         } else {
             name.clone()
         };
-        let z = match self.inner.chain.zone_for(&target, budget).await? {
+        let z = match self.inner.chain.zone_for(&target, false, budget).await? {
             ZoneState::Insecure(why) => {
                 trace::insecure(name, qtype, &why);
                 return Ok((Security::Insecure, ttl));

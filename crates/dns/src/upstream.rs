@@ -124,6 +124,9 @@ pub struct Reply {
 pub struct Upstreams {
     list: Vec<UpstreamState>,
     timeout: Duration,
+    /// The probe's DNSKEY answer of the anchored zone, kept for the first chain walk,
+    /// which asks the same question (one sequential round trip less on a cold start).
+    primed: Mutex<Option<(Name, Reply)>>,
 }
 
 impl Upstreams {
@@ -140,6 +143,7 @@ impl Upstreams {
                 })
                 .collect(),
             timeout,
+            primed: Mutex::new(None),
         }
     }
 
@@ -169,6 +173,18 @@ impl Upstreams {
                     let has_sig = msg.answers.iter().any(|r| r.record_type() == RecordType::RRSIG);
                     let has_key = msg.answers.iter().any(|r| r.record_type() == RecordType::DNSKEY);
                     if has_key && has_sig {
+                        // The answer is validated like any other when the chain walk
+                        // takes it (`query`); the first capable upstream's is kept.
+                        let mut primed = lock(&self.primed);
+                        if primed.is_none() {
+                            *primed = Some((
+                                zone.clone(),
+                                Reply {
+                                    message: msg,
+                                    from: u.config.addr,
+                                },
+                            ));
+                        }
                         Capability::Dnssec
                     } else if msg.metadata.response_code == ResponseCode::NoError {
                         Capability::StripsDnssec
@@ -194,6 +210,11 @@ impl Upstreams {
     /// order, recently failed ones last), failing over on timeout, network error,
     /// SERVFAIL or REFUSED. Upstreams that strip DNSSEC are never used.
     pub async fn query(&self, name: &Name, rtype: RecordType) -> Result<Reply, LookupError> {
+        if rtype == RecordType::DNSKEY
+            && let Some(reply) = self.take_primed(name)
+        {
+            return Ok(reply);
+        }
         let order = self.order();
         if order.is_empty() {
             let all: Vec<String> = self
@@ -226,6 +247,7 @@ impl Upstreams {
                         });
                     }
                     code => {
+                        crate::observe::upstream_rcode(u.config.addr, code);
                         tracing::warn!(
                             target: "danegate::dns",
                             "Received an invalid DNS Response: {} to IP {} looking up {}",
@@ -242,11 +264,21 @@ impl Upstreams {
                 },
                 Err(e) => {
                     *lock(&u.failed_at) = Some(Instant::now());
+                    crate::observe::upstream_error(u.config.addr, &e);
                     last_err = Some(e);
                 }
             }
         }
         Err(last_err.unwrap_or_else(|| LookupError::NoUpstream("no resolver answered".into())))
+    }
+
+    /// The probe's answer for `name` DNSKEY, once.
+    fn take_primed(&self, name: &Name) -> Option<Reply> {
+        let mut primed = lock(&self.primed);
+        match primed.as_ref() {
+            Some((zone, _)) if zone == name => primed.take().map(|(_, reply)| reply),
+            _ => None,
+        }
     }
 
     fn order(&self) -> Vec<usize> {

@@ -650,3 +650,25 @@ async fn truncated_answers_go_over_tcp_with_several_upstreams() {
         (Security::Secure, 40)
     );
 }
+
+#[tokio::test]
+async fn the_probe_answer_starts_the_chain() {
+    // The DNSSEC probe asks the anchored zone's DNSKEY; the chain walk that follows asks
+    // the same question, and takes the probe's answer (validated as usual) instead of a
+    // second round trip.
+    let f = fixture();
+    let own = f.world.serve(ServerOptions::default());
+    let r = resolver_for(vec![UpstreamConfig {
+        addr: own.addr(),
+        priority: 0,
+    }]);
+    r.probe().await;
+    assert_eq!(own.queries(), 1, "the probe: . DNSKEY");
+    let a = r.lookup(&n("."), RecordType::DNSKEY).await.unwrap();
+    assert_eq!(a.security, Security::Secure);
+    assert_eq!(
+        own.queries(),
+        2,
+        "the chain reused the probe's . DNSKEY answer"
+    );
+}

@@ -113,9 +113,18 @@ pub(crate) async fn deliver_batch(
     let slots = shared
         .slots
         .for_domain(&slot_key, profile.max_concurrent_connections);
-    let Ok(_slot) = slots.acquire_owned().await else {
+    // An idle session of this destination (and its slot), or a free slot.
+    let key = crate::conn_cache::Key::new(
+        &domain,
+        profile,
+        dest.route_hosts.as_deref(),
+        &config.server.hostname,
+        shared.opts.smtp_port,
+    );
+    let Some((slot, mut cached)) = shared.conns.checkout(&key, slots).await else {
         return;
     };
+    let idle_limit = config.server.connection_cache_idle;
     let mut msgs: Vec<Loaded> = Vec::new();
     for (mid, rcpts) in batch {
         let rids: Vec<RecipientId> = rcpts.iter().map(|r| r.rid).collect();
@@ -131,7 +140,14 @@ pub(crate) async fn deliver_batch(
             }
         }
     }
-    let Some(first) = msgs.first() else { return };
+    let Some(first) = msgs.first() else {
+        if let Some(c) = cached {
+            shared
+                .conns
+                .give_back(key, c.session, c.dcid, c.used, slot, idle_limit);
+        }
+        return;
+    };
     // Over the recipient rate: back to the queue until the window ends, without
     // counting an attempt and without holding a connection slot or scheduler room.
     if let Err(wait) =
@@ -142,22 +158,90 @@ pub(crate) async fn deliver_batch(
         for m in &msgs {
             postpone(&shared, m, wait).await;
         }
+        if let Some(c) = cached {
+            shared
+                .conns
+                .give_back(key, c.session, c.dcid, c.used, slot, idle_limit);
+        }
         return;
     }
-    let dcid = NEXT_DCID.fetch_add(1, Ordering::Relaxed);
+    // A cached session that still answers is used first (not a new attempt); a dead
+    // one is dropped and a new session is opened.
+    let mut reused = None;
+    if let Some(mut c) = cached.take() {
+        if crate::conn_cache::alive(&mut c.session).await {
+            tracing::debug!(target: "danegate::mail", "DCID {} reused for {domain}", c.dcid);
+            reused = Some(c);
+        } else {
+            tracing::debug!(target: "danegate::mail", "DCID {} cached connection is gone", c.dcid);
+        }
+    }
+    let (dcid, mut used) = match &reused {
+        Some(c) => (c.dcid, c.used),
+        None => (NEXT_DCID.fetch_add(1, Ordering::Relaxed), 0),
+    };
     // A destination that just failed is not tried again for every queued message:
     // they are deferred with the same reason until the suspension ends (Postfix's
     // "delivery temporarily suspended").
-    let opened = match shared.suspension(&domain) {
-        Some(reason) => Err(Attempt::Defer {
+    let mut trail = crate::shadow::Trail::default();
+    let routed = dest.route_hosts.is_some();
+    // A reused session is not a new TLS session (TLS-RPT counts sessions).
+    let fresh = reused.is_none();
+    let opened = match (reused, shared.suspension(&domain)) {
+        (Some(c), _) => {
+            // The shadow evaluation still sees this batch: the DNS answers come from
+            // the cache, the certificate chain from the session.
+            trail.name_session(&c.session);
+            if let Some(dns) =
+                crate::shadow::lookup(&shared, &domain, routed, dest.ip_preference).await
+            {
+                crate::shadow::record(&shared, &dns, Some(&c.session), msgs.len());
+                trail.name_from(&dns);
+            }
+            Ok(c.session)
+        }
+        (None, Some(reason)) => Err(Attempt::Defer {
             enhanced: "4.4.1".into(),
             reason: format!("delivery temporarily suspended: {reason}"),
         }),
-        None => open(&shared, &config, &dest, dcid).await,
+        (None, None) => {
+            // The shadow evaluation's DNS runs alongside the delivery's connection.
+            let (opened, dns) = tokio::join!(
+                open(&shared, &config, &dest, dcid, &mut trail),
+                crate::shadow::lookup(&shared, &domain, routed, dest.ip_preference)
+            );
+            if let Ok(s) = &opened {
+                trail.name_session(s);
+            }
+            if let Some(dns) = dns {
+                let dane_path = dest.dane != DaneMode::None;
+                let session = opened.as_ref().ok();
+                crate::shadow::record(&shared, &dns, session, &trail, dane_path, msgs.len());
+                trail.name_from(&dns);
+            }
+            opened
+        }
     };
+    // TLS-RPT: not for a route's smart host, nor for a batch carrying a report.
+    let skip = !fresh
+        || dest.route_hosts.is_some()
+        || msgs.iter().any(|m| crate::tlsrpt::is_report(&m.env));
+    let mandatory = dest.dane == DaneMode::Mandatory;
+    crate::tlsrpt::after_open(
+        &shared,
+        &config,
+        &domain,
+        mandatory,
+        &trail.events,
+        skip,
+        None,
+    )
+    .await;
     let mut session = match opened {
         Ok(s) => {
-            log_tls(dcid, &domain, &s);
+            if used == 0 {
+                log_tls(dcid, &domain, &s);
+            }
             s
         }
         Err(attempt) => {
@@ -170,7 +254,7 @@ pub(crate) async fn deliver_batch(
                     .clamp(Duration::from_secs(1), Duration::from_secs(300));
                 shared.suspend(&domain, hold, format!("{enhanced} {reason}"));
             }
-            record(&shared, &dest, None, None, None, &attempt);
+            record(&shared, &dest, &trail, None, None, None, &attempt);
             for m in &msgs {
                 settle(
                     &shared,
@@ -187,8 +271,20 @@ pub(crate) async fn deliver_batch(
             return;
         }
     };
+    let cap = profile.max_messages_per_connection.max(1);
+    let mut connected = true;
     let mut rest = msgs.into_iter().enumerate();
     while let Some((i, m)) = rest.next() {
+        if used >= cap {
+            // Messages per connection counted across reuses: the rest go back to the
+            // queue for another connection.
+            release(&shared, &m).await;
+            for (_, m) in rest.by_ref() {
+                release(&shared, &m).await;
+            }
+            shared.wake.notify_one();
+            break;
+        }
         if i > 0
             && let Err(wait) =
                 shared
@@ -205,12 +301,14 @@ pub(crate) async fn deliver_batch(
         log_start(dcid, &m);
         let sender = envelope_sender(&shared, &config, profile, dcid, &m.env.sender);
         let (attempt, alive) = send(&mut session, dcid, &sender, &m.env, &m.rcpts, &m.data).await;
+        used = used.saturating_add(1);
         let tls = (session.protocol != "none")
             .then(|| (session.protocol.clone(), session.cipher.clone()));
         let dane = session.dane;
         record(
             &shared,
             &dest,
+            &trail,
             Some(session.host.clone()),
             tls,
             dane,
@@ -221,6 +319,7 @@ pub(crate) async fn deliver_batch(
         )
         .await;
         if !alive {
+            connected = false;
             // The connection is gone: the others go back to the queue untouched.
             for (_, m) in rest.by_ref() {
                 release(&shared, &m).await;
@@ -228,8 +327,13 @@ pub(crate) async fn deliver_batch(
             break;
         }
     }
-    let _ = session.client.quit().await;
-    tracing::info!(target: "danegate::mail", "DCID {dcid} close");
+    if connected && used < cap && !idle_limit.is_zero() {
+        shared
+            .conns
+            .give_back(key, session, dcid, used, slot, idle_limit);
+    } else {
+        crate::conn_cache::close(session, dcid).await;
+    }
 }
 
 /// `DCID d TLS success protocol P cipher C`, with ` for <domain>` only when the session
@@ -252,6 +356,7 @@ fn log_tls(dcid: u64, domain: &str, s: &Session) {
 fn record(
     shared: &Shared,
     dest: &Destination,
+    trail: &crate::shadow::Trail,
     host: Option<String>,
     tls: Option<(String, String)>,
     dane_action: Option<Action>,
@@ -286,6 +391,8 @@ fn record(
         dane,
         tls,
         detail,
+        tried: trail.tried.clone(),
+        cert_failed: trail.cert_failed.clone(),
     };
     if let Ok(mut m) = shared.outcomes.lock() {
         m.insert(dest.domain.clone(), o);
@@ -321,6 +428,7 @@ async fn open(
     config: &Config,
     dest: &Destination,
     dcid: u64,
+    trail: &mut crate::shadow::Trail,
 ) -> Result<Session, Attempt> {
     let (domain, profile) = (dest.domain.as_str(), &dest.profile);
     let resolver = shared.resolver();
@@ -338,6 +446,7 @@ async fn open(
         if let Event::Connecting { port: p, .. } = e {
             port = *p;
         }
+        trail.observe(e);
         log_delivery_event(dcid, port, e)
     };
     let tls = dest.tls;
@@ -626,6 +735,7 @@ async fn settle(
             .collect::<Vec<_>>()
             .join(", ");
         tracing::info!(target: "danegate::mail", "Message done DCID {dcid} MID {mid} to RID [{list}]");
+        danegate_metrics::recipients_delivered(delivered.len());
         for (rid, reply) in &responses {
             tracing::info!(target: "danegate::mail", "MID {mid} RID [{rid}] Response '{reply}'");
         }
@@ -647,6 +757,7 @@ async fn settle(
             continue;
         }
         still_deferred = true;
+        danegate_metrics::recipient_deferred(&enhanced, &reason);
         let wait = next_retry(bp, attempts, &mut rand::rng());
         tracing::info!(target: "danegate::mail", "Delayed: DCID {dcid} MID {mid} to RID [{}] - {enhanced} {reason}; next attempt in {}s", r.rid, wait.as_secs());
         if let Err(e) = shared
@@ -660,6 +771,7 @@ async fn settle(
     if !bounced.is_empty() {
         for (r, enhanced, reason) in &bounced {
             tracing::info!(target: "danegate::mail", "Bounced: DCID {dcid} MID {mid} to RID {} - {enhanced} {reason}", r.rid);
+            danegate_metrics::recipient_bounced(enhanced, reason);
             if let Err(e) = shared
                 .store
                 .bounced(mid, &[r.rid], &format!("{enhanced} {reason}"))
@@ -706,13 +818,23 @@ async fn settle(
         let _ = shared.store.set_delay_warned(mid).await;
     }
     if !still_deferred {
-        log_if_finished(shared, mid).await;
+        log_if_finished(shared, env, rcpts).await;
     }
 }
 
 /// `Message finished MID m done` once no recipient of the message is queued any more
 /// (all delivered or bounced; a message already removed from the queue is finished).
-async fn log_if_finished(shared: &Shared, mid: u64) {
+async fn log_if_finished(shared: &Shared, env: &Envelope, done: &[Recipient]) {
+    let mid = env.mid;
+    // Known without a queue read when every other recipient was already final when
+    // the batch loaded the envelope.
+    let others_final = env.recipients.iter().all(|r| {
+        r.state != danegate_queue::RcptState::Queued || done.iter().any(|d| d.rid == r.rid)
+    });
+    if others_final {
+        tracing::info!(target: "danegate::mail", "Message finished MID {mid} done");
+        return;
+    }
     let finished = match shared.store.envelope(mid).await {
         Ok(Some(env)) => env
             .recipients
@@ -798,6 +920,7 @@ pub(crate) async fn send_dsn(
     match shared.store.enqueue(msg).await {
         Ok(new) => {
             tracing::info!(target: "danegate::mail", "MID {new} generated DSN for MID {}", env.mid);
+            crate::observe::dsn_queued(kind);
             shared.wake.notify_one();
         }
         Err(e) => {
@@ -813,6 +936,7 @@ fn log_delivery_event(dcid: u64, port: u16, e: &Event) {
         tracing::info!(target: "danegate::mail", "New SMTP DCID {dcid} interface {local} address {ip} port {port}");
     }
     tracing::debug!(target: "danegate::dane", "DCID {dcid} {e}");
+    crate::observe::delivery_event(e);
 }
 
 /// Listener events as the appliance's ICID lines.

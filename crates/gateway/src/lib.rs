@@ -4,10 +4,16 @@
 //! them under the destination's TLS and DANE policy, and bounces go back as DSNs.
 
 mod batv;
+mod conn_cache;
 mod deliver;
+mod health;
 mod listener;
+mod observe;
 mod rate;
 mod scheduler;
+mod shadow;
+pub mod tlsrpt;
+mod store;
 
 use std::{
     net::SocketAddr,
@@ -18,14 +24,19 @@ use std::{
 
 use danegate_config::Config;
 use danegate_dns::{Resolver, ResolverConfig, TrustAnchors, UpstreamConfig};
-use danegate_queue::{SqliteStore, Store};
+use danegate_queue::Store;
 use danegate_smtpd::{ParamsHandle, Server};
 use rustls_pki_types::TrustAnchor;
 use tokio::sync::{Notify, watch};
 
 pub use batv::{BatvKey, Verdict as BatvVerdict};
 pub use deliver::notify_allows;
+pub use health::node_label;
 pub use listener::{load_listener_tls, postmaster_address};
+pub use shadow::{
+    DAILY_KEEP, DomainShadow, HOURLY_KEEP, MAX_DOMAINS, ModeCounts, REASONS_KEPT, ShadowCounts,
+    ShadowReason,
+};
 
 /// Settings that are not part of the configuration file.
 #[derive(Clone, Debug)]
@@ -38,6 +49,9 @@ pub struct GatewayOptions {
     pub extra_roots: Vec<TrustAnchor<'static>>,
     /// The longest the scheduler sleeps without looking at the queue.
     pub tick: Duration,
+    /// Shadow evaluation of every delivery attempt (what DANE Mandatory and
+    /// Opportunistic would have decided), persisted in `<data_dir>/shadow.sqlite`.
+    pub shadow: bool,
 }
 
 impl Default for GatewayOptions {
@@ -47,6 +61,7 @@ impl Default for GatewayOptions {
             smtp_port: 25,
             extra_roots: Vec::new(),
             tick: Duration::from_secs(1),
+            shadow: true,
         }
     }
 }
@@ -88,6 +103,10 @@ pub struct LastOutcome {
     pub tls: Option<(String, String)>,
     /// What happened, in one line (the reply, or the reason for a deferral).
     pub detail: String,
+    /// The host (and address) the attempt connected to last, also when it failed.
+    pub tried: Option<String>,
+    /// TLS reached the server's certificate and its check failed: why.
+    pub cert_failed: Option<String>,
 }
 
 /// The shared state of a running gateway.
@@ -99,6 +118,8 @@ pub(crate) struct Shared {
     pub opts: GatewayOptions,
     pub roots: Arc<Vec<TrustAnchor<'static>>>,
     pub slots: scheduler::Slots,
+    /// Idle delivery sessions kept for the next batch to the same destination.
+    pub conns: Arc<conn_cache::ConnCache>,
     pub rates: rate::RateLimits,
     pub outcomes: std::sync::Mutex<std::collections::HashMap<String, LastOutcome>>,
     /// Destinations whose last attempt failed before any transaction: until when, why.
@@ -106,6 +127,10 @@ pub(crate) struct Shared {
         std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, String)>>,
     /// The bounce verification key, loaded at first need.
     pub batv: batv::KeyCache,
+    /// Shadow evaluation results.
+    pub shadow: shadow::ShadowStore,
+    /// The TLS-RPT recorder, opened at first need.
+    pub tlsrpt: tlsrpt::Cell,
 }
 
 impl Shared {
@@ -178,12 +203,16 @@ fn build_resolver(config: &Config) -> Result<Resolver, StartError> {
 
 /// Starts listeners and the scheduler for `config`.
 pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, StartError> {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.server.data_dir)?);
+    let store::Opened {
+        store,
+        wakeups: db_wakeups,
+    } = store::open(&config).await?;
     let resolver = build_resolver(&config)?;
     let mut roots: Vec<TrustAnchor<'static>> = danegate_delivery::TlsContext::webpki_root_anchors()
         .as_ref()
         .clone();
     roots.extend(opts.extra_roots.iter().cloned());
+    let shadow_store = shadow::ShadowStore::new(&config.server.data_dir, opts.shadow);
     let shared = Arc::new(Shared {
         config: RwLock::new(Arc::new(config.clone())),
         resolver: RwLock::new(resolver),
@@ -192,10 +221,13 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
         opts,
         roots: Arc::new(roots),
         slots: scheduler::Slots::default(),
+        conns: Arc::default(),
         rates: rate::RateLimits::default(),
         outcomes: std::sync::Mutex::new(std::collections::HashMap::new()),
         suspended: std::sync::Mutex::new(std::collections::HashMap::new()),
         batv: batv::KeyCache::default(),
+        shadow: shadow_store,
+        tlsrpt: tlsrpt::Cell::default(),
     });
     let (stop, stop_rx) = watch::channel(false);
     let mut listeners = Vec::new();
@@ -229,6 +261,27 @@ pub async fn start(config: Config, opts: GatewayOptions) -> Result<Running, Star
     let sh = shared.clone();
     let rx = stop_rx.clone();
     tasks.push(tokio::spawn(async move { scheduler::run(sh, rx).await }));
+    tasks.push(tokio::spawn(shadow::flusher(
+        shared.clone(),
+        stop_rx.clone(),
+    )));
+    tasks.push(tokio::spawn(tlsrpt::send::run(
+        shared.clone(),
+        stop_rx.clone(),
+    )));
+    if let Some(w) = db_wakeups {
+        // Another node queued mail (LISTEN/NOTIFY on the shared queue): look now.
+        let sh = shared.clone();
+        let mut rx = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = w.notified() => sh.wake.notify_one(),
+                    _ = rx.wait_for(|s| *s) => break,
+                }
+            }
+        }));
+    }
     Ok(Running {
         shared,
         listeners,
@@ -269,6 +322,29 @@ impl Running {
             .lock()
             .map(|m| m.clone())
             .unwrap_or_default()
+    }
+
+    /// The shadow evaluation results of every destination domain seen in the last
+    /// `since` (counts, recent failure reasons, latest record), most messages first.
+    pub async fn shadow_report(&self, since: Duration) -> Result<Vec<DomainShadow>, String> {
+        let sh = self.shared.clone();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        tokio::task::spawn_blocking(move || sh.shadow.report(since, now))
+            .await
+            .map_err(|e| format!("shadow report: {e}"))?
+    }
+
+    /// The shadow evaluation of the latest delivery attempt to `domain`, if any.
+    pub fn latest_shadow(&self, domain: &str) -> Option<danegate_delivery::shadow::ShadowRecord> {
+        self.shared.shadow.latest(domain)
+    }
+
+    /// Whether shadow evaluation is on.
+    pub fn shadow_enabled(&self) -> bool {
+        self.shared.shadow.enabled()
     }
 
     /// Queues a DSN about `env` to its sender, as the delivery agent does (never for a
@@ -375,6 +451,8 @@ impl Running {
         if let Ok(mut c) = self.shared.config.write() {
             *c = Arc::new(config);
         }
+        // Sessions verified under the old settings are not reused.
+        self.shared.conns.clear();
         tracing::info!(target: "danegate::mail", "Configuration committed");
         self.kick();
         Ok(())
@@ -387,5 +465,6 @@ impl Running {
         for t in self.tasks {
             let _ = t.await;
         }
+        self.shared.conns.clear();
     }
 }

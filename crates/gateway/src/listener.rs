@@ -327,5 +327,6 @@ impl Policy for GatewayPolicy {
 
     fn event(&self, e: ServerEvent) {
         crate::deliver::log_server_event(&e);
+        crate::observe::server_event(&e);
     }
 }

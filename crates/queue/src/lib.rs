@@ -6,8 +6,9 @@
 //! handed to a delivery agent ("leased", see [`Store::due`]) and whose fate was not recorded
 //! before a crash is queued again when the store is reopened.
 //!
-//! The queue is a [`Store`] trait so that a shared store for several gateway nodes can come
-//! later; [`SqliteStore`] is the embedded implementation (SQLite in WAL mode with
+//! The queue is a [`Store`] trait with two implementations: [`PgStore`] is the queue
+//! shared by several gateway nodes on one PostgreSQL database (see [`postgres`]);
+//! [`SqliteStore`] is the embedded one (SQLite in WAL mode with
 //! `synchronous=FULL`, one writer thread doing group commit, a small pool of reader
 //! connections). All database work runs off the async runtime.
 //!
@@ -29,8 +30,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+mod spool;
+pub mod postgres;
 mod sqlite;
 
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::{SqliteStore, WriterStats};
 
 /// Message identifier ("MID"): assigned by [`Store::enqueue`], strictly increasing,
@@ -231,6 +235,47 @@ pub enum QueueError {
     /// The store was shut down (or its writer thread stopped).
     #[error("queue is closed")]
     Closed,
+    /// PostgreSQL reported an error (the shared store).
+    #[error("queue database (PostgreSQL) error: {0}")]
+    Postgres(#[source] Arc<tokio_postgres::Error>),
+    /// The shared database cannot be reached now (connection refused or lost, pool
+    /// timeout): a temporary condition, the operation was not carried out.
+    #[error("queue database unreachable: {0}")]
+    Unavailable(String),
+    /// Another live process holds this node name on the shared database.
+    #[error("node name {0:?} is in use by another running gateway on this database")]
+    NodeInUse(String),
+}
+
+impl QueueError {
+    /// True for conditions that may clear by themselves (database unreachable, lost
+    /// connection): the caller answers `4xx` and tries again later.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            QueueError::Unavailable(_) => true,
+            QueueError::Postgres(e) => e.is_closed() || e.code().is_none(),
+            _ => false,
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for QueueError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        if e.is_closed() {
+            QueueError::Unavailable(e.to_string())
+        } else {
+            QueueError::Postgres(Arc::new(e))
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for QueueError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => QueueError::Unavailable(e.to_string()),
+            other => QueueError::Unavailable(other.to_string()),
+        }
+    }
 }
 
 impl From<rusqlite::Error> for QueueError {
@@ -265,7 +310,8 @@ pub trait Store: Send + Sync + 'static {
     /// The envelope of a stored message, with all its recipients; `None` if unknown.
     fn envelope(&self, mid: MessageId) -> BoxFuture<'_, Result<Option<Envelope>, QueueError>>;
 
-    /// The body of a stored message; `None` if unknown.
+    /// The body of a stored message; `None` if unknown, or once none of its recipients
+    /// is queued any more (the body is dropped with the last recipient's outcome).
     fn data(&self, mid: MessageId) -> BoxFuture<'_, Result<Option<Vec<u8>>, QueueError>>;
 
     /// Records that the next hop accepted these recipients (`response`: its reply).

@@ -5,7 +5,11 @@
 //! inside one transaction, commits once (one WAL fsync), then answers every waiter: group
 //! commit. Reads run on a small pool of reader connections in `spawn_blocking`; WAL lets
 //! them proceed while the writer commits.
+//!
+//! Bodies are not in the database: the writer appends them to a segment file
+//! ([`crate::spool`]), syncs it once per batch, then commits the rows that reference them.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -17,6 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::spool::{self, BodyRef, Spool};
 use crate::{
     BoxFuture, DomainCounts, Envelope, MessageId, NewMessage, QueueError, QueueStats, RcptState,
     Recipient, RecipientId, Store,
@@ -27,7 +32,7 @@ const DB_FILE: &str = "queue.sqlite";
 /// File name of the lock file that keeps a second process out.
 const LOCK_FILE: &str = "queue.lock";
 /// Schema version stored in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 /// Most operations committed together.
 const MAX_BATCH_OPS: usize = 1024;
 /// Most body bytes committed together (a batch always takes at least one operation).
@@ -56,6 +61,13 @@ CREATE TABLE IF NOT EXISTS bodies (
     mid  INTEGER PRIMARY KEY,
     data BLOB    NOT NULL
 );
+CREATE TABLE IF NOT EXISTS body_refs (
+    mid  INTEGER PRIMARY KEY,
+    seg  INTEGER NOT NULL,
+    off  INTEGER NOT NULL,
+    len  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS body_refs_seg ON body_refs (seg);
 CREATE TABLE IF NOT EXISTS recipients (
     mid           INTEGER NOT NULL,
     rid           INTEGER NOT NULL,
@@ -111,10 +123,23 @@ struct Job {
     run: Box<dyn FnOnce(Step<'_>) -> Option<Pending> + Send>,
 }
 
+/// The writer thread's connection and body segments.
+pub(crate) struct Writer {
+    conn: Connection,
+    spool: RefCell<Spool>,
+}
+
+impl std::ops::Deref for Writer {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
 /// What the writer does with a [`Job`].
 enum Step<'a> {
     /// Run it inside the open transaction.
-    Run(&'a Connection),
+    Run(&'a Writer),
     /// Do not run it; answer with this error.
     Abort(&'a QueueError),
 }
@@ -133,6 +158,11 @@ type Finish = Box<dyn FnOnce(Option<&QueueError>) + Send>;
 struct Inner {
     dir: PathBuf,
     db_path: PathBuf,
+    /// `DIR/bodies`.
+    bodies_dir: PathBuf,
+    /// Test hook: milliseconds the writer waits between syncing a batch's bodies and
+    /// committing its rows (the crash test kills the process there).
+    commit_delay_ms: Arc<AtomicU64>,
     tx: Option<mpsc::Sender<Job>>,
     writer: Option<JoinHandle<()>>,
     readers: Mutex<Vec<Connection>>,
@@ -174,7 +204,7 @@ impl std::fmt::Debug for SqliteStore {
 
 /// Open options that create a file with mode 0600 (owner only; a umask can only take
 /// bits away).
-fn private_options() -> OpenOptions {
+pub(crate) fn private_options() -> OpenOptions {
     let mut o = OpenOptions::new();
     #[cfg(unix)]
     {
@@ -186,7 +216,7 @@ fn private_options() -> OpenOptions {
 
 /// Creates the queue directory and its missing parents with mode 0700 (whatever the
 /// umask); an existing directory loses its "other" permission bits.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut b = std::fs::DirBuilder::new();
     b.recursive(true);
     #[cfg(unix)]
@@ -362,6 +392,8 @@ impl SqliteStore {
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
         let recovered = tx.execute("UPDATE recipients SET leased = 0 WHERE leased <> 0", [])?;
         tx.commit()?;
+        let spool = Spool::open(dir, &conn).map_err(|e| io_err(&dir.join(spool::BODIES_DIR), e))?;
+        let bodies_dir = spool.dir().to_path_buf();
         if recovered > 0 {
             tracing::info!(
                 recipients = recovered,
@@ -377,18 +409,26 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel::<Job>(CHANNEL_CAPACITY);
         let commits = Arc::new(AtomicU64::new(0));
         let ops = Arc::new(AtomicU64::new(0));
+        let commit_delay_ms = Arc::new(AtomicU64::new(0));
         let writer = {
             let commits = Arc::clone(&commits);
             let ops = Arc::clone(&ops);
+            let delay = Arc::clone(&commit_delay_ms);
+            let w = Writer {
+                conn,
+                spool: RefCell::new(spool),
+            };
             std::thread::Builder::new()
                 .name("queue-writer".into())
-                .spawn(move || writer_loop(conn, rx, &commits, &ops))
+                .spawn(move || writer_loop(w, rx, &commits, &ops, &delay))
                 .map_err(|e| io_err(dir, e))?
         };
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
                 db_path,
+                bodies_dir,
+                commit_delay_ms,
                 tx: Some(tx),
                 writer: Some(writer),
                 readers: Mutex::new(Vec::new()),
@@ -410,6 +450,25 @@ impl SqliteStore {
             commits: self.inner.commits.load(Ordering::Relaxed),
             ops: self.inner.ops.load(Ordering::Relaxed),
         }
+    }
+
+    /// Test hook for crash tests: the writer waits this long after syncing a batch's
+    /// bodies and before committing its rows. Not for production use.
+    #[doc(hidden)]
+    pub fn set_commit_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.inner.commit_delay_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Body segment files present in `DIR/bodies` (for tests and diagnostics).
+    pub fn body_segments(&self) -> Result<usize, QueueError> {
+        let dir = &self.inner.bodies_dir;
+        let n = std::fs::read_dir(dir)
+            .map_err(|e| io_err(dir, e))?
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("seg-"))
+            .count();
+        Ok(n)
     }
 
     /// Runs SQLite's `PRAGMA integrity_check`; returns its findings (empty when sound).
@@ -434,7 +493,7 @@ impl SqliteStore {
     async fn write<T, F>(&self, weight: usize, f: F) -> Result<T, QueueError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, QueueError> + Send + 'static,
+        F: FnOnce(&Writer) -> Result<T, QueueError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let run = Box::new(move |step: Step<'_>| {
@@ -509,10 +568,11 @@ impl Inner {
 }
 
 fn writer_loop(
-    conn: Connection,
+    conn: Writer,
     mut rx: mpsc::Receiver<Job>,
     commits: &AtomicU64,
     ops: &AtomicU64,
+    commit_delay_ms: &AtomicU64,
 ) {
     while let Some(first) = rx.blocking_recv() {
         let mut bytes = first.weight;
@@ -527,7 +587,7 @@ fn writer_loop(
             }
         }
         let n = batch.len() as u64;
-        if run_batch(&conn, batch) {
+        if run_batch(&conn, batch, commit_delay_ms) {
             commits.fetch_add(1, Ordering::Relaxed);
             ops.fetch_add(n, Ordering::Relaxed);
         }
@@ -545,7 +605,7 @@ fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 }
 
 /// Runs one batch in one transaction; answers every job. True if it committed.
-fn run_batch(conn: &Connection, batch: Vec<Job>) -> bool {
+fn run_batch(conn: &Writer, batch: Vec<Job>, commit_delay_ms: &AtomicU64) -> bool {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let err = QueueError::from(e);
         tracing::error!(error = %err, ops = batch.len(), "queue: cannot begin a write transaction");
@@ -589,10 +649,25 @@ fn run_batch(conn: &Connection, batch: Vec<Job>) -> bool {
         }
         pending.push(p);
     }
+    // The bodies first: no committed row may point at bytes not on stable storage.
+    if failure.is_none()
+        && let Err(e) = conn.spool.borrow_mut().sync()
+    {
+        failure = Some(io_err(conn.spool.borrow().dir(), e));
+    }
+    let delay = commit_delay_ms.load(Ordering::Relaxed);
+    if delay > 0 {
+        std::thread::sleep(Duration::from_millis(delay));
+    }
     if failure.is_none()
         && let Err(e) = conn.execute_batch("COMMIT")
     {
         failure = Some(e.into());
+    }
+    if failure.is_none() {
+        conn.spool.borrow_mut().unlink_unreferenced(conn);
+    } else {
+        conn.spool.borrow_mut().forget_doomed();
     }
     if let Some(err) = &failure {
         tracing::error!(error = %err, ops = pending.len() + not_run.len(), "queue: batch not committed");
@@ -611,11 +686,7 @@ fn run_batch(conn: &Connection, batch: Vec<Job>) -> bool {
 
 // ---- the operations, each run on one connection inside a transaction ----
 
-fn op_enqueue(
-    conn: &Connection,
-    msg: NewMessage,
-    now: SystemTime,
-) -> Result<MessageId, QueueError> {
+fn op_enqueue(conn: &Writer, msg: NewMessage, now: SystemTime) -> Result<MessageId, QueueError> {
     if msg.recipients.is_empty() {
         return Err(QueueError::Invalid(
             "a message needs at least one recipient".into(),
@@ -639,8 +710,18 @@ fn op_enqueue(
         msg.dsn_envid
     ])?;
     let mid = conn.last_insert_rowid();
-    conn.prepare_cached("INSERT INTO bodies (mid, data) VALUES (?1, ?2)")?
-        .execute(params![mid, msg.data])?;
+    let body = conn
+        .spool
+        .borrow_mut()
+        .append(&msg.data)
+        .map_err(|e| io_err(conn.spool.borrow().dir(), e))?;
+    conn.prepare_cached("INSERT INTO body_refs (mid, seg, off, len) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![
+            mid,
+            body.seg.cast_signed(),
+            body.off.cast_signed(),
+            body.len.cast_signed()
+        ])?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO recipients (mid, rid, address, domain, dsn_notify, dsn_orcpt, next_attempt)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -709,7 +790,7 @@ fn bump_counter(conn: &Connection, domain: &str, outcome: Outcome) -> Result<(),
 
 /// Records an outcome for the still-queued recipients among `rids`.
 fn op_outcome(
-    conn: &Connection,
+    conn: &Writer,
     mid: MessageId,
     rids: &[RecipientId],
     outcome: Outcome,
@@ -754,6 +835,30 @@ fn op_outcome(
             bump_counter(conn, &domain, outcome)?;
         }
     }
+    if !matches!(outcome, Outcome::Deferred) {
+        let queued = conn
+            .prepare_cached("SELECT 1 FROM recipients WHERE mid = ?1 AND state = 0 LIMIT 1")?
+            .exists(params![mid])?;
+        if !queued {
+            // The last recipient is finished: the body is not needed any more.
+            drop_body(conn, mid)?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a message's body reference (its bytes go with their segment, once no
+/// other reference keeps it) and a body stored in the database by an older version.
+fn drop_body(conn: &Writer, mid: i64) -> Result<(), QueueError> {
+    let seg: Option<i64> = conn
+        .prepare_cached("DELETE FROM body_refs WHERE mid = ?1 RETURNING seg")?
+        .query_row(params![mid], |r| r.get(0))
+        .optional()?;
+    if let Some(seg) = seg {
+        conn.spool.borrow_mut().doom(seg.cast_unsigned());
+    }
+    conn.prepare_cached("DELETE FROM bodies WHERE mid = ?1")?
+        .execute(params![mid])?;
     Ok(())
 }
 
@@ -802,18 +907,17 @@ fn op_deliver_now(
     Ok(n)
 }
 
-fn delete_message(conn: &Connection, mid: i64) -> Result<bool, QueueError> {
+fn delete_message(conn: &Writer, mid: i64) -> Result<bool, QueueError> {
     conn.prepare_cached("DELETE FROM recipients WHERE mid = ?1")?
         .execute(params![mid])?;
-    conn.prepare_cached("DELETE FROM bodies WHERE mid = ?1")?
-        .execute(params![mid])?;
+    drop_body(conn, mid)?;
     let n = conn
         .prepare_cached("DELETE FROM messages WHERE mid = ?1")?
         .execute(params![mid])?;
     Ok(n > 0)
 }
 
-fn op_gc(conn: &Connection) -> Result<usize, QueueError> {
+fn op_gc(conn: &Writer) -> Result<usize, QueueError> {
     let mids: Vec<i64> = {
         let mut stmt = conn.prepare_cached(
             "SELECT DISTINCT f.mid FROM recipients AS f WHERE f.state <> 0
@@ -869,10 +973,30 @@ fn op_envelope(conn: &Connection, mid: MessageId) -> Result<Option<Envelope>, Qu
     Ok(Some(env))
 }
 
-fn op_data(conn: &Connection, mid: MessageId) -> Result<Option<Vec<u8>>, QueueError> {
+fn op_data(
+    conn: &Connection,
+    bodies_dir: &Path,
+    mid: MessageId,
+) -> Result<Option<Vec<u8>>, QueueError> {
     let Some(mid) = sql_id(mid) else {
         return Ok(None);
     };
+    let r = conn
+        .prepare_cached("SELECT seg, off, len FROM body_refs WHERE mid = ?1")?
+        .query_row(params![mid], |r| {
+            Ok(BodyRef {
+                seg: r.get::<_, i64>(0)?.cast_unsigned(),
+                off: r.get::<_, i64>(1)?.cast_unsigned(),
+                len: r.get::<_, i64>(2)?.cast_unsigned(),
+            })
+        })
+        .optional()?;
+    if let Some(r) = r {
+        return spool::read(bodies_dir, r)
+            .map(Some)
+            .map_err(|e| io_err(&spool::segment_path(bodies_dir, r.seg), e));
+    }
+    // A body stored in the database by an older version.
     Ok(conn
         .prepare_cached("SELECT data FROM bodies WHERE mid = ?1")?
         .query_row(params![mid], |r| r.get(0))
@@ -969,7 +1093,8 @@ impl Store for SqliteStore {
     }
 
     fn data(&self, mid: MessageId) -> BoxFuture<'_, Result<Option<Vec<u8>>, QueueError>> {
-        Box::pin(self.read(move |c| op_data(c, mid)))
+        let dir = self.inner.bodies_dir.clone();
+        Box::pin(self.read(move |c| op_data(c, &dir, mid)))
     }
 
     fn delivered<'a>(

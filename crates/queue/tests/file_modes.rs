@@ -1,5 +1,5 @@
-//! The queue holds message bodies: its directory is 0700 and its files (database,
-//! SQLite's -wal and -shm, lock) 0600 whatever the umask; files of an older version
+//! The queue holds message bodies: its directories are 0700 and its files (database,
+//! SQLite's -wal and -shm, lock, body segments) 0600 whatever the umask; files of an older version
 //! that are readable by others are tightened at open.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
@@ -54,6 +54,16 @@ async fn queue_directory_and_files_are_private() {
         "queue.lock",
     ] {
         assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+    }
+    // Bodies: segment files, 0600 in a 0700 directory.
+    assert_eq!(mode(&dir.join("bodies")), 0o700, "bodies directory");
+    let segs: Vec<_> = std::fs::read_dir(dir.join("bodies"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(segs.len(), 1);
+    for s in &segs {
+        assert_eq!(mode(s), 0o600, "{}", s.display());
     }
 }
 

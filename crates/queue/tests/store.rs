@@ -1,4 +1,5 @@
-//! The queue's state machine, leases, scheduling, statistics and restart recovery.
+//! The queue's state machine, leases, scheduling, statistics and restart recovery, for
+//! both stores (SQLite and PostgreSQL: `NAME::sqlite`, `NAME::postgres`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
@@ -6,7 +7,24 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use danegate_queue::{NewMessage, NewRecipient, QueueError, RcptState, SqliteStore, Store};
+use danegate_queue::{NewMessage, NewRecipient, QueueError, RcptState, Store};
+
+#[macro_use]
+mod common;
+use common::Fixture;
+
+both!(
+    enqueue_stores_envelope_and_body,
+    enqueue_without_recipients_is_refused,
+    state_machine_delivered_deferred_bounced,
+    leases,
+    due_order_and_limit,
+    deliver_now_per_domain_and_all,
+    stats_list_remove_delay_warned,
+    restart_recovers_leases_and_keeps_mids_increasing,
+    concurrent_enqueues_are_durable_and_group_committed,
+    store_is_usable_as_trait_object,
+);
 
 fn rcpt(address: &str) -> NewRecipient {
     let domain = address
@@ -39,10 +57,8 @@ fn later(secs: u64) -> SystemTime {
     SystemTime::now() + Duration::from_secs(secs)
 }
 
-#[tokio::test]
-async fn enqueue_stores_envelope_and_body() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
+async fn enqueue_stores_envelope_and_body(fx: Fixture) {
+    let store = fx.open().await.unwrap();
     let mut m = msg(
         "alice@example.org",
         &["bob@Example.COM", "carol@example.net"],
@@ -93,10 +109,8 @@ async fn enqueue_stores_envelope_and_body() {
     );
 }
 
-#[tokio::test]
-async fn enqueue_without_recipients_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
+async fn enqueue_without_recipients_is_refused(fx: Fixture) {
+    let store = fx.open().await.unwrap();
     let err = store.enqueue(msg("a@example.org", &[])).await.unwrap_err();
     assert!(matches!(err, QueueError::Invalid(_)), "{err}");
     // A refused operation does not disturb the others.
@@ -107,10 +121,8 @@ async fn enqueue_without_recipients_is_refused() {
     assert!(store.envelope(mid).await.unwrap().is_some());
 }
 
-#[tokio::test]
-async fn state_machine_delivered_deferred_bounced() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
+async fn state_machine_delivered_deferred_bounced(fx: Fixture) {
+    let store = fx.open().await.unwrap();
     let mid = store
         .enqueue(msg(
             "a@example.org",
@@ -209,10 +221,8 @@ async fn state_machine_delivered_deferred_bounced() {
     assert_eq!(store.gc().await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn leases() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
+async fn leases(fx: Fixture) {
+    let store = fx.open().await.unwrap();
     let mid = store
         .enqueue(msg(
             "a@example.org",
@@ -272,10 +282,8 @@ async fn leases() {
     );
 }
 
-#[tokio::test]
-async fn due_order_and_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
+async fn due_order_and_limit(fx: Fixture) {
+    let store = fx.open().await.unwrap();
     let mut mids = Vec::new();
     for i in 0..5 {
         mids.push(
@@ -321,10 +329,8 @@ async fn due_order_and_limit() {
     assert_eq!(got, vec![mids[0], mids[1], mids[3], mids[4]]);
 }
 
-#[tokio::test]
-async fn deliver_now_per_domain_and_all() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
+async fn deliver_now_per_domain_and_all(fx: Fixture) {
+    let store = fx.open().await.unwrap();
     let mid = store
         .enqueue(msg(
             "a@example.org",
@@ -362,10 +368,8 @@ async fn deliver_now_per_domain_and_all() {
     assert_eq!(store.deliver_now(None).await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn stats_list_remove_delay_warned() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
+async fn stats_list_remove_delay_warned(fx: Fixture) {
+    let store = fx.open().await.unwrap();
     let m1 = store
         .enqueue(msg(
             "a@example.org",
@@ -454,12 +458,10 @@ async fn stats_list_remove_delay_warned() {
     assert_eq!(stats.domains["two.example"].hard_bounced, 1);
 }
 
-#[tokio::test]
-async fn restart_recovers_leases_and_keeps_mids_increasing() {
-    let dir = tempfile::tempdir().unwrap();
+async fn restart_recovers_leases_and_keeps_mids_increasing(fx: Fixture) {
     let (m1, m2);
     {
-        let store = SqliteStore::open(dir.path()).unwrap();
+        let store = fx.open().await.unwrap();
         m1 = store
             .enqueue(msg("a@example.org", &["a@one.example", "b@one.example"]))
             .await
@@ -473,10 +475,10 @@ async fn restart_recovers_leases_and_keeps_mids_increasing() {
         store.delivered(m1, &[0], "250").await.unwrap();
         store.set_delay_warned(m2).await.unwrap();
         // A second store on the same directory is refused while this one is open.
-        let err = SqliteStore::open(dir.path()).unwrap_err();
-        assert!(matches!(err, QueueError::Locked(_)), "{err}");
+        let err = fx.open().await.err().expect("second open refused");
+        assert!(fx.is_in_use(&err), "{err}");
     }
-    let store = SqliteStore::open(dir.path()).unwrap();
+    let store = fx.open().await.unwrap();
     let due = store.due(SystemTime::now(), 10).await.unwrap();
     assert_eq!(
         due.iter().map(|r| (r.mid, r.rid)).collect::<HashSet<_>>(),
@@ -491,22 +493,20 @@ async fn restart_recovers_leases_and_keeps_mids_increasing() {
     store.delivered(m2, &[0], "250").await.unwrap();
     assert_eq!(store.gc().await.unwrap(), 2);
     drop(store);
-    let store = SqliteStore::open(dir.path()).unwrap();
+    let store = fx.open().await.unwrap();
     let m3 = store
         .enqueue(msg("a@example.org", &["x@one.example"]))
         .await
         .unwrap();
     assert!(m3 > m2, "{m3} > {m2}");
-    assert!(store.integrity_check().await.unwrap().is_empty());
+    assert!(store.integrity_ok().await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_enqueues_are_durable_and_group_committed() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+async fn concurrent_enqueues_are_durable_and_group_committed(fx: Fixture) {
+    let store = fx.open().await.unwrap();
     let tasks: Vec<_> = (0..200)
         .map(|i| {
-            let store: Arc<dyn Store> = store.clone();
+            let store: Arc<dyn Store> = store.clone().into_arc();
             tokio::spawn(async move {
                 let mut m = msg(
                     &format!("s{i}@example.org"),
@@ -530,7 +530,7 @@ async fn concurrent_enqueues_are_durable_and_group_committed() {
 
     // Durable: visible after a restart, and all returned by due().
     drop(store);
-    let store = SqliteStore::open(dir.path()).unwrap();
+    let store = fx.open().await.unwrap();
     let mut seen = HashSet::new();
     loop {
         let batch = store.due(SystemTime::now(), 64).await.unwrap();
@@ -547,10 +547,8 @@ async fn concurrent_enqueues_are_durable_and_group_committed() {
     assert_eq!(stats.total.in_flight, 200);
 }
 
-#[tokio::test]
-async fn store_is_usable_as_trait_object() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+async fn store_is_usable_as_trait_object(fx: Fixture) {
+    let store: Arc<dyn Store> = fx.open().await.unwrap().into_arc();
     let mid = store
         .enqueue(msg("a@example.org", &["b@example.com"]))
         .await

@@ -39,6 +39,11 @@ pub(crate) fn routes(state: State) -> Router {
         .route("/queue", get(queue_list))
         .route("/queue/{mid}", get(queue_show).delete(queue_delete))
         .route("/queue/{mid}/bounce", post(queue_bounce))
+        .route("/readiness", get(readiness))
+        .route(
+            "/readiness/{domain}/set-dane-mandatory",
+            post(set_dane_mandatory),
+        )
         .route("/commit", post(commit))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such API route") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), bearer))
@@ -313,6 +318,39 @@ async fn delivery_status(AxState(st): AxState<State>, Query(q): Query<ui::SortQu
         ui::sort_status(&mut list, &q.sort, &q.order);
     }
     Json(list).into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct SinceQuery {
+    #[serde(default)]
+    since: String,
+}
+
+/// The readiness report (`?since=24h|7d|30d`, default 7 days).
+async fn readiness(AxState(st): AxState<State>, Query(q): Query<SinceQuery>) -> Response {
+    let since = if q.since.is_empty() {
+        "7d"
+    } else {
+        q.since.as_str()
+    };
+    let secs = match danegate_admin::readiness::parse_since(since) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("since: {e}")),
+    };
+    match st.admin.readiness(secs).await {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
+    }
+}
+
+/// Sets DANE Mandatory for a domain through Destination Controls (validated, committed).
+async fn set_dane_mandatory(AxState(st): AxState<State>, Path(domain): Path<String>) -> Response {
+    let d = domain.clone();
+    match blocking(&st, move |a| a.set_dane_mandatory(&d)).await {
+        Err(r) => r,
+        Ok(Ok(())) => Json(json!({ "domain": domain, "dane": "mandatory" })).into_response(),
+        Ok(Err(e)) => form_errors(e),
+    }
 }
 
 async fn host_status(AxState(st): AxState<State>, Path(domain): Path<String>) -> Response {

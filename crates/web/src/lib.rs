@@ -79,6 +79,8 @@ pub(crate) type State = Arc<AppState>;
 /// with `into_make_service_with_connect_info::<SocketAddr>()` (the login rate limit is
 /// per client address).
 pub fn router(admin: Arc<Admin>, settings: WebSettings) -> Router {
+    // /metrics, /healthz, /readyz: no login (docs/security.md).
+    let probe: Arc<dyn danegate_metrics::health::Probe> = admin.running().clone();
     let state = Arc::new(AppState {
         admin,
         settings,
@@ -89,6 +91,7 @@ pub fn router(admin: Arc<Admin>, settings: WebSettings) -> Router {
     Router::new()
         .merge(ui::routes(state.clone()))
         .nest("/api/v1", api::routes(state.clone()))
+        .merge(danegate_metrics::http::router(probe))
         .layer(axum::middleware::from_fn(http::security_headers))
 }
 

@@ -3,7 +3,7 @@
 //! Mandatory, see the DANE select disabled while TLS Support is None, see the inline
 //! error for 1001 concurrent connections, see a queued domain on Delivery Status and
 //! click "Deliver now" — after which the message really is delivered, long before its
-//! retry time.
+//! retry time; on Readiness, see the chart, filter, and set DANE Mandatory for a domain.
 //!
 //! Skipped, with a note, when /usr/bin/chromedriver is absent (.ci/run installs it).
 
@@ -285,6 +285,53 @@ bounce_profile = "quick"
     assert_eq!(
         sink.messages()[0].rcpt_to,
         vec!["bob@later.test".to_string()]
+    );
+
+    // Readiness: a delivery attempt to a domain whose DNS does not answer was
+    // shadow-evaluated; the page shows it with the chart, the filters select it, and
+    // "Set DANE Mandatory" (confirmed) commits it through Destination Controls.
+    submit_message(e.smtp(), "carol@nodns.test", "shadow in the browser").await;
+    wait_deferred(&e, "nodns.test").await;
+    c.goto(&e.url("/readiness?since=24h")).await.unwrap();
+    wait_css(&c, "#readiness").await;
+    css(&c, "#readiness-chart rect[data-part=undecided]").await;
+    let row = css(&c, "tr[data-domain='nodns.test']").await;
+    let rec = row
+        .find(Locator::Css("td.recommendation"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(rec.contains("temporary DNS failures"), "{rec}");
+    css(&c, "#filters a[data-filter=ready]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_css(&c, "#filters strong[data-filter=ready]").await;
+    assert!(
+        c.find(Locator::Css("tr[data-domain='nodns.test']"))
+            .await
+            .is_err(),
+        "the Ready filter hides a domain that is not ready"
+    );
+    c.goto(&e.url("/readiness?since=24h")).await.unwrap();
+    css(&c, "tr[data-domain='nodns.test'] button.set-mandatory")
+        .await
+        .click()
+        .await
+        .unwrap();
+    c.accept_alert().await.unwrap();
+    let done = wait_css(&c, "#done").await.text().await.unwrap();
+    assert!(done.contains("nodns.test"), "{done}");
+    assert_eq!(
+        e.running
+            .config()
+            .destination_for("nodns.test")
+            .dane
+            .as_str(),
+        "mandatory"
     );
 
     // Log out: the pages are closed again.

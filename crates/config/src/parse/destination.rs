@@ -24,6 +24,7 @@ const DESTINATION: &[&str] = &[
     "dane",
     "bounce_profile",
     "bounce_verification",
+    "mta_sts",
 ];
 const RECIPIENT_LIMIT: &[&str] = &["recipients", "per_minutes"];
 
@@ -40,6 +41,7 @@ struct RawDest {
     dane: Option<(DaneSupport, Range<usize>)>,
     bounce_profile: Option<(String, Range<usize>)>,
     bounce_verification: Option<bool>,
+    mta_sts: Option<MtaSts>,
 }
 
 fn read_dest(ctx: &mut Ctx<'_>, tab: &Tab<'_, '_>) -> RawDest {
@@ -125,6 +127,7 @@ fn read_dest(ctx: &mut Ctx<'_>, tab: &Tab<'_, '_>) -> RawDest {
         raw.bounce_profile = Some((s.to_string(), v.span()));
     }
     raw.bounce_verification = ctx.boolean(tab, "bounce_verification");
+    raw.mta_sts = ctx.choice(tab, "mta_sts", MtaSts::ALL);
     raw
 }
 
@@ -182,6 +185,7 @@ fn build_dest(
             dane: raw.dane.is_some(),
             bounce_profile: raw.bounce_profile.is_some(),
             bounce_verification: raw.bounce_verification.is_some(),
+            mta_sts: raw.mta_sts.is_some(),
         }
     };
     DestinationProfile {
@@ -202,6 +206,7 @@ fn build_dest(
             .bounce_profile
             .map_or_else(|| base.bounce_profile.clone(), |(n, _)| n),
         bounce_verification: raw.bounce_verification.unwrap_or(base.bounce_verification),
+        mta_sts: raw.mta_sts.unwrap_or(base.mta_sts),
         explicit,
     }
 }

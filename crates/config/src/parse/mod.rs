@@ -20,10 +20,12 @@ mod destination;
 mod dns;
 mod listener;
 mod log;
+mod queue;
 mod recipient_access;
 mod sender_group;
 mod server;
 mod smtp_route;
+mod tls_rpt;
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -333,6 +335,8 @@ const TOP: &[&str] = &[
     "smtp_route",
     "bounce_profile",
     "log",
+    "tls_rpt",
+    "queue",
 ];
 
 /// Parses and validates `text`; `source_name` is printed before each error.
@@ -392,6 +396,8 @@ pub(crate) fn parse(text: &str, source_name: &str) -> Result<Config, ConfigError
         destination::parse_destinations(&mut ctx, &root, &bounce_profiles);
     let smtp_routes = smtp_route::parse_routes(&mut ctx, &root);
     let logs = log::parse_logs(&mut ctx, &root, &server);
+    let tls_rpt = tls_rpt::parse_tls_rpt(&mut ctx, &root);
+    let queue = queue::parse_queue(&mut ctx, &root);
 
     if !ctx.errors.is_empty() {
         let mut errors = ctx.errors;
@@ -409,5 +415,7 @@ pub(crate) fn parse(text: &str, source_name: &str) -> Result<Config, ConfigError
         smtp_routes,
         bounce_profiles,
         logs,
+        tls_rpt,
+        queue,
     })
 }

@@ -4,7 +4,10 @@
 //! A further task keeps leasing due recipients and never releases them, so that the crash
 //! leaves recipients in flight.
 //!
-//! Usage: `queue-crash-helper DIR WRITERS`
+//! With `COMMIT_DELAY_MS`, the writer waits that long between syncing a batch's bodies and
+//! committing its rows, so that a kill lands there (between body write and row commit).
+//!
+//! Usage: `queue-crash-helper DIR WRITERS [COMMIT_DELAY_MS]`
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -41,12 +44,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().ok_or("usage: queue-crash-helper DIR WRITERS")?);
     let writers: usize = args.next().unwrap_or_else(|| "8".into()).parse()?;
+    let delay_ms: u64 = args.next().unwrap_or_else(|| "0".into()).parse()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     rt.block_on(async move {
         let store = Arc::new(SqliteStore::open(&dir)?);
+        store.set_commit_delay(std::time::Duration::from_millis(delay_ms));
         let seq = Arc::new(AtomicU64::new(0));
         let mut tasks = Vec::new();
         for _ in 0..writers {

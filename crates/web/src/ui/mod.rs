@@ -22,12 +22,14 @@ use crate::{
 mod destinations;
 mod dns;
 mod login;
+mod readiness;
 mod routes;
 mod status;
 
 pub(crate) use destinations::*;
 pub(crate) use dns::*;
 pub(crate) use login::*;
+pub(crate) use readiness::*;
 pub(crate) use routes::*;
 pub(crate) use status::*;
 
@@ -52,6 +54,8 @@ pub fn routes(state: State) -> Router {
         .route("/routes", get(routes_page).post(set_route))
         .route("/routes/{domain}/delete", post(delete_route))
         .route("/dns", get(dns_page).post(set_dns))
+        .route("/readiness", get(readiness_page))
+        .route("/readiness/{domain}/set-mandatory", post(set_mandatory))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             http::csrf_guard,
@@ -121,6 +125,7 @@ pub(crate) enum Nav {
     Destinations,
     Routes,
     Dns,
+    Readiness,
     None,
 }
 
@@ -143,6 +148,7 @@ pub(crate) fn page(title: &str, nav: Nav, session: Option<&auth::Session>, body:
                         a.current[nav == Nav::Destinations] href="/destinations" { "Destination Controls" }
                         a.current[nav == Nav::Routes] href="/routes" { "SMTP Routes" }
                         a.current[nav == Nav::Dns] href="/dns" { "DNS" }
+                        a.current[nav == Nav::Readiness] href="/readiness" { "Readiness" }
                         form.inline method="post" action="/logout" {
                             (csrf_field(s))
                             button type="submit" id="logout" { "Log out" }

@@ -65,8 +65,12 @@ pub(crate) fn outcome_text(s: &DomainStatus) -> Markup {
         Some(l) => html! {
             (l.dane)
             @if let (Some(p), Some(c)) = (&l.tls_protocol, &l.tls_cipher) { br; "TLS " (p) " " (c) }
+            @else if l.cert_failed.is_some() { br; span.warning { "TLS negotiated, certificate check failed" } }
             @else { br; "no TLS" }
-            @if let Some(h) = &l.host { br; span.hint { (h) } }
+            @if let Some(h) = l.host.as_ref().or(l.tried.as_ref()) { br; span.hint { (h) } }
+            @if let Some(sh) = &l.shadow {
+                br; span.hint.shadow { "Mandatory would: " (sh.mandatory.verdict.words()) "; Opportunistic would: " (sh.opportunistic.verdict.words()) }
+            }
         },
     }
 }
@@ -154,8 +158,17 @@ pub(crate) async fn host_status(
                 tr { th { "When" } td { (fmt_time(l.when)) } }
                 tr { th { "Host" } td { (l.host.clone().unwrap_or_else(|| "—".into())) } }
                 tr { th { "DANE" } td id="last-dane" { (l.dane) } }
-                tr { th { "TLS" } td { @if let (Some(pr), Some(c)) = (&l.tls_protocol, &l.tls_cipher) { (pr) " " (c) } @else { "none" } } }
+                tr { th { "Host tried" } td id="last-tried" { (l.tried.clone().unwrap_or_else(|| "—".into())) } }
+                tr { th { "TLS" } td id="last-tls" { (l.tls_text()) } }
                 tr { th { "Detail" } td { (l.detail) } }
+                @match &l.shadow {
+                    None => tr { th { "Shadow evaluation" } td id="shadow-none" { "not evaluated" } },
+                    Some(sh) => {
+                        tr { th { "DANE Mandatory would" } td id="shadow-mandatory" { (sh.mandatory.verdict.words()) ": " (sh.mandatory.reason) @if !sh.mandatory.row.is_empty() { br; span.hint { (sh.mandatory.row) } } } }
+                        tr { th { "DANE Opportunistic would" } td id="shadow-opportunistic" { (sh.opportunistic.verdict.words()) ": " (sh.opportunistic.reason) @if !sh.opportunistic.row.is_empty() { br; span.hint { (sh.opportunistic.row) } } } }
+                        tr { th { "MTA-STS enforce would" } td id="shadow-mta-sts" { @match &sh.mta_sts { Some(m) => { (m.verdict.words()) ": " (m.reason) }, None => { "not evaluated" } } } }
+                    }
+                }
             },
         }
         h2 { "Destination control applied" }
