@@ -83,19 +83,6 @@ CREATE TABLE nodes (
 );
 ",
     },
-    Migration {
-        version: 2,
-        name: "central configuration: versioned documents",
-        sql: "
-CREATE TABLE config_versions (
-    version    BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    node       TEXT        NOT NULL,
-    changed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    summary    TEXT        NOT NULL,
-    document   TEXT        NOT NULL
-);
-",
-    },
 ];
 
 /// The migrations still to apply, given the versions already recorded; an error when
