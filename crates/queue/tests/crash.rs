@@ -6,9 +6,11 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use danegate_queue::{RcptState, SqliteStore, Store};
+use danegate_queue::{PgOptions, PgStore, RcptState, SqliteStore, Store};
+use danegate_testkit::postgres::PgServer;
 use rand::Rng;
 
 /// The body the helper writes for sequence number `seq` (see `src/bin/queue-crash-helper.rs`).
@@ -20,6 +22,7 @@ fn expected_body(seq: u64) -> Vec<u8> {
 /// of every acknowledged message.
 fn run_and_kill(
     dir: &std::path::Path,
+    pg: Option<&str>,
     writers: usize,
     wanted: usize,
     linger: Duration,
@@ -27,6 +30,7 @@ fn run_and_kill(
     let mut child = Command::new(env!("CARGO_BIN_EXE_queue-crash-helper"))
         .arg(dir)
         .arg(writers.to_string())
+        .args(pg)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -64,6 +68,36 @@ fn parse(line: &str) -> (u64, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_message_survives_sigkill() {
+    survives_sigkill(None).await;
+}
+
+/// The same against the shared store: the helper is node `crash`; reopening as `crash`
+/// frees its leases at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_message_survives_sigkill_postgres() {
+    let Some(server) = PgServer::shared() else {
+        return;
+    };
+    let db = server.create_database();
+    survives_sigkill(Some(&server.conn_string(&db))).await;
+}
+
+async fn open(dir: &std::path::Path, pg: Option<&str>) -> Arc<dyn Store> {
+    match pg {
+        None => {
+            let s = SqliteStore::open(dir).expect("reopen after kill -9");
+            assert!(s.integrity_check().await.unwrap().is_empty());
+            Arc::new(s)
+        }
+        Some(conn) => Arc::new(
+            PgStore::connect(PgOptions::new(conn.parse().unwrap(), "crash"))
+                .await
+                .expect("reopen after kill -9"),
+        ),
+    }
+}
+
+async fn survives_sigkill(pg: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = rand::rng();
     let mut all_acked = Vec::new();
@@ -71,11 +105,10 @@ async fn every_acknowledged_message_survives_sigkill() {
     for (round, writers) in [1, 8, 32, 100, 200, 16].into_iter().enumerate() {
         let wanted = rng.random_range(20..600);
         let linger = Duration::from_micros(rng.random_range(0..20_000));
-        let acked = run_and_kill(dir.path(), writers, wanted, linger);
+        let acked = run_and_kill(dir.path(), pg, writers, wanted, linger);
         assert!(acked.len() >= wanted);
 
-        let store = SqliteStore::open(dir.path()).expect("reopen after kill -9");
-        assert!(store.integrity_check().await.unwrap().is_empty());
+        let store = open(dir.path(), pg).await;
         for &(mid, _) in &acked {
             assert!(
                 mid > last_max,

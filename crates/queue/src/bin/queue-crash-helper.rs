@@ -4,7 +4,8 @@
 //! A further task keeps leasing due recipients and never releases them, so that the crash
 //! leaves recipients in flight.
 //!
-//! Usage: `queue-crash-helper DIR WRITERS`
+//! Usage: `queue-crash-helper DIR WRITERS [POSTGRES-CONNECTION]`: with a connection
+//! string, the shared PostgreSQL store (node `crash`) instead of SQLite in `DIR`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use danegate_queue::{NewMessage, NewRecipient, SqliteStore, Store};
+use danegate_queue::{NewMessage, NewRecipient, PgOptions, PgStore, SqliteStore, Store};
 
 /// The message the crash test expects for sequence number `seq`.
 fn message(seq: u64) -> NewMessage {
@@ -41,12 +42,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().ok_or("usage: queue-crash-helper DIR WRITERS")?);
     let writers: usize = args.next().unwrap_or_else(|| "8".into()).parse()?;
+    let pg = args.next();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let store = Arc::new(SqliteStore::open(&dir)?);
+        let store: Arc<dyn Store> = match pg {
+            None => Arc::new(SqliteStore::open(&dir)?),
+            Some(conn) => {
+                let opts = PgOptions::new(conn.parse()?, "crash");
+                Arc::new(PgStore::connect(opts).await?)
+            }
+        };
         let seq = Arc::new(AtomicU64::new(0));
         let mut tasks = Vec::new();
         for _ in 0..writers {
