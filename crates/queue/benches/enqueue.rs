@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use danegate_queue::{NewMessage, NewRecipient, PgOptions, PgStore, SqliteStore, Store, WriterStats};
+use danegate_queue::{
+    NewMessage, NewRecipient, PgOptions, PgStore, SqliteStore, Store, WriterStats,
+};
 
 fn message(i: u64, size: usize) -> NewMessage {
     NewMessage {
@@ -167,7 +169,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir_in(&base)?;
         let store = Arc::new(match &pg {
             None => Bench::Sqlite(SqliteStore::open(dir.path())?),
-            Some(conn) => Bench::Pg(PgStore::connect(PgOptions::new(conn.parse()?, "bench")).await?),
+            Some(conn) => {
+                Bench::Pg(PgStore::connect(PgOptions::new(conn.parse()?, "bench")).await?)
+            }
         });
         let r = enqueue_run(&store, writers, size, secs).await?;
         println!(
