@@ -5,12 +5,16 @@
 //! The database goes to a temporary directory under `$QUEUE_BENCH_DIR` (default: the
 //! system temporary directory): put it on the disk you want to measure, not on a tmpfs.
 //! `QUEUE_BENCH_SECS` sets the duration of each run (default 3).
+//! `QUEUE_BENCH_PG=CONNECTION` (a `host=... dbname=...` string or URL of an empty
+//! database) measures the shared PostgreSQL store instead.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use danegate_queue::{NewMessage, NewRecipient, SqliteStore, Store};
+use danegate_queue::{
+    NewMessage, NewRecipient, PgOptions, PgStore, SqliteStore, Store, WriterStats,
+};
 
 fn message(i: u64, size: usize) -> NewMessage {
     NewMessage {
@@ -37,8 +41,34 @@ struct Run {
     p99: Duration,
 }
 
+/// Either store, with its writer statistics.
+#[derive(Clone)]
+enum Bench {
+    Sqlite(SqliteStore),
+    Pg(PgStore),
+}
+
+impl Bench {
+    fn writer_stats(&self) -> WriterStats {
+        match self {
+            Bench::Sqlite(s) => s.writer_stats(),
+            Bench::Pg(s) => s.writer_stats(),
+        }
+    }
+}
+
+impl std::ops::Deref for Bench {
+    type Target = dyn Store;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Bench::Sqlite(s) => s,
+            Bench::Pg(s) => s,
+        }
+    }
+}
+
 async fn enqueue_run(
-    store: &Arc<SqliteStore>,
+    store: &Arc<Bench>,
     writers: usize,
     size: usize,
     secs: f64,
@@ -86,7 +116,7 @@ async fn enqueue_run(
 /// Leases due recipients and marks them delivered from `workers` tasks until the queue is
 /// empty; returns recipients per second.
 async fn drain(
-    store: &Arc<SqliteStore>,
+    store: &Arc<Bench>,
     workers: usize,
 ) -> Result<(f64, u64), Box<dyn std::error::Error>> {
     let start = Instant::now();
@@ -122,10 +152,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3.0);
-    println!(
-        "queue enqueue benchmark in {} ({secs} s per run, SQLite WAL, synchronous=FULL)",
-        base.display()
-    );
+    let pg = std::env::var("QUEUE_BENCH_PG").ok();
+    match &pg {
+        None => println!(
+            "queue enqueue benchmark in {} ({secs} s per run, SQLite WAL, synchronous=FULL)",
+            base.display()
+        ),
+        Some(_) => println!("queue enqueue benchmark on PostgreSQL ({secs} s per run)"),
+    }
     println!(
         "{:>8} {:>8} {:>12} {:>12} {:>10} {:>10}",
         "writers", "body", "enqueues/s", "ops/commit", "p50", "p99"
@@ -133,7 +167,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cases: &[(usize, usize)] = &[(1, 4096), (10, 4096), (100, 4096), (100, 0), (100, 65536)];
     for &(writers, size) in cases {
         let dir = tempfile::tempdir_in(&base)?;
-        let store = Arc::new(SqliteStore::open(dir.path())?);
+        let store = Arc::new(match &pg {
+            None => Bench::Sqlite(SqliteStore::open(dir.path())?),
+            Some(conn) => {
+                Bench::Pg(PgStore::connect(PgOptions::new(conn.parse()?, "bench")).await?)
+            }
+        });
         let r = enqueue_run(&store, writers, size, secs).await?;
         println!(
             "{writers:>8} {size:>8} {:>12.0} {:>12.1} {:>10.2?} {:>10.2?}",

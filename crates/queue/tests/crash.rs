@@ -7,9 +7,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use danegate_queue::{RcptState, SqliteStore, Store};
+use danegate_queue::{PgOptions, PgStore, RcptState, SqliteStore, Store};
+use danegate_testkit::postgres::PgServer;
 use rand::Rng;
 
 /// The body the helper writes for sequence number `seq` (see `src/bin/queue-crash-helper.rs`).
@@ -21,17 +23,19 @@ fn expected_body(seq: u64) -> Vec<u8> {
 /// of every acknowledged message.
 fn run_and_kill(
     dir: &std::path::Path,
+    pg: Option<&str>,
     writers: usize,
     wanted: usize,
     linger: Duration,
 ) -> Vec<(u64, u64)> {
-    run_and_kill_with_delay(dir, writers, wanted, linger, 0)
+    run_and_kill_with_delay(dir, pg, writers, wanted, linger, 0)
 }
 
 /// [`run_and_kill`] with the helper's writer pausing `delay_ms` between the body sync and
 /// the row commit of every batch.
 fn run_and_kill_with_delay(
     dir: &std::path::Path,
+    pg: Option<&str>,
     writers: usize,
     wanted: usize,
     linger: Duration,
@@ -41,6 +45,7 @@ fn run_and_kill_with_delay(
         .arg(dir)
         .arg(writers.to_string())
         .arg(delay_ms.to_string())
+        .args(pg)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -78,6 +83,36 @@ fn parse(line: &str) -> (u64, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_message_survives_sigkill() {
+    survives_sigkill(None).await;
+}
+
+/// The same against the shared store: the helper is node `crash`; reopening as `crash`
+/// frees its leases at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_message_survives_sigkill_postgres() {
+    let Some(server) = PgServer::shared() else {
+        return;
+    };
+    let db = server.create_database();
+    survives_sigkill(Some(&server.conn_string(&db))).await;
+}
+
+async fn open(dir: &std::path::Path, pg: Option<&str>) -> Arc<dyn Store> {
+    match pg {
+        None => {
+            let s = SqliteStore::open(dir).expect("reopen after kill -9");
+            assert!(s.integrity_check().await.unwrap().is_empty());
+            Arc::new(s)
+        }
+        Some(conn) => Arc::new(
+            PgStore::connect(PgOptions::new(conn.parse().unwrap(), "crash"))
+                .await
+                .expect("reopen after kill -9"),
+        ),
+    }
+}
+
+async fn survives_sigkill(pg: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = rand::rng();
     let mut all_acked = Vec::new();
@@ -85,11 +120,10 @@ async fn every_acknowledged_message_survives_sigkill() {
     for (round, writers) in [1, 8, 32, 100, 200, 16].into_iter().enumerate() {
         let wanted = rng.random_range(20..600);
         let linger = Duration::from_micros(rng.random_range(0..20_000));
-        let acked = run_and_kill(dir.path(), writers, wanted, linger);
+        let acked = run_and_kill(dir.path(), pg, writers, wanted, linger);
         assert!(acked.len() >= wanted);
 
-        let store = SqliteStore::open(dir.path()).expect("reopen after kill -9");
-        assert!(store.integrity_check().await.unwrap().is_empty());
+        let store = open(dir.path(), pg).await;
         for &(mid, _) in &acked {
             assert!(
                 mid > last_max,
@@ -208,7 +242,7 @@ async fn kill_while_batches_wait_between_body_sync_and_commit() {
         let linger = Duration::from_millis(rng.random_range(0..60));
         // Each batch waits 30 ms between its body sync and its commit: most kills land
         // there.
-        let acked = run_and_kill_with_delay(dir.path(), writers, wanted, linger, 30);
+        let acked = run_and_kill_with_delay(dir.path(), None, writers, wanted, linger, 30);
         all_acked.extend_from_slice(&acked);
         let on_disk = segments(dir.path());
         let store = SqliteStore::open(dir.path()).expect("reopen after kill -9");

@@ -4,10 +4,12 @@
 //! A further task keeps leasing due recipients and never releases them, so that the crash
 //! leaves recipients in flight.
 //!
-//! With `COMMIT_DELAY_MS`, the writer waits that long between syncing a batch's bodies and
-//! committing its rows, so that a kill lands there (between body write and row commit).
+//! With `COMMIT_DELAY_MS` (SQLite only), the writer waits that long between syncing a
+//! batch's bodies and committing its rows, so that a kill lands there (between body write
+//! and row commit). With a connection string, the shared PostgreSQL store (node `crash`)
+//! instead of SQLite in `DIR`.
 //!
-//! Usage: `queue-crash-helper DIR WRITERS [COMMIT_DELAY_MS]`
+//! Usage: `queue-crash-helper DIR WRITERS [COMMIT_DELAY_MS [POSTGRES-CONNECTION]]`
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use danegate_queue::{NewMessage, NewRecipient, SqliteStore, Store};
+use danegate_queue::{NewMessage, NewRecipient, PgOptions, PgStore, SqliteStore, Store};
 
 /// The message the crash test expects for sequence number `seq`.
 fn message(seq: u64) -> NewMessage {
@@ -45,13 +47,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from(args.next().ok_or("usage: queue-crash-helper DIR WRITERS")?);
     let writers: usize = args.next().unwrap_or_else(|| "8".into()).parse()?;
     let delay_ms: u64 = args.next().unwrap_or_else(|| "0".into()).parse()?;
+    let pg = args.next();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let store = Arc::new(SqliteStore::open(&dir)?);
-        store.set_commit_delay(std::time::Duration::from_millis(delay_ms));
+        let store: Arc<dyn Store> = match pg {
+            None => {
+                let s = SqliteStore::open(&dir)?;
+                s.set_commit_delay(std::time::Duration::from_millis(delay_ms));
+                Arc::new(s)
+            }
+            Some(conn) => {
+                let opts = PgOptions::new(conn.parse()?, "crash");
+                Arc::new(PgStore::connect(opts).await?)
+            }
+        };
         let seq = Arc::new(AtomicU64::new(0));
         let mut tasks = Vec::new();
         for _ in 0..writers {
