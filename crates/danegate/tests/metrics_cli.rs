@@ -219,6 +219,9 @@ fn a_known_workload_gives_exact_counters_on_metrics_and_web() {
         hostname: "gw1.test",
         dane: "mandatory",
         tls: "required",
+        // Every delivery opens its own session, so each makes its own DANE walk (a
+        // cached connection would carry the DSN to good.dom.test without one).
+        server_extra: "connection_cache_idle_ms = 0\n".into(),
         ..GatewayToml::new(&dir.path().join("data"), w.dns_addr(), w.anchor_file())
     }
     .render();

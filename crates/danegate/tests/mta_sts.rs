@@ -62,6 +62,10 @@ fn serve(data: &Path, port: u16) -> ServeProcess {
         retry_secs: (1, 2),
         bounce_extra: "max_retries = 10000\nhard_bounces = false".into(),
         server_extra: format!("ca_file = \"{}\"\n", n.ca.display()),
+        // TLS-RPT on: the sessions under an MTA-STS policy are counted as `sts`.
+        extra: "[tls_rpt]\nenabled = true\norganization_name = \"Test\"\n\
+                contact_info = \"mailto:tls@gw.test\"\nsender = \"tlsrpt@gw.test\"\n"
+            .into(),
         ..GatewayToml::new(data, n.world.dns_addr(), &n.anchor)
     }
     .render();
@@ -309,6 +313,25 @@ async fn enforce_testing_fetch_failures_and_dane_first() {
     );
     assert!(l.contains("never rescued by PKIX"), "{l}");
     assert!(w.host("mx.sdane.test").sink.messages().is_empty());
+
+    // TLS-RPT (RFC 8460 §4.4): the enforce domain's session is counted under its `sts`
+    // policy, with the policy file's lines as policy-string.
+    let cfg = dir.path().join("data").with_extension("toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_danegate"))
+        .args(["--config", cfg.to_str().unwrap()])
+        .args(["tlsrpt", "show", "--domain", "enforce.sts.test", "--json"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let flat = v.to_string();
+    assert!(flat.contains(r#""policy-type":"sts""#), "{flat}");
+    assert!(flat.contains("mode: enforce"), "{flat}");
+    assert!(
+        flat.contains(r#""total-successful-session-count":1"#),
+        "{flat}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

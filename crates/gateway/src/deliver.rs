@@ -243,7 +243,7 @@ pub(crate) async fn deliver_batch(
         mandatory,
         &trail.events,
         skip,
-        None,
+        crate::sts::tlsrpt_policy(&shared, &dest).as_ref(),
     )
     .await;
     let mut session = match opened {

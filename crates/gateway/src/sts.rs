@@ -58,6 +58,10 @@ impl StsState {
     }
 
     fn record(&self, dcid: u64, o: StsOutcome) {
+        danegate_metrics::mta_sts_outcome(danegate_metrics::mta_sts_result(
+            o.result_word(),
+            o.delivered_anyway,
+        ));
         if o.policy.is_some() || matches!(o.result, StsResult::Failure { .. }) {
             tracing::info!(target: "danegate::mail", "DCID {dcid} {}", o.log_text());
         }
@@ -82,6 +86,7 @@ pub(crate) async fn policy_for(
         .cache
         .resolve(&shared.resolver(), &dest.domain)
         .await;
+    let fetch_failed = res.failure.is_some();
     if let Some((result_type, detail)) = res.failure {
         shared.sts.record(
             dcid,
@@ -98,7 +103,36 @@ pub(crate) async fn policy_for(
             },
         );
     }
-    res.policy.filter(CachedPolicy::in_force)
+    let policy = res.policy.filter(CachedPolicy::in_force);
+    if policy.is_none() && !fetch_failed {
+        danegate_metrics::mta_sts_outcome(danegate_metrics::MtaStsResult::NoPolicy);
+    }
+    policy
+}
+
+/// The MTA-STS policy in force for `dest` as TLS-RPT names it (RFC 8460 §4.4: the
+/// policy file's lines as `policy-string`, the `mx` patterns as `mx-host`), if one
+/// applies: the attempt's sessions that no DANE policy covered are counted under it.
+pub(crate) fn tlsrpt_policy(
+    shared: &Shared,
+    dest: &Destination,
+) -> Option<danegate_tlsrpt::Policy> {
+    if dest.profile.mta_sts == MtaSts::Off || dest.route_hosts.is_some() {
+        return None;
+    }
+    let p = shared
+        .sts
+        .cache
+        .get(&dest.domain)
+        .filter(CachedPolicy::in_force)?;
+    let mx: Vec<String> = p.policy.mx.iter().map(|m| m.to_string()).collect();
+    let mut lines = vec![
+        "version: STSv1".to_string(),
+        format!("mode: {}", p.policy.mode.as_str()),
+    ];
+    lines.extend(mx.iter().map(|m| format!("mx: {m}")));
+    lines.push(format!("max_age: {}", p.policy.max_age));
+    Some(danegate_tlsrpt::Policy::sts(lines, mx))
 }
 
 fn outcome(
