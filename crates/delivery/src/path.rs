@@ -618,6 +618,11 @@ impl Walk<'_> {
             }
         };
         let Probed { cert, tls, client } = probe.probe(req, &mut steps).await;
+        if found.is_some() {
+            // Never connected (refused, timed out): a temporary failure of this
+            // address, not a DANE decision; the next address or host is tried.
+            return AddrResult::TempFail;
+        }
         if cert == CertStatus::Success {
             self.emit(Event::TlsSucceeded {
                 domain: domain.clone(),
