@@ -380,6 +380,11 @@ pub struct QueuedView {
     pub next_attempt: u64,
     /// The last deferral reason.
     pub last_reason: Option<String>,
+    /// The node that holds it: the node delivering it while in flight, else the node
+    /// that accepted the message (`[server] node`; the same on every line with the
+    /// embedded SQLite queue, one node).
+    #[serde(default)]
+    pub node: String,
 }
 
 impl QueuedView {
@@ -396,6 +401,7 @@ impl QueuedView {
             received_at,
             next_attempt: unix(r.next_attempt),
             last_reason: r.last_reason.clone(),
+            node: r.node.clone(),
         }
     }
 }
@@ -419,6 +425,10 @@ pub struct RecipientView {
     pub next_attempt: u64,
     /// The last reason (deferral, bounce, or the delivery reply).
     pub last_reason: Option<String>,
+    /// The node that holds it: the node delivering it while in flight, else the node
+    /// that accepted the message.
+    #[serde(default)]
+    pub node: String,
 }
 
 /// A stored message.
@@ -442,6 +452,9 @@ pub struct MessageView {
     pub subject: Option<String>,
     /// Every recipient.
     pub recipients: Vec<RecipientView>,
+    /// The node that accepted it (`[server] node`).
+    #[serde(default)]
+    pub node: String,
 }
 
 impl MessageView {
@@ -473,8 +486,10 @@ impl MessageView {
                     attempts: r.attempts,
                     next_attempt: unix(r.next_attempt),
                     last_reason: r.last_reason.clone(),
+                    node: r.node.clone(),
                 })
                 .collect(),
+            node: env.node.clone(),
         }
     }
 }

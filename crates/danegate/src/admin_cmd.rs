@@ -317,6 +317,7 @@ pub fn queue(args: QueueArgs, top: &Target) -> u8 {
                     ("Subject", m.subject.clone().unwrap_or_default()),
                     ("Received", time_text(m.received_at)),
                     ("From", format!("{} (ICID {})", m.received_from, m.icid)),
+                    ("Node", m.node.clone()),
                     ("Policy", m.policy.clone()),
                     ("Size", format!("{} bytes", m.size)),
                 ];
@@ -336,13 +337,21 @@ pub fn queue(args: QueueArgs, top: &Target) -> u8 {
                                 r.state.clone()
                             },
                             r.attempts.to_string(),
+                            r.node.clone(),
                             r.last_reason.clone().unwrap_or_default(),
                         ]
                     })
                     .collect();
                 out.push('\n');
                 out.push_str(&table(
-                    &["RID", "RECIPIENT", "STATE", "ATTEMPTS", "LAST REASON"],
+                    &[
+                        "RID",
+                        "RECIPIENT",
+                        "STATE",
+                        "ATTEMPTS",
+                        "NODE",
+                        "LAST REASON",
+                    ],
                     &rows,
                 ));
                 Ok(out)

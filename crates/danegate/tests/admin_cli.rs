@@ -353,15 +353,43 @@ async fn admin_cli_against_a_running_gateway() {
     let q = queued(&cfg, "plain.test");
     let mid1 = q[0]["mid"].as_u64().unwrap();
     let mid2 = q[1]["mid"].as_u64().unwrap();
+    // The node holding each message: the embedded queue is one node, named after the
+    // host name's first label (gw.test: "gw").
+    assert!(q.iter().all(|r| r["node"] == "gw"), "{q:?}");
     let table = ok(&cfg, &["queue", "list"]);
     assert!(table.starts_with("MID"), "{table}");
     assert!(table.contains("carol@plain.test"), "{table}");
+    let head: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        head,
+        [
+            "MID",
+            "RID",
+            "RECIPIENT",
+            "SENDER",
+            "ATTEMPTS",
+            "NEXT",
+            "ATTEMPT",
+            "NODE",
+            "LAST",
+            "REASON"
+        ],
+        "{table}"
+    );
     let m = json(&cfg, &["queue", "show", &mid1.to_string()]);
     assert_eq!(m["subject"], "plain-one");
+    assert_eq!(m["node"], "gw");
     assert_eq!(m["recipients"][0]["address"], "carol@plain.test");
     assert_eq!(m["recipients"][0]["state"], "queued");
+    assert_eq!(m["recipients"][0]["node"], "gw");
     let human = ok(&cfg, &["queue", "show", &mid1.to_string()]);
     assert!(human.contains("plain-one"), "{human}");
+    assert!(
+        human
+            .lines()
+            .any(|l| l.split_whitespace().eq(["Node", "gw"])),
+        "{human}"
+    );
 
     // tophosts: plain.test has the most active recipients.
     let top = json(&cfg, &["tophosts", "5"]);

@@ -323,3 +323,102 @@ fn unreachable_database_at_start_exits_75() {
     let log = gw.log_tail();
     assert!(log.contains("queue database unreachable"), "{log}");
 }
+
+/// `queue list` and `queue show` asked on one node show the whole cluster's queue with
+/// the node holding each message: mail accepted by gw1 (for a destination that refuses
+/// connections, so it stays queued) is listed by gw2 as held by gw1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_list_on_one_node_names_the_node_holding_each_message() {
+    let Some(pg) = PgServer::shared() else { return };
+    let db = pg.create_database();
+    let url = pg.url(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = (free_port(), free_port());
+    let cfg_a = node_config(dir.path(), "gw1", pa, &url);
+    let cfg_b = node_config(dir.path(), "gw2", pb, &url);
+    let mut a = start(&cfg_a, dir.path());
+    let mut b = start(&cfg_b, dir.path());
+    for gw in [&mut a, &mut b] {
+        gw.wait_line("the control socket", START_TIMEOUT, |l| {
+            l.contains("Control socket")
+        });
+    }
+    let cli = |cfg: &Path, args: &[&str]| -> serde_json::Value {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_danegate"))
+            .arg("--config")
+            .arg(cfg)
+            .args(args)
+            .arg("--json")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "danegate {args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
+    };
+
+    // Nothing listens on cluster1.test's MX: the messages stay queued (retried).
+    let mut c = SmtpClient::connect(
+        SocketAddr::from(([127, 0, 0, 1], pa)),
+        None,
+        Timeouts::uniform(Duration::from_secs(30)),
+    )
+    .await
+    .unwrap();
+    c.ehlo("internal-mta.test").await.unwrap();
+    for i in 0..3 {
+        let to = format!("user{i}@cluster1.test");
+        let d = c
+            .send(
+                "alice@sender.test",
+                &[&to],
+                body(&to, &format!("held-{i}@client.test")).as_bytes(),
+            )
+            .await
+            .unwrap();
+        assert!(d.all_delivered(), "not accepted: {d:?}");
+    }
+    let _ = c.quit().await;
+
+    // Asked on gw2: three recipients, each held by gw1 (the accepting node) whenever it
+    // is not being delivered; one being retried at that moment is held by the node
+    // delivering it.
+    let t0 = Instant::now();
+    let list = loop {
+        let list = cli(&cfg_b, &["queue", "list", "cluster1.test"]);
+        let rows = list.as_array().unwrap().clone();
+        for r in &rows {
+            let node = r["node"].as_str().unwrap();
+            if r["in_flight"] == true {
+                assert!(node == "gw1" || node == "gw2", "{r}");
+            } else {
+                assert_eq!(node, "gw1", "{r}");
+            }
+        }
+        if rows.len() == 3 && rows.iter().all(|r| r["in_flight"] == false) {
+            break rows;
+        }
+        assert!(
+            t0.elapsed() < DELIVERY_TIMEOUT,
+            "never three idle queued recipients: {list}\ngw1:\n{}",
+            a.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mid = list[0]["mid"].as_u64().unwrap();
+    let m = cli(&cfg_b, &["queue", "show", &mid.to_string()]);
+    assert_eq!(m["node"], "gw1", "the accepting node: {m}");
+    let r = &m["recipients"][0];
+    assert!(
+        r["node"] == "gw1" || (r["in_flight"] == true && r["node"] == "gw2"),
+        "{m}"
+    );
+    // The same on gw1.
+    let on_a = cli(&cfg_a, &["queue", "list", "cluster1.test"]);
+    assert_eq!(on_a.as_array().unwrap().len(), 3, "{on_a}");
+    assert!(b.alive() && a.alive());
+}

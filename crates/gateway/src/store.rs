@@ -35,7 +35,10 @@ pub(crate) async fn open(config: &Config) -> Result<Opened, QueueError> {
     let q = &config.queue;
     match q.backend {
         QueueBackend::Sqlite => Ok(Opened {
-            store: Arc::new(SqliteStore::open(&config.server.data_dir)?),
+            store: Arc::new(SqliteStore::open_node(
+                &config.server.data_dir,
+                &config.server.node_name(),
+            )?),
             wakeups: None,
         }),
         QueueBackend::Postgres => {

@@ -126,6 +126,11 @@ pub struct Recipient {
     pub next_attempt: SystemTime,
     /// The last reason given: the deferral or bounce reason, or the delivery response.
     pub last_reason: Option<String>,
+    /// The node that holds it: while it is in flight, the node delivering it (the
+    /// lease's node); otherwise the node that accepted its message. The embedded store
+    /// is one node: its own name ([`SqliteStore::open_node`]). The recipients
+    /// [`Store::due`] returns are held by the node that called it.
+    pub node: String,
 }
 
 /// A message's envelope and delivery state, without its body (see [`Store::data`]).
@@ -153,6 +158,9 @@ pub struct Envelope {
     pub policy: String,
     /// True once [`Store::set_delay_warned`] recorded that a delay warning was sent.
     pub delay_warned: bool,
+    /// The node that accepted the message (`[server] node`); the embedded store, one
+    /// node, gives its own name ([`SqliteStore::open_node`]).
+    pub node: String,
 }
 
 /// Recipient counts for one destination domain (or the totals).

@@ -120,6 +120,13 @@ fn rcpt_cols(p: &str) -> String {
     )
 }
 
+/// The node holding a recipient of `recipients {p}` whose message's row is `{m}`: the
+/// lease's node while the lease runs, else the node that accepted the message (read
+/// into [`Recipient::node`], after the [`rcpt_cols`]).
+fn holder_col(p: &str, m: &str) -> String {
+    format!("coalesce(CASE WHEN {p}lease_until >= clock_timestamp() THEN {p}lease_node END, {m})")
+}
+
 /// Milliseconds since the Unix epoch (0 for earlier times, saturating).
 fn to_ms(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
@@ -164,6 +171,12 @@ fn recipient_from_row(row: &Row) -> Result<Recipient, QueueError> {
         first_attempt: row.try_get::<_, Option<i64>>(9)?.map(from_ms),
         next_attempt: from_ms(row.try_get(10)?),
         last_reason: row.try_get(11)?,
+        // The holder, when the query selected it (`holder_col`).
+        node: if row.len() > 12 {
+            row.try_get(12)?
+        } else {
+            String::new()
+        },
     })
 }
 
@@ -967,6 +980,9 @@ impl Store for PgStore {
                 )
                 .await?;
             let mut out = recipients(&rows)?;
+            for r in &mut out {
+                r.node.clone_from(&self.inner.node);
+            }
             out.sort_by_key(|r| (r.next_attempt, r.mid, r.rid));
             if let Ok(mut l) = self.inner.leased.lock() {
                 for r in &out {
@@ -988,7 +1004,7 @@ impl Store for PgStore {
             let Some(r) = client
                 .query_opt(
                     "SELECT mid, sender, received_at, size, received_from, icid, policy,
-                            dsn_ret, dsn_envid, delay_warned
+                            dsn_ret, dsn_envid, delay_warned, node
                      FROM messages WHERE mid = $1",
                     &[&mid],
                 )
@@ -996,13 +1012,15 @@ impl Store for PgStore {
             else {
                 return Ok(None);
             };
+            let node: String = r.try_get(10)?;
             let rows = client
                 .query(
                     &format!(
-                        "SELECT {} FROM recipients WHERE mid = $1 ORDER BY rid",
-                        rcpt_cols("")
+                        "SELECT {}, {} FROM recipients WHERE mid = $1 ORDER BY rid",
+                        rcpt_cols(""),
+                        holder_col("", "$2")
                     ),
-                    &[&mid],
+                    &[&mid, &node],
                 )
                 .await?;
             Ok(Some(Envelope {
@@ -1017,6 +1035,7 @@ impl Store for PgStore {
                 dsn_ret: r.try_get(7)?,
                 dsn_envid: r.try_get(8)?,
                 delay_warned: r.try_get(9)?,
+                node,
             }))
         })
     }
@@ -1192,14 +1211,15 @@ impl Store for PgStore {
         Box::pin(async move {
             let client = self.inner.pool.get().await?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let cols = rcpt_cols("");
+            let cols = format!("{}, {}", rcpt_cols("r."), holder_col("r.", "m.node"));
             let rows = match domain {
                 Some(d) => {
                     client
                         .query(
                             &format!(
-                                "SELECT {cols} FROM recipients WHERE state = 0 AND domain = $1
-                                 ORDER BY mid, rid LIMIT $2"
+                                "SELECT {cols} FROM recipients r JOIN messages m ON m.mid = r.mid
+                                 WHERE r.state = 0 AND r.domain = $1
+                                 ORDER BY r.mid, r.rid LIMIT $2"
                             ),
                             &[&d.to_ascii_lowercase(), &limit],
                         )
@@ -1209,8 +1229,8 @@ impl Store for PgStore {
                     client
                         .query(
                             &format!(
-                                "SELECT {cols} FROM recipients WHERE state = 0
-                                 ORDER BY mid, rid LIMIT $1"
+                                "SELECT {cols} FROM recipients r JOIN messages m ON m.mid = r.mid
+                                 WHERE r.state = 0 ORDER BY r.mid, r.rid LIMIT $1"
                             ),
                             &[&limit],
                         )

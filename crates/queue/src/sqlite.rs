@@ -45,6 +45,9 @@ const CHANNEL_CAPACITY: usize = 4096;
 const MAX_IDLE_READERS: usize = 4;
 /// How long a connection waits for a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The node name [`SqliteStore::open`] gives the store (the default of `[server] node`
+/// when the host name's first label is not a usable name).
+const DEFAULT_NODE: &str = "gw";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS messages (
@@ -170,6 +173,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     commits: Arc<AtomicU64>,
     ops: Arc<AtomicU64>,
+    /// This node's name: the holder of every message (one node).
+    node: String,
     /// Held (locked) for the store's life; declared last so it is released last.
     _lock: File,
 }
@@ -310,6 +315,8 @@ fn recipient_from_row(row: &Row<'_>) -> rusqlite::Result<Recipient> {
         first_attempt: row.get::<_, Option<i64>>(9)?.map(from_ms),
         next_attempt: from_ms(row.get(10)?),
         last_reason: row.get(11)?,
+        // Filled in by the store (its node name).
+        node: String::new(),
     })
 }
 
@@ -351,6 +358,14 @@ impl SqliteStore {
     /// left in flight becomes queued again (at-least-once delivery). Blocking: call it
     /// before starting to serve, or from `spawn_blocking`.
     pub fn open(dir: &Path) -> Result<Self, QueueError> {
+        Self::open_node(dir, DEFAULT_NODE)
+    }
+
+    /// [`open`](Self::open), naming the node (`[server] node`): the embedded queue is
+    /// one node, which holds (receives and delivers) every message it stores, so
+    /// [`Recipient::node`] and [`Envelope::node`] are this name. It is not stored: a
+    /// queue directory opened under another name shows that name.
+    pub fn open_node(dir: &Path, node: &str) -> Result<Self, QueueError> {
         create_private_dir(dir).map_err(|e| io_err(dir, e))?;
         let lock_path = dir.join(LOCK_FILE);
         let lock = private_options()
@@ -441,9 +456,23 @@ impl SqliteStore {
                 readers: Mutex::new(Vec::new()),
                 commits,
                 ops,
+                node: node.to_owned(),
                 _lock: lock,
             }),
         })
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// Sets the node of recipients read from the database.
+    fn own(&self, mut rcpts: Vec<Recipient>) -> Vec<Recipient> {
+        for r in &mut rcpts {
+            r.node.clone_from(&self.inner.node);
+        }
+        rcpts
     }
 
     /// The queue directory.
@@ -965,6 +994,7 @@ fn op_envelope(conn: &Connection, mid: MessageId) -> Result<Option<Envelope>, Qu
                 dsn_ret: r.get(7)?,
                 dsn_envid: r.get(8)?,
                 delay_warned: r.get::<_, i64>(9)? != 0,
+                node: String::new(),
             })
         })
         .optional()?;
@@ -1091,12 +1121,21 @@ impl Store for SqliteStore {
             if limit == 0 {
                 return Ok(Vec::new());
             }
-            self.write(0, move |c| op_due(c, now, limit)).await
+            self.write(0, move |c| op_due(c, now, limit))
+                .await
+                .map(|r| self.own(r))
         })
     }
 
     fn envelope(&self, mid: MessageId) -> BoxFuture<'_, Result<Option<Envelope>, QueueError>> {
-        Box::pin(self.read(move |c| op_envelope(c, mid)))
+        Box::pin(async move {
+            let env = self.read(move |c| op_envelope(c, mid)).await?;
+            Ok(env.map(|mut e| {
+                e.recipients = self.own(std::mem::take(&mut e.recipients));
+                e.node.clone_from(&self.inner.node);
+                e
+            }))
+        })
     }
 
     fn data(&self, mid: MessageId) -> BoxFuture<'_, Result<Option<Vec<u8>>, QueueError>> {
@@ -1202,7 +1241,11 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<Recipient>, QueueError>> {
         let domain = domain.map(str::to_owned);
-        Box::pin(self.read(move |c| op_list(c, domain.as_deref(), limit)))
+        Box::pin(async move {
+            self.read(move |c| op_list(c, domain.as_deref(), limit))
+                .await
+                .map(|r| self.own(r))
+        })
     }
 
     fn next_due_time(&self) -> BoxFuture<'_, Result<Option<SystemTime>, QueueError>> {

@@ -226,3 +226,54 @@ async fn an_unreachable_database_is_a_temporary_error() {
     assert!(err.is_temporary());
     assert!(err.to_string().contains("unreachable"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_node_lists_the_node_holding_each_recipient() {
+    let Some(db) = Db::new() else { return };
+    let lease = Duration::from_secs(2);
+    let a = db.node("a", lease).await;
+    let b = db.node("b", lease).await;
+    let mid = a.enqueue(msg(2)).await.unwrap();
+    for store in [&a, &b] {
+        let env = store.envelope(mid).await.unwrap().unwrap();
+        assert_eq!(env.node, "a", "the accepting node");
+        assert!(env.recipients.iter().all(|r| r.node == "a"));
+    }
+
+    // b delivers RID 0: every node shows b holding it, a holding RID 1.
+    let taken = b.due(SystemTime::now(), 1).await.unwrap();
+    assert_eq!((taken[0].rid, taken[0].node.as_str()), (0, "b"));
+    for store in [&a, &b] {
+        let listed = store.list(None, 10).await.unwrap();
+        let held: Vec<(u64, bool, &str)> = listed
+            .iter()
+            .map(|r| (r.rid, r.in_flight, r.node.as_str()))
+            .collect();
+        assert_eq!(held, [(0, true, "b"), (1, false, "a")]);
+        let env = store.envelope(mid).await.unwrap().unwrap();
+        assert_eq!(env.recipients[0].node, "b");
+        assert_eq!(env.recipients[1].node, "a");
+    }
+    b.release(mid, &[0]).await.unwrap();
+    assert!(
+        a.list(None, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.node == "a")
+    );
+
+    // A lease that expired (its node died) no longer names that node.
+    assert_eq!(b.due(SystemTime::now(), 1).await.unwrap().len(), 1);
+    assert_eq!(a.list(None, 1).await.unwrap()[0].node, "b");
+    drop(b);
+    let start = Instant::now();
+    while a.list(None, 1).await.unwrap()[0].node != "a" {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the dead node's lease never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!a.list(None, 1).await.unwrap()[0].in_flight);
+}

@@ -24,6 +24,7 @@ both!(
     restart_recovers_leases_and_keeps_mids_increasing,
     concurrent_enqueues_are_durable_and_group_committed,
     store_is_usable_as_trait_object,
+    each_recipient_names_the_node_holding_it,
 );
 
 fn rcpt(address: &str) -> NewRecipient {
@@ -557,4 +558,51 @@ async fn store_is_usable_as_trait_object(fx: Fixture) {
         store.list(Some("example.com"), 5).await.unwrap()[0].mid,
         mid
     );
+}
+
+async fn each_recipient_names_the_node_holding_it(fx: Fixture) {
+    let store = fx.open_node("gw7").await.unwrap();
+    let mid = store
+        .enqueue(msg("a@example.org", &["b@example.com", "c@example.net"]))
+        .await
+        .unwrap();
+    let env = store.envelope(mid).await.unwrap().unwrap();
+    assert_eq!(env.node, "gw7", "the accepting node");
+    assert!(env.recipients.iter().all(|r| r.node == "gw7"));
+    let listed = store.list(None, 10).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|r| r.node == "gw7" && !r.in_flight));
+
+    // Leased: held by the node delivering it (this one).
+    let due = store.due(SystemTime::now(), 1).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].node, "gw7");
+    let listed = store.list(Some("example.com"), 10).await.unwrap();
+    assert!(listed[0].in_flight && listed[0].node == "gw7");
+    store
+        .deferred(mid, &[0], later(600), "451 later")
+        .await
+        .unwrap();
+    let env = store.envelope(mid).await.unwrap().unwrap();
+    assert!(
+        env.recipients
+            .iter()
+            .all(|r| r.node == "gw7" && !r.in_flight)
+    );
+    drop(env);
+    drop(store);
+
+    // Reopened under another name: PostgreSQL keeps the accepting node of each message;
+    // the embedded store is one node and names itself.
+    let store = fx.open_node("gw8").await.unwrap();
+    let env = store.envelope(mid).await.unwrap().unwrap();
+    let expected = match fx.kind {
+        common::Kind::Sqlite => "gw8",
+        common::Kind::Postgres => "gw7",
+    };
+    assert_eq!(env.node, expected);
+    let listed = store.list(None, 10).await.unwrap();
+    assert!(listed.iter().all(|r| r.node == expected), "{listed:?}");
+    let mid2 = store.enqueue(msg("", &["d@example.com"])).await.unwrap();
+    assert_eq!(store.envelope(mid2).await.unwrap().unwrap().node, "gw8");
 }

@@ -44,6 +44,50 @@ bounce_profile = "quick"
     wait_deferred(&e, "down.test").await;
     let store = e.running.store();
 
+    // The queued recipient names the node holding it (one node: `[server] node`, by
+    // default the host name's first label) in the API and on its Delivery Status page.
+    let r = common::request(
+        e.web,
+        "GET",
+        "/api/v1/queue?domain=down.test",
+        &[("Authorization", &bearer)],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let q: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(q[0]["node"], "gw", "{q}");
+    let mid = q[0]["mid"].as_u64().unwrap();
+    let r = common::request(
+        e.web,
+        "GET",
+        &format!("/api/v1/queue/{mid}"),
+        &[("Authorization", &bearer)],
+        b"",
+    )
+    .await;
+    let m: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        (&m["node"], &m["recipients"][0]["node"]),
+        (&"gw".into(), &"gw".into()),
+        "{m}"
+    );
+    let (cookie, _) = common::login(&e).await;
+    let page = common::request(
+        e.web,
+        "GET",
+        "/delivery-status/down.test",
+        &[("Cookie", &cookie)],
+        b"",
+    )
+    .await;
+    assert!(page.body.contains("<th>Node</th>"), "{}", page.body);
+    assert!(
+        page.body.contains(r#"<td class="node">gw</td>"#),
+        "{}",
+        page.body
+    );
+
     // The server is up now; "Deliver now" (the API, which is Admin::deliver_now as the
     // web UI and the CLI are) delivers at once.
     let sink = SmtpSink::start(SinkOptions {

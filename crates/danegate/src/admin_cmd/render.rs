@@ -174,6 +174,7 @@ pub(super) fn queued_text(list: &[QueuedView]) -> String {
                 } else {
                     time_text(q.next_attempt)
                 },
+                q.node.clone(),
                 q.last_reason.clone().unwrap_or_default(),
             ]
         })
@@ -186,6 +187,7 @@ pub(super) fn queued_text(list: &[QueuedView]) -> String {
             "SENDER",
             "ATTEMPTS",
             "NEXT ATTEMPT",
+            "NODE",
             "LAST REASON",
         ],
         &rows,

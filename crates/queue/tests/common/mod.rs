@@ -45,10 +45,10 @@ impl Fixture {
         self.open_node("gw1").await
     }
 
-    /// Opens the queue as the named node (SQLite has one node: the name is ignored).
+    /// Opens the queue as the named node (SQLite has one node, named so).
     pub async fn open_node(&self, node: &str) -> Result<Opened, QueueError> {
         match self.kind {
-            Kind::Sqlite => SqliteStore::open(self.dir.path()).map(Opened::Sqlite),
+            Kind::Sqlite => SqliteStore::open_node(self.dir.path(), node).map(Opened::Sqlite),
             Kind::Postgres => {
                 let conn = self.conn.as_deref().unwrap();
                 let pg: tokio_postgres::Config = conn.parse().unwrap();

@@ -196,13 +196,14 @@ pub(crate) async fn host_status(
         }
         h2 { "Queued recipients (" (h.queued.len()) ")" }
         table id="queued" {
-            thead { tr { th { "MID" } th { "RID" } th { "Recipient" } th { "Sender" } th { "Received" } th { "Attempts" } th { "Next attempt" } th { "Last reason" } th { "" } } }
+            thead { tr { th { "MID" } th { "RID" } th { "Recipient" } th { "Sender" } th { "Received" } th { "Attempts" } th { "Next attempt" } th { "Node" } th { "Last reason" } th { "" } } }
             tbody {
                 @for r in &h.queued {
                     tr {
                         td.num { (r.mid) } td.num { (r.rid) } td { (r.address) } td { (r.sender) }
                         td { (fmt_time(r.received_at)) } td.num { (r.attempts) }
                         td { @if r.in_flight { "in delivery" } @else { (fmt_time(r.next_attempt)) } }
+                        td.node { (r.node) }
                         td { (r.last_reason.clone().unwrap_or_default()) }
                         td {
                             form.inline method="post" action={ "/delivery-status/" (enc(&h.domain)) "/bounce" }
@@ -215,7 +216,7 @@ pub(crate) async fn host_status(
                         }
                     }
                 }
-                @if h.queued.is_empty() { tr { td colspan="9" { "Nothing queued." } } }
+                @if h.queued.is_empty() { tr { td colspan="10" { "Nothing queued." } } }
             }
         }
     };
