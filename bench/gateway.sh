@@ -29,6 +29,20 @@
 # user@down.bench.test (secure MX whose address has no listener: everything
 # stays queued), then danegate's VmHWM/VmRSS and the size of its data dir.
 #
+# Queue backends (MTAS entries besides "danegate", which uses the embedded SQLite
+# queue): "danegate_pg" is one danegate node on a PostgreSQL queue, "danegate_pg2" two
+# danegate serve nodes (gw1 on 127.0.0.1:2525, gw2 on 127.0.0.1:2526) sharing one
+# PostgreSQL queue, the load split over both listeners (two load generators, N/2
+# messages and M/2 clients each). PostgreSQL (Debian's postgresql package) runs in the
+# namespace as user postgres, data directory on the queue disk, Unix socket only,
+# default durability (fsync on, synchronous_commit on); a fresh database per run. Its
+# CPU time is measured in its own cgroup and reported beside danegate's, with its
+# transactions (pg_stat_database xact_commit: each statement outside a transaction
+# counts as one, reads included) and WAL bytes per message. Compare the three in one run with
+#     MTAS="danegate danegate_pg danegate_pg2"
+# (a queue report replaces the danegate/Postfix one). QUEUE=postgres [NODES=2] is a
+# shorthand that turns "danegate" in MTAS into danegate_pg [danegate_pg2].
+#
 # Not run by CI; no assertions on timings. Must run as root:
 #
 #     cargo build --release -p danegate -p danegate-smtp-sink -p danegate-smtp-load
@@ -38,7 +52,10 @@
 #     N            messages per MTA (default 2000)
 #     M            concurrent clients (default 20)
 #     SIZE         message size in bytes (default 2048)
-#     MTAS         "danegate postfix" (default), or one of them
+#     MTAS         "danegate postfix" (default), or one of them; also danegate_pg,
+#                  danegate_pg2 (see above)
+#     QUEUE        postgres: "danegate" in MTAS runs on PostgreSQL (NODES: 1 or 2)
+#     PG_BIN       PostgreSQL's bin directory (default: the newest /usr/lib/postgresql/*/bin)
 #     QUEUE_100K   1: the queued-memory mode above (Q_N default 100000,
 #                  Q_SIZE default 512, Q_SETTLE seconds after the last
 #                  submission before measuring, default 15)
@@ -85,6 +102,18 @@ outer() {
     "$SINK" --help | grep -q -- --count-only || die "'$SINK' has no --count-only (rebuild it)"
     QUEUE_100K=${QUEUE_100K:-0}
     MTAS=${MTAS:-danegate postfix}
+    if [ "${QUEUE:-sqlite}" = postgres ]; then
+        local pgm=danegate_pg
+        [ "${NODES:-1}" = 2 ] && pgm=danegate_pg2
+        MTAS=$(sed -E "s/(^| )danegate( |\$)/\1$pgm\2/" <<<"$MTAS")
+    fi
+    if [[ " $MTAS " == *" danegate_pg"* ]]; then
+        PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+        [ -x "${PG_BIN:-/nonexistent}/postgres" ] \
+            || die "PostgreSQL not found (apt-get install postgresql, or set PG_BIN)"
+        command -v setpriv >/dev/null 2>&1 || die "setpriv (util-linux) not found"
+        export PG_BIN
+    fi
     [ "$QUEUE_100K" = 1 ] && MTAS=danegate
     if [[ " $MTAS " == *" postfix "* ]] && ! command -v postfix >/dev/null 2>&1 \
         && ! [ -x /usr/sbin/postfix ]; then
@@ -109,6 +138,9 @@ outer() {
 
 PF_STARTED=""
 DG_PID=""
+DG_PIDS=()
+PG_DATA=""
+PG_CG=""
 LOOPDEV=""
 CGROUPS=()
 
@@ -163,8 +195,10 @@ gw_inner_cleanup() {
     if [ -n "$PF_STARTED" ]; then
         postfix -c "$WORK/postfix" stop >/dev/null 2>&1 || postfix -c "$WORK/postfix" abort >/dev/null 2>&1
     fi
-    [ -n "$DG_PID" ] && kill -TERM "$DG_PID" 2>/dev/null
+    local p
+    for p in "${DG_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
     [ -n "$DG_PID" ] && sleep 1
+    [ -n "$PG_DATA" ] && pg_as "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null 2>&1
     if [ -n "$LOOPDEV" ]; then
         umount "$DISK" 2>/dev/null || umount -l "$DISK" 2>/dev/null
         losetup -d "$LOOPDEV" 2>/dev/null
@@ -176,18 +210,22 @@ gw_inner_cleanup() {
     inner_cleanup
 }
 
+# write_danegate_conf [DIR DATA_DIR PORT NODE DB]: the configuration file (in
+# $WORK/DIR); with DB, the queue is that PostgreSQL database and the node is NODE.
 write_danegate_conf() {
-    local f="$WORK/danegate/danegate.toml"
-    mkdir -p "$WORK/danegate" "$DG_DATA_DIR"
+    local dir=${1:-danegate} data=${2:-$DG_DATA_DIR} port=${3:-2525} node=${4:-} db=${5:-}
+    local f="$WORK/$dir/danegate.toml"
+    mkdir -p "$WORK/$dir" "$data"
     cat >"$f" <<EOF
 [server]
 hostname = "danegate.client.test"
-data_dir = "$DG_DATA_DIR"
+data_dir = "$data"
+${node:+node = \"$node\"}
 ${DG_CACHE_MS:+connection_cache_idle_ms = $DG_CACHE_MS}
 
 [[listener]]
 name = "bench"
-address = "127.0.0.1:2525"
+address = "127.0.0.1:$port"
 
 [[sender_group]]
 name = "RELAYLIST"
@@ -214,35 +252,109 @@ name = "fast"
 initial_retry_secs = 60
 max_retry_interval_secs = 60
 EOF
+    if [ -n "$db" ]; then
+        cat >>"$f" <<EOF
+
+[queue]
+backend = "postgres"
+url = "host=$PG_SOCK port=5432 user=postgres dbname=$db"
+EOF
+    fi
     echo "$f"
 }
 
+# pg_as CMD...: runs a command as the postgres user (no PAM session: stays in the
+# caller's cgroup).
+pg_as() { setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; }
+
+# pg_start: initdb + start, once; the server and its backends in the cgroup PG_CG.
+pg_start() {
+    [ -n "$PG_DATA" ] && return 0
+    local base="$DISK/pg"
+    PG_SOCK="$WORK/pgsock"
+    mkdir -p "$base" "$PG_SOCK"
+    chown postgres "$base" "$PG_SOCK"
+    chmod 700 "$base"
+    chmod 755 "$PG_SOCK"
+    pg_as "$PG_BIN/initdb" -D "$base/data" -U postgres --auth=trust -E UTF8 >"$WORK/pg-initdb.log" 2>&1 \
+        || { cat "$WORK/pg-initdb.log" >&2; die "initdb failed"; }
+    cg_new postgres
+    PG_CG=$CG
+    CG=""
+    (
+        if [ -n "$PG_CG" ]; then echo "$BASHPID" >"$PG_CG/cgroup.procs"; fi
+        exec setpriv --reuid=postgres --regid=postgres --init-groups -- \
+            "$PG_BIN/pg_ctl" -D "$base/data" -l "$base/server.log" -w \
+            -o "-k $PG_SOCK -c listen_addresses='' -p 5432 -c max_connections=200" start
+    ) >"$WORK/pg-start.log" 2>&1 || { cat "$WORK/pg-start.log" "$base/server.log" >&2; die "PostgreSQL did not start"; }
+    PG_DATA="$base/data"
+    log "PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }') on $PG_SOCK (data on the queue disk, fsync on, synchronous_commit on)"
+}
+
+psql_q() { # psql_q DB SQL: one value
+    "$PG_BIN/psql" -h "$PG_SOCK" -p 5432 -U postgres -d "$1" -Atqc "$2"
+}
+
+# PostgreSQL counters of database DB: "commits wal_bytes" so far.
+pg_counters() {
+    local c w
+    c=$(psql_q "$1" "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+    w=$(psql_q "$1" "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+    echo "$c ${w%.*}"
+}
+
+# start_danegate [DIR DATA_DIR PORT NODE DB]: one node (see write_danegate_conf);
+# its PID is added to DG_PIDS (DG_PID: the first node). With arguments the cgroup is
+# the caller's (cg_new before the first node).
 start_danegate() {
-    local conf; conf=$(write_danegate_conf)
+    local dir=${1:-danegate}
+    local conf; conf=$(write_danegate_conf "$@")
     local dbg=()
     [ "$DEBUG" = 1 ] && dbg=(--debug)
     [ "$SHADOW" = 0 ] && dbg+=(--no-shadow)
-    cg_new danegate
-    (cg_join; exec "$DANEGATE" serve --config "$conf" "${dbg[@]}") >"$WORK/danegate/stdout.log" 2>"$WORK/danegate/stderr.log" &
-    DG_PID=$!
-    CHILD_PIDS+=("$DG_PID")
+    if [ $# -eq 0 ]; then cg_new danegate; fi
+    (cg_join; exec "$DANEGATE" serve --config "$conf" "${dbg[@]}") >"$WORK/$dir/stdout.log" 2>"$WORK/$dir/stderr.log" &
+    local pid=$!
+    [ -z "$DG_PID" ] && DG_PID=$pid
+    DG_PIDS+=("$pid")
+    CHILD_PIDS+=("$pid")
     local i
     for i in $(seq 1 100); do
-        grep -q 'listener bench on' "$WORK/danegate/stderr.log" 2>/dev/null && return 0
-        kill -0 "$DG_PID" 2>/dev/null || break
+        grep -q 'listener bench on' "$WORK/$dir/stderr.log" 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
-    tail -n 30 "$WORK/danegate/stderr.log" >&2
+    tail -n 30 "$WORK/$dir/stderr.log" >&2
     die "danegate did not start (config $conf)"
 }
 
 stop_danegate() {
-    kill -TERM "$DG_PID" 2>/dev/null || true
-    local i
-    for i in $(seq 1 50); do kill -0 "$DG_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$DG_PID" 2>/dev/null || true
-    wait "$DG_PID" 2>/dev/null || true
+    local p i
+    for p in "${DG_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${DG_PIDS[@]}"; do
+        for i in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
     DG_PID=""
+    DG_PIDS=()
+}
+
+# Bytes written (/proc/PID/io write_bytes) by the running danegate nodes, summed.
+dg_io() {
+    local p t=0 b
+    for p in "${DG_PIDS[@]}"; do
+        b=$(awk '/^write_bytes:/ { print $2 }' "/proc/$p/io" 2>/dev/null || echo 0)
+        t=$((t + ${b:-0}))
+    done
+    echo "$t"
+}
+
+# CPU clock ticks (user + system) of the running danegate nodes, summed.
+dg_ticks() {
+    local p t=0
+    for p in "${DG_PIDS[@]}"; do t=$((t + $(proc_cpu_ticks "$p"))); done
+    echo "$t"
 }
 
 start_postfix() {
@@ -312,13 +424,37 @@ stop_postfix() {
 }
 
 # run_load NAME TARGET RCPT N SIZE -> $WORK/NAME.load.json
+# With several targets ("A B"): one load generator per target at once, N/k messages
+# and M/k clients each; the results merged (accepted summed, first start to last end;
+# p50/p99 are the largest of the generators' figures).
 run_load() {
     local name=$1 target=$2 rcpt=$3 n=$4 size=$5
     local progress=0
     [ "$n" -ge 20000 ] && progress=10000
-    "$LOAD" --target "$target" --messages "$n" --concurrency "$M" --size "$size" \
-        --rcpt "$rcpt" --rcpts "$RCPTS" --progress "$progress" >"$WORK/$name.load.json" 2>"$WORK/$name.load.err" || true
-    cat "$WORK/$name.load.err" >&2
+    local targets
+    read -r -a targets <<<"$target"
+    if [ "${#targets[@]}" -eq 1 ]; then
+        "$LOAD" --target "$target" --messages "$n" --concurrency "$M" --size "$size" \
+            --rcpt "$rcpt" --rcpts "$RCPTS" --progress "$progress" >"$WORK/$name.load.json" 2>"$WORK/$name.load.err" || true
+        cat "$WORK/$name.load.err" >&2
+    else
+        local i pids=() k=${#targets[@]}
+        for i in "${!targets[@]}"; do
+            "$LOAD" --target "${targets[$i]}" --messages $((n / k)) --concurrency $(((M + k - 1) / k)) \
+                --size "$size" --rcpt "$rcpt" --rcpts "$RCPTS" --progress "$progress" \
+                >"$WORK/$name.load.$i.json" 2>"$WORK/$name.load.$i.err" &
+            pids+=("$!")
+        done
+        for i in "${pids[@]}"; do wait "$i" || true; done
+        cat "$WORK/$name".load.*.err >&2
+        jq -s '{target: (map(.target) | join(" ")), accepted: (map(.accepted) | add),
+                rejected: (map(.rejected) | add), errors: (map(.errors) | add),
+                start_unix_ms: (map(.start_unix_ms) | min), end_unix_ms: (map(.end_unix_ms) | max),
+                p50_ms: (map(.p50_ms) | max), p99_ms: (map(.p99_ms) | max)}
+               | .seconds = ((.end_unix_ms - .start_unix_ms) / 1000)
+               | .msgs_per_sec = (if .seconds > 0 then .accepted / .seconds else 0 end)' \
+            "$WORK/$name".load.[0-9].json >"$WORK/$name.load.json" || die "load generator failed for $name"
+    fi
     jq -c . "$WORK/$name.load.json" >&2 || die "load generator failed for $name"
 }
 
@@ -337,13 +473,20 @@ warm_up() {
 
 # measure NAME TARGET: the N-message run; results in $WORK/NAME.result
 # "accepted_mps delivered_mps p50 p99 accepted delivered_s"
+# measure NAME TARGET [DB]: with DB (PostgreSQL), also $WORK/NAME.pg
+# "cpu_ms commits wal_bytes" per message.
 measure() {
     local name=$1 target=$2 base start_ms last_ms tls0 conns0 cpu0 disk0 io0=0 perf_pid=""
+    local pgcpu0=0 pgc0="" db=${3:-}
     base=$(gw_sink_count) tls0=$(gw_sink_tls) conns0=$(gw_sink_conns)
     sync -f "$DISK" 2>/dev/null || true
     cpu0=$(cg_cpu_ns) disk0=$(disk_written)
-    [ "$name" = danegate ] && io0=$(awk '/^write_bytes:/ { print $2 }' "/proc/$DG_PID/io")
-    if [ "$name" = danegate ] && [ "$PERF" = 1 ]; then
+    [[ "$name" == danegate* ]] && io0=$(dg_io)
+    if [ -n "$db" ]; then
+        [ -n "$PG_CG" ] && pgcpu0=$(cat "$PG_CG/cpuacct.usage")
+        pgc0=$(pg_counters "$db")
+    fi
+    if [[ "$name" == danegate* ]] && [ "$PERF" = 1 ]; then
         perf record -g -o "$WORK/danegate.$ROUND.perf.data" -p "$DG_PID" >/dev/null 2>&1 &
         perf_pid=$!
     fi
@@ -370,7 +513,18 @@ measure() {
     sync -f "$DISK" 2>/dev/null || true
     local cpu1 disk1 io1=0
     cpu1=$(cg_cpu_ns) disk1=$(disk_written)
-    [ "$name" = danegate ] && io1=$(awk '/^write_bytes:/ { print $2 }' "/proc/$DG_PID/io")
+    [[ "$name" == danegate* ]] && io1=$(dg_io)
+    if [ -n "$db" ]; then
+        local pgcpu1=0 pgc1 c0 w0 c1 w1
+        [ -n "$PG_CG" ] && pgcpu1=$(cat "$PG_CG/cpuacct.usage")
+        pgc1=$(pg_counters "$db")
+        read -r c0 w0 <<<"$pgc0"
+        read -r c1 w1 <<<"$pgc1"
+        # PostgreSQL: CPU ms, commits and WAL bytes per accepted message.
+        awk -v c=$((pgcpu1 - pgcpu0)) -v x=$((c1 - c0)) -v w=$((w1 - w0)) -v n="$acc" -v cg="$PG_CG" \
+            'BEGIN { if (n == 0) n = 1; printf "%s %.2f %.0f\n", (cg == "" ? "-" : sprintf("%.3f", c / 1e6 / n)), x / n, w / n }' \
+            >"$WORK/$name.pg"
+    fi
     awk -v c=$((cpu1 - cpu0)) -v d=$((disk1 - disk0)) -v i=$((io1 - io0)) -v n="$acc" -v dev="${DISK_DEV:-}" \
         'BEGIN { if (n == 0) n = 1; printf "%.3f %s %s\n", c / 1e6 / n, (dev == "" ? "-" : sprintf("%.0f", d / n)), (i == 0 ? "-" : sprintf("%.0f", i / n)) }' \
         >"$WORK/$name.extra"
@@ -397,9 +551,9 @@ bench_danegate() {
         echo "- - - - 0 -" >"$WORK/danegate.result"
     else
         local cpu0 cpu1
-        cpu0=$(proc_cpu_ticks "$DG_PID")
+        cpu0=$(dg_ticks)
         measure danegate 127.0.0.1:2525
-        cpu1=$(proc_cpu_ticks "$DG_PID")
+        cpu1=$(dg_ticks)
         # CPU time (user + system) of the danegate process over the measured run.
         awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" -v n="$N" \
             'BEGIN { printf "%.3f %.3f\n", (b - a) / hz, (b - a) / hz * 1000 / n }' >"$WORK/danegate.cpu"
@@ -410,6 +564,39 @@ bench_danegate() {
     kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
     stop_danegate
 }
+
+# bench_pg NAME NODES: NODES danegate nodes (gw1 on 127.0.0.1:2525, gw2 on :2526, ...)
+# on a fresh PostgreSQL database; results in $WORK/NAME.{result,extra,sink,cpu,pg}.
+bench_pg() {
+    local name=$1 nodes=$2 db="dg_$1_${ROUND:-1}" i targets=() ok=1
+    pg_start
+    "$PG_BIN/createdb" -h "$PG_SOCK" -p 5432 -U postgres "$db" || die "createdb $db failed"
+    cg_new "$name"
+    for i in $(seq 1 "$nodes"); do
+        rm -rf "$DISK/$name-gw$i"
+        start_danegate "$name-gw$i" "$DISK/$name-gw$i" $((2524 + i)) "gw$i" "$db"
+        targets+=("127.0.0.1:$((2524 + i))")
+    done
+    for i in "${targets[@]}"; do
+        warm_up "$name" "$i" || ok=0
+    done
+    if [ "$ok" != 1 ]; then
+        for i in $(seq 1 "$nodes"); do tail -n 40 "$WORK/$name-gw$i/stderr.log" >&2; done
+        echo "- - - - 0 -" >"$WORK/$name.result"
+    else
+        local cpu0 cpu1
+        cpu0=$(dg_ticks)
+        measure "$name" "${targets[*]}" "$db"
+        cpu1=$(dg_ticks)
+        awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" -v n="$N" \
+            'BEGIN { printf "%.3f %.3f\n", (b - a) / hz, (b - a) / hz * 1000 / n }' >"$WORK/$name.cpu"
+    fi
+    sleep 1
+    stop_danegate
+}
+
+bench_danegate_pg() { bench_pg danegate_pg 1; }
+bench_danegate_pg2() { bench_pg danegate_pg2 2; }
 
 bench_postfix() {
     start_postfix
@@ -502,6 +689,53 @@ restart_100k() {
     stop_danegate
 }
 
+# The queue comparison: one column per entry of MTAS (danegate = SQLite).
+report_queues() {
+    local m cols=() label vals v a b tot=()
+    for m in $MTAS; do
+        case $m in
+            danegate) label="sqlite-1node" ;;
+            danegate_pg) label="pg-1node" ;;
+            danegate_pg2) label="pg-2nodes" ;;
+            *) label=$m ;;
+        esac
+        cols+=("$label")
+    done
+    row() { local h=$1; shift; printf '%-34s' "$h"; printf ' %13s' "$@"; echo; }
+    # field FILE INDEX: the INDEXth word of $WORK/<mta>.FILE of each MTA, in vals.
+    field() {
+        vals=()
+        for m in $MTAS; do
+            v=-
+            [ -f "$WORK/$m.$1" ] && v=$(awk -v i="$2" '{ print $i }' "$WORK/$m.$1")
+            vals+=("${v:--}")
+        done
+    }
+    echo
+    echo "round ${ROUND:-1}: queue backends: N=$N messages of $SIZE bytes, $RCPTS recipient(s) each, M=$M clients (split over the listeners), DANE-EE 3 1 1 MX, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    row "" "${cols[@]}"
+    field result 5; row "accepted (of $N)" "${vals[@]}"
+    field result 1; row "accepted msgs/s" "${vals[@]}"
+    field result 2; row "delivered msgs/s" "${vals[@]}"
+    field result 6; row "delivered in s (from 1st submit)" "${vals[@]}"
+    field result 3; row "accept latency p50 ms" "${vals[@]}"
+    field result 4; row "accept latency p99 ms" "${vals[@]}"
+    field extra 1; row "danegate CPU ms/msg (cgroup)" "${vals[@]}"
+    field pg 1; row "PostgreSQL CPU ms/msg (cgroup)" "${vals[@]}"
+    for m in $MTAS; do
+        a=-; b=0
+        [ -f "$WORK/$m.extra" ] && a=$(awk '{ print $1 }' "$WORK/$m.extra")
+        [ -f "$WORK/$m.pg" ] && b=$(awk '{ print $1 }' "$WORK/$m.pg")
+        tot+=("$(awk -v a="$a" -v b="$b" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%.3f", a + b }')")
+    done
+    row "total CPU ms/msg" "${tot[@]}"
+    field pg 2; row "PostgreSQL transactions/msg" "${vals[@]}"
+    field pg 3; row "PostgreSQL WAL bytes/msg" "${vals[@]}"
+    field extra 2; row "disk bytes written/msg" "${vals[@]}"
+    field sink 2; row "sink: delivery connections" "${vals[@]}"
+    field sink 1; row "sink: received over TLS" "${vals[@]}"
+}
+
 mib() { awk -v k="$1" 'BEGIN { if (k == "" || k == "-") print "-"; else printf "%.1f", k / 1024 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2fx", a / b }'; }
 
@@ -573,11 +807,16 @@ inside() {
     local mta f
     for ROUND in $(seq 1 "$ROUNDS"); do
         for mta in $MTAS; do
-            log "--- round $ROUND: $mta ---"
+            log "--- round $ROUND: $mta (load average $(cut -d' ' -f1-3 /proc/loadavg)) ---"
             "bench_$mta"
         done
-        report | tee "$WORK/report.$ROUND.txt"
-        for f in "$WORK"/danegate.{result,extra,sink,mem} "$WORK"/postfix.{result,extra,sink,mem,verified}; do
+        if [[ " $MTAS " == *" danegate_pg"* ]]; then
+            report_queues | tee "$WORK/report.$ROUND.txt"
+        else
+            report | tee "$WORK/report.$ROUND.txt"
+        fi
+        for f in "$WORK"/danegate.{result,extra,sink,mem,cpu} "$WORK"/postfix.{result,extra,sink,mem,verified} \
+                 "$WORK"/danegate_pg{,2}.{result,extra,sink,cpu,pg}; do
             [ -f "$f" ] && mv "$f" "$f.$ROUND"
         done
     done
