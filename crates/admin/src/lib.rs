@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod central;
 pub mod control;
 pub mod daneverify;
 pub mod edit;
@@ -233,6 +234,7 @@ pub struct Admin {
     running: Arc<Running>,
     edits: Arc<Mutex<()>>,
     commit_hook: Option<CommitHook>,
+    central: Option<Arc<central::Central>>,
 }
 
 /// Seconds since the Unix epoch (0 before it).
@@ -271,7 +273,93 @@ impl Admin {
             running,
             edits: Arc::new(Mutex::new(())),
             commit_hook: None,
+            central: None,
         }
+    }
+
+    /// Shares the configuration through the cluster's database ([`central`]): changes
+    /// are stored as a new central version before they are applied here, and
+    /// [`Admin::apply_central`] applies the versions of other nodes. Every `Admin` given
+    /// the same [`central::Central`] shares one edit lock.
+    pub fn with_central(mut self, central: Arc<central::Central>) -> Self {
+        self.edits = Arc::clone(&central.edits);
+        self.central = Some(central);
+        self
+    }
+
+    /// The central configuration, when the cluster shares one.
+    pub fn central(&self) -> Option<&Arc<central::Central>> {
+        self.central.as_ref()
+    }
+
+    /// Stores the shared sections of `new` centrally when they differ from those of
+    /// `old` (nothing without a central store). Called with the edit lock held.
+    fn publish(&self, old: &Config, new: &Config) -> Result<(), FormErrors> {
+        match &self.central {
+            Some(c) if central::shared_table(old) != central::shared_table(new) => {
+                c.publish_blocking(new).map_err(FormErrors::general)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies a central version made on another node: its shared sections merged into
+    /// this node's file (only they are rewritten; the node's own keys and comments
+    /// stay), validated, written atomically and applied like [`Admin::commit`]. A version
+    /// that does not validate here is not applied, and is logged as an error.
+    pub fn apply_central(&self, v: &danegate_queue::postgres::central::ConfigVersion) {
+        let _guard = self.edits.lock().unwrap_or_else(|p| p.into_inner());
+        let (Some(c), Some(path)) = (&self.central, self.config_path()) else {
+            return;
+        };
+        if c.applied().is_some_and(|a| a >= v.version) {
+            // This node holds it or a newer one already (its own edit, meanwhile).
+            return;
+        }
+        let what = central::describe(v);
+        let running = self.config();
+        let Ok(wanted) = central::parse_shared(&v.shared) else {
+            c.set_refused(v.version, "not TOML".into());
+            tracing::error!(target: "danegate::mail", "central configuration {what} is NOT applied on this node: not TOML");
+            return;
+        };
+        if central::shared_table(&running) == wanted {
+            c.set_applied(v.version);
+            return;
+        }
+        // The file as it is (it may hold edits of this node's own keys not committed
+        // yet); the running configuration when it does not load.
+        let text = std::fs::read_to_string(&path).ok();
+        let base = text
+            .as_deref()
+            .and_then(|t| Config::from_toml_str(t, &path.display().to_string()).ok())
+            .unwrap_or_else(|| (*running).clone());
+        let refuse = |why: String| {
+            tracing::error!(target: "danegate::mail", "central configuration {what} is NOT applied on this node, which keeps its configuration: {why}");
+            c.set_refused(v.version, why);
+        };
+        let new = match central::merged(&base, &v.shared) {
+            Ok(n) => n,
+            Err(e) => return refuse(e),
+        };
+        let out = central::merged_text(text.as_deref(), &base, &new);
+        if let Err(e) = write_atomically(&path, &out) {
+            return refuse(format!("cannot write {}: {e}", path.display()));
+        }
+        if let Err(e) = self.running.apply(new.clone()) {
+            if let Some(old) = &text {
+                let _ = write_atomically(&path, old);
+            }
+            return refuse(format!("the gateway refused it: {e}"));
+        }
+        c.set_applied(v.version);
+        let mut note = String::new();
+        if let Some(hook) = &self.commit_hook
+            && let Err(e) = hook(&new)
+        {
+            note = format!(" (but: {e})");
+        }
+        tracing::info!(target: "danegate::mail", "central configuration {what} applied; written to {}{note}", path.display());
     }
 
     /// Runs `hook` after each successful [`Admin::commit`] (what `danegate serve` does
@@ -324,6 +412,7 @@ impl Admin {
         };
         let old = self.config();
         let new = edit::edit_config(&old, change)?;
+        self.publish(&old, &new)?;
         let old_text = std::fs::read(&path).ok();
         // The operator's file with only the changed keys rewritten (comments, order and
         // formatting kept); the canonical form when that is not possible.
@@ -499,6 +588,7 @@ impl Admin {
             ));
         };
         let new = Config::load(&path).map_err(|e| edit::config_errors(&e))?;
+        self.publish(&self.config(), &new)?;
         for lint in new.lints() {
             tracing::warn!(target: "danegate::mail", "config: {lint}");
         }

@@ -25,6 +25,7 @@
 //! answers `451`); the pool reconnects by itself, and the session task reconnects with
 //! a back-off.
 
+pub mod central;
 pub mod migrate;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -1,0 +1,303 @@
+//! The central, versioned configuration of a cluster: real `danegate serve` nodes on
+//! one real PostgreSQL database (testkit), edited with the real admin CLI over their
+//! control sockets.
+//!
+//! * a Destination Controls edit on node gw1 (`destconfig add`) is stored centrally and
+//!   applied by node gw2 within seconds: gw2's `destconfig list` shows it and gw2's
+//!   file holds it, with gw2's own keys and comments kept;
+//! * an SMTP route set on gw2 is applied by gw1 the same way;
+//! * a node started later on a stale file takes the central version (which wins);
+//! * `config check` reports a hand-edited file's differences, and none for an identical
+//!   file; `config history` lists the versions.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use danegate_testkit::{
+    gateway::{GatewayToml, ServeProcess},
+    host::free_port,
+    postgres::PgServer,
+};
+
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+/// "Within a few seconds": the nodes poll every 2 s besides LISTEN/NOTIFY.
+const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A node's file: its own data directory, listener and a comment of its own; the same
+/// shared sections on every node.
+fn node_config(dir: &Path, node: &str, db_url: &str) -> PathBuf {
+    let text = GatewayToml {
+        listen_port: free_port(),
+        extra: format!("[queue]\nbackend = \"postgres\"\nurl = \"{db_url}\"\npool_size = 4\n"),
+        ..GatewayToml::without_dns_world(&dir.join(format!("{node}-data")))
+    }
+    .render()
+    .replace(
+        "[server]\n",
+        &format!("# {node}: this node's own file\n[server]\nnode = \"{node}\"   # unique\n"),
+    );
+    let cfg = dir.join(format!("{node}.toml"));
+    std::fs::write(&cfg, text).unwrap();
+    cfg
+}
+
+fn start(cfg: &Path, cwd: &Path) -> ServeProcess {
+    ServeProcess::start(
+        env!("CARGO_BIN_EXE_danegate"),
+        cfg,
+        free_port(),
+        cwd,
+        START_TIMEOUT,
+    )
+}
+
+/// `danegate --config CFG ARGS...`: exit code, stdout + stderr.
+fn cli(cfg: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_danegate"))
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn ok(cfg: &Path, args: &[&str]) -> String {
+    let (code, out) = cli(cfg, args);
+    assert_eq!(code, 0, "danegate {args:?}: {out}");
+    out
+}
+
+/// `danegate config check --config CFG`.
+fn check(cfg: &Path) -> (i32, String) {
+    sub(&["config", "check"], cfg)
+}
+
+/// `danegate ARGS... --config CFG` (the subcommand's own `--config`).
+fn sub(args: &[&str], cfg: &Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_danegate"))
+        .args(args)
+        .arg("--config")
+        .arg(cfg)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Waits until `pred` holds.
+fn wait_for(
+    what: &str,
+    timeout: Duration,
+    mut pred: impl FnMut() -> bool,
+    log: impl Fn() -> String,
+) {
+    let t0 = Instant::now();
+    while !pred() {
+        assert!(
+            t0.elapsed() < timeout,
+            "timed out ({timeout:?}) waiting for {what}:\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("cluster_config: {what} after {:?}", t0.elapsed());
+}
+
+#[test]
+fn an_edit_on_one_node_is_applied_by_every_node() {
+    let Some(pg) = PgServer::shared() else { return };
+    let db = pg.create_database();
+    let url = pg.url(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_a = node_config(dir.path(), "gw1", &url);
+    let cfg_b = node_config(dir.path(), "gw2", &url);
+    let mut a = start(&cfg_a, dir.path());
+    // The first node seeded the central configuration from its file.
+    a.wait_line("the seed", START_TIMEOUT, |l| {
+        l.contains("central configuration: no version stored yet; version 1 seeded")
+    });
+    let mut b = start(&cfg_b, dir.path());
+    let logs = |a: &ServeProcess, b: &ServeProcess| {
+        format!("gw1:\n{}\ngw2:\n{}", a.log_tail(), b.log_tail())
+    };
+
+    // An identical file: config check finds no difference.
+    let (code, out) = check(&cfg_b);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("this file matches version 1, made on gw1"),
+        "{out}"
+    );
+
+    // A Destination Controls edit on gw1 through the admin CLI (gw1's control socket).
+    ok(
+        &cfg_a,
+        &[
+            "destconfig",
+            "add",
+            "central.test",
+            "--max-concurrent-connections",
+            "7",
+            "--tls",
+            "required",
+        ],
+    );
+    // gw2 applies it: its running configuration and its file.
+    wait_for(
+        "gw1's edit in gw2's destconfig list",
+        APPLY_TIMEOUT,
+        || {
+            cli(&cfg_b, &["destconfig", "list"])
+                .1
+                .contains("central.test")
+        },
+        || logs(&a, &b),
+    );
+    let show = ok(&cfg_b, &["destconfig", "show", "central.test"]);
+    assert!(show.contains('7'), "{show}");
+    let text_b = std::fs::read_to_string(&cfg_b).unwrap();
+    assert!(text_b.contains("domain = \"central.test\""), "{text_b}");
+    assert!(
+        text_b.contains("max_concurrent_connections = 7"),
+        "{text_b}"
+    );
+    // gw2's own keys and comments are untouched.
+    assert!(
+        text_b.starts_with("# gw2: this node's own file\n"),
+        "{text_b}"
+    );
+    assert!(text_b.contains("node = \"gw2\"   # unique"), "{text_b}");
+    assert!(!text_b.contains("gw1"), "{text_b}");
+    b.wait_line("the apply line", APPLY_TIMEOUT, |l| {
+        l.contains("central configuration version 2, made on gw1") && l.contains("applied")
+    });
+
+    // The other way: an SMTP route set on gw2 reaches gw1.
+    ok(
+        &cfg_b,
+        &["smtproutes", "set", "route.test", "10.9.9.9:2525"],
+    );
+    wait_for(
+        "gw2's route on gw1",
+        APPLY_TIMEOUT,
+        || {
+            cli(&cfg_a, &["smtproutes", "list"])
+                .1
+                .contains("route.test")
+        },
+        || logs(&a, &b),
+    );
+    assert!(
+        std::fs::read_to_string(&cfg_a)
+            .unwrap()
+            .contains("10.9.9.9:2525")
+    );
+
+    // A node started later on a stale file (without either change) takes the central
+    // version at start.
+    let cfg_c = node_config(dir.path(), "gw3", &url);
+    let stale = std::fs::read_to_string(&cfg_c).unwrap();
+    let (code, out) = check(&cfg_c);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "warning: this file differs from the central configuration (version 3, made on gw2"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("destination \"central.test\": only in the central configuration"),
+        "{out}"
+    );
+    assert!(
+        out.contains("smtp_route \"route.test\": only in the central configuration"),
+        "{out}"
+    );
+    let mut c = start(&cfg_c, dir.path());
+    c.wait_line("central wins", START_TIMEOUT, |l| {
+        l.contains("central configuration version 3")
+            && l.contains("the central configuration wins")
+    });
+    let list = ok(&cfg_c, &["destconfig", "list"]);
+    assert!(list.contains("central.test"), "{list}");
+    let text_c = std::fs::read_to_string(&cfg_c).unwrap();
+    assert!(
+        text_c.contains("central.test") && text_c.contains("route.test"),
+        "{text_c}"
+    );
+    assert!(text_c.contains("node = \"gw3\"   # unique"), "{text_c}");
+    let (code, out) = check(&cfg_c);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("this file matches version 3"), "{out}");
+
+    // A file edited by hand: config check names what differs.
+    let edited = text_c.replace(
+        "max_concurrent_connections = 7",
+        "max_concurrent_connections = 9",
+    );
+    assert_ne!(edited, text_c);
+    let hand = dir.path().join("hand.toml");
+    std::fs::write(&hand, edited).unwrap();
+    let (code, out) = check(&hand);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "destination \"central.test\": max_concurrent_connections = 9 in this file, 7 centrally"
+        ),
+        "{out}"
+    );
+    drop(stale);
+
+    // The history: three versions, newest first.
+    let (code, hist) = sub(&["config", "history"], &cfg_a);
+    assert_eq!(code, 0, "{hist}");
+    let lines: Vec<&str> = hist.lines().collect();
+    assert_eq!(lines.len(), 3, "{hist}");
+    assert!(lines[0].starts_with("version 3, made on gw2"), "{hist}");
+    assert!(lines[0].contains("(based on 2)"), "{hist}");
+    assert!(
+        lines[2].starts_with("version 1, made on gw1") && lines[2].contains("(seeded)"),
+        "{hist}"
+    );
+
+    // `danegate commit` of a hand edit on gw3 publishes it; gw1 applies it.
+    let t = std::fs::read_to_string(&cfg_c).unwrap().replace(
+        "max_concurrent_connections = 7",
+        "max_concurrent_connections = 11",
+    );
+    std::fs::write(&cfg_c, t).unwrap();
+    let (code, out) = sub(&["commit"], &cfg_c);
+    assert_eq!(code, 0, "{out}");
+    wait_for(
+        "gw3's committed file on gw1",
+        APPLY_TIMEOUT,
+        || {
+            std::fs::read_to_string(&cfg_a)
+                .unwrap()
+                .contains("max_concurrent_connections = 11")
+        },
+        || logs(&a, &c),
+    );
+    assert!(a.alive() && b.alive() && c.alive());
+}
