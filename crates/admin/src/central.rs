@@ -415,9 +415,12 @@ pub async fn startup(db: &CentralDb, path: &Path, config: Config) -> Startup {
                 }
             }
         };
-        return match apply_at_start(path, config, &v) {
-            Ok(s) => s,
-            Err((config, e)) => {
+        return match apply_at_start(path, &config, &v) {
+            Ok(new) => Startup {
+                config: new.unwrap_or(config),
+                applied: Some(v.version),
+            },
+            Err(e) => {
                 tracing::error!(target: "danegate::mail", "central configuration {} is NOT applied on this node (it does not validate here): {e}", describe(&v));
                 keep(config)
             }
@@ -426,37 +429,26 @@ pub async fn startup(db: &CentralDb, path: &Path, config: Config) -> Startup {
     keep(config)
 }
 
+/// The configuration to start with when the central version `v` differs from the
+/// file's (written into the file); `None` when they are equal.
 fn apply_at_start(
     path: &Path,
-    config: Config,
+    config: &Config,
     v: &ConfigVersion,
-) -> Result<Startup, (Config, String)> {
-    let central = match parse_shared(&v.shared) {
-        Ok(t) => t,
-        Err(e) => return Err((config, e)),
-    };
-    let here = shared_table(&config);
+) -> Result<Option<Config>, String> {
+    let central = parse_shared(&v.shared)?;
+    let here = shared_table(config);
     if here == central {
-        return Ok(Startup {
-            config,
-            applied: Some(v.version),
-        });
+        return Ok(None);
     }
     let diffs = differences(&here, &central);
-    let new = match merged(&config, &v.shared) {
-        Ok(n) => n,
-        Err(e) => return Err((config, e)),
-    };
+    let new = merged(config, &v.shared)?;
     let text = std::fs::read_to_string(path).ok();
-    let out = merged_text(text.as_deref(), &config, &new);
-    if let Err(e) = crate::write_atomically(path, &out) {
-        return Err((config, format!("cannot write {}: {e}", path.display())));
-    }
+    let out = merged_text(text.as_deref(), config, &new);
+    crate::write_atomically(path, &out)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     tracing::warn!(target: "danegate::mail", "central configuration {} differs from {}: applied it (the central configuration wins): {}", describe(v), path.display(), diffs.join("; "));
-    Ok(Startup {
-        config: new,
-        applied: Some(v.version),
-    })
+    Ok(Some(new))
 }
 
 /// The follower: applies every newer central version to this node (notifications on

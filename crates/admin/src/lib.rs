@@ -353,6 +353,9 @@ impl Admin {
             return refuse(format!("the gateway refused it: {e}"));
         }
         c.set_applied(v.version);
+        for lint in new.lints() {
+            tracing::warn!(target: "danegate::mail", "config: {lint}");
+        }
         let mut note = String::new();
         if let Some(hook) = &self.commit_hook
             && let Err(e) = hook(&new)

@@ -8,7 +8,10 @@
 //! * an SMTP route set on gw2 is applied by gw1 the same way;
 //! * a node started later on a stale file takes the central version (which wins);
 //! * `config check` reports a hand-edited file's differences, and none for an identical
-//!   file; `config history` lists the versions.
+//!   file; `config history` lists the versions; `danegate commit` of a hand edit is
+//!   stored and applied by the other nodes;
+//! * a version that does not validate is applied by no node (each logs it) and
+//!   `config check` shows it; the next valid version is applied.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
@@ -18,6 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use danegate_queue::postgres::central::{self, CentralDb, Published};
 use danegate_testkit::{
     gateway::{GatewayToml, ServeProcess},
     host::free_port,
@@ -184,7 +188,7 @@ fn an_edit_on_one_node_is_applied_by_every_node() {
     );
     // gw2's own keys and comments are untouched.
     assert!(
-        text_b.starts_with("# gw2: this node's own file\n"),
+        text_b.contains("\n# gw2: this node's own file\n[server]\n"),
         "{text_b}"
     );
     assert!(text_b.contains("node = \"gw2\"   # unique"), "{text_b}");
@@ -298,6 +302,64 @@ fn an_edit_on_one_node_is_applied_by_every_node() {
                 .contains("max_concurrent_connections = 11")
         },
         || logs(&a, &c),
+    );
+
+    // A version that does not validate (stored by a node of a newer build, or by
+    // hand): no node applies it, each says so, and config check shows the difference.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = CentralDb::new(pg.conn_string(&db).parse().unwrap(), None);
+    let publish = |text: String, based_on: i64| {
+        rt.block_on(async {
+            let (mut client, _) = store.session(false).await.unwrap();
+            central::publish(&mut client, Some(based_on), &text, "gw9")
+                .await
+                .unwrap()
+        })
+    };
+    let v4 = rt
+        .block_on(async {
+            let (client, _) = store.session(false).await.unwrap();
+            central::current(&client).await.unwrap()
+        })
+        .unwrap();
+    assert_eq!(v4.version, 4);
+    let bad = v4.shared.replace(
+        "max_concurrent_connections = 11",
+        "max_concurrent_connections = 5000",
+    );
+    assert_ne!(bad, v4.shared);
+    assert_eq!(publish(bad, 4), Published::Made(5));
+    for (name, node) in [("gw1", &mut a), ("gw2", &mut b)] {
+        let l = node.wait_line("the refusal", APPLY_TIMEOUT, |l| {
+            l.contains("central configuration version 5, made on gw9")
+                && l.contains("is NOT applied on this node")
+        });
+        assert!(l.contains("max_concurrent_connections"), "{name}: {l}");
+    }
+    let show = ok(&cfg_a, &["destconfig", "show", "central.test"]);
+    assert!(show.contains("11"), "{show}");
+    let (code, out) = check(&cfg_a);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("(version 5, made on gw9")
+            && out.contains("max_concurrent_connections = 11 in this file, 5000 centrally")
+            && out.contains("the central version does not validate"),
+        "{out}"
+    );
+    // The next valid version is applied again.
+    let good = v4.shared.replace(
+        "max_concurrent_connections = 11",
+        "max_concurrent_connections = 12",
+    );
+    assert_eq!(publish(good, 5), Published::Made(6));
+    wait_for(
+        "version 6 on gw2",
+        APPLY_TIMEOUT,
+        || ok(&cfg_b, &["destconfig", "show", "central.test"]).contains("12"),
+        || logs(&a, &b),
     );
     assert!(a.alive() && b.alive() && c.alive());
 }
