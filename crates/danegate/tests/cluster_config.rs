@@ -10,8 +10,11 @@
 //! * `config check` reports a hand-edited file's differences, and none for an identical
 //!   file; `config history` lists the versions; `danegate commit` of a hand edit is
 //!   stored and applied by the other nodes;
+//! * a DNS settings edit (`dnsconfig set`) on gw3 is applied by gw1 and gw2;
 //! * a version that does not validate is applied by no node (each logs it) and
-//!   `config check` shows it; the next valid version is applied.
+//!   `config check` shows it; the next valid version is applied;
+//! * an edit while the database is down is refused and changes nothing; `config check`
+//!   says it cannot compare; once the database is back the edit goes through.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
@@ -361,6 +364,33 @@ fn an_edit_on_one_node_is_applied_by_every_node() {
         || ok(&cfg_b, &["destconfig", "show", "central.test"]).contains("12"),
         || logs(&a, &b),
     );
+
+    // A DNS settings edit on gw3 reaches the others too.
+    ok(
+        &cfg_c,
+        &[
+            "dnsconfig",
+            "set",
+            "--resolver",
+            "127.0.0.1:9 0",
+            "--timeout",
+            "4",
+        ],
+    );
+    for cfg in [&cfg_a, &cfg_b] {
+        wait_for(
+            "gw3's DNS timeout",
+            APPLY_TIMEOUT,
+            || {
+                std::fs::read_to_string(cfg)
+                    .unwrap()
+                    .contains("timeout_secs = 4")
+            },
+            || logs(&a, &c),
+        );
+    }
+    let dns = ok(&cfg_b, &["dnsconfig", "show"]);
+    assert!(dns.contains('4'), "{dns}");
     assert!(a.alive() && b.alive() && c.alive());
 }
 
@@ -377,6 +407,13 @@ fn an_edit_while_the_database_is_down_is_refused_and_changes_nothing() {
     let before = std::fs::read_to_string(&cfg).unwrap();
 
     pg.stop_immediate();
+    // config check cannot compare: a warning, the file itself is valid.
+    let (code, out) = check(&cfg);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("warning: cannot compare with the central configuration: the queue database is unreachable"),
+        "{out}"
+    );
     let (code, out) = cli(
         &cfg,
         &["destconfig", "add", "down.test", "--tls", "required"],
