@@ -69,7 +69,7 @@ pub fn parse_shared(text: &str) -> Result<Table, String> {
 }
 
 /// `local` with its shared sections replaced by those of `shared`, validated like a
-/// configuration file.
+/// configuration file (and its trust-anchor file read).
 pub fn merged(local: &Config, shared: &str) -> Result<Config, String> {
     let shared = parse_shared(shared)?;
     let mut t: Table = local
@@ -78,7 +78,13 @@ pub fn merged(local: &Config, shared: &str) -> Result<Config, String> {
         .map_err(|e| format!("cannot re-read the configuration: {e}"))?;
     t.retain(|k, _| !SHARED_KEYS.contains(&k));
     t.extend(shared);
-    Config::from_toml_str(&t.to_string(), SOURCE).map_err(|e| e.to_string())
+    let new = Config::from_toml_str(&t.to_string(), SOURCE).map_err(|e| e.to_string())?;
+    // The file is read when the configuration is applied: it must be readable here.
+    if let Some(f) = &new.dns.trust_anchor_file {
+        danegate_dns::TrustAnchors::from_file(f)
+            .map_err(|e| format!("dns.trust_anchor_file {}: {e}", f.display()))?;
+    }
+    Ok(new)
 }
 
 /// The file text of `merged` written into `file_text` (whose configuration is
@@ -687,6 +693,15 @@ hosts = ["10.0.0.1"]
             back.contains("destination \"b.example\": only in this file"),
             "{back}"
         );
+    }
+
+    #[test]
+    fn merge_with_an_unreadable_anchor_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("root.key");
+        let shared = format!("[dns]\ntrust_anchor_file = \"{}\"\n", missing.display());
+        let e = merged(&cfg(FILE), &shared).unwrap_err();
+        assert!(e.contains("dns.trust_anchor_file"), "{e}");
     }
 
     #[test]
