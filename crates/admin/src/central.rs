@@ -10,7 +10,8 @@
 //!   metrics addresses, TLS-RPT) stays per node.
 //! - An accepted edit (web, admin CLI, API, `danegate commit` / SIGHUP of a file whose
 //!   shared sections changed) is stored as a new version *before* it is written and
-//!   applied locally, based on the version the node had applied: when another node
+//!   applied locally, based on the newest version the node has applied or refused
+//!   ([`Central::based_on`]): when another node
 //!   stored a version meanwhile, the edit is refused with a message naming it (the
 //!   node applies that version within seconds; the edit can then be made again). The
 //!   database being unreachable refuses the edit too: nothing is changed anywhere.
@@ -318,6 +319,17 @@ impl Central {
         self.state().refused = Some((v, why));
     }
 
+    /// The version a change made on this node is based on: the newest one it has
+    /// applied or refused. A version every node refused is thus superseded by the next
+    /// edit, instead of blocking every edit as a conflict.
+    pub fn based_on(&self) -> Option<i64> {
+        let s = self.state();
+        match (s.applied, s.refused.as_ref().map(|r| r.0)) {
+            (Some(a), Some(r)) => Some(a.max(r)),
+            (a, r) => a.or(r),
+        }
+    }
+
     /// The version this node refused (did not validate here), and why.
     pub fn refused(&self) -> Option<(i64, String)> {
         self.state().refused.clone()
@@ -331,7 +343,7 @@ impl Central {
         let db = self.db.clone();
         let node = self.node.clone();
         let text = shared_text(new);
-        let based_on = self.applied();
+        let based_on = self.based_on();
         let res = run_blocking(async move {
             let (mut client, _) = db.session(false).await.map_err(|e| e.to_string())?;
             central::publish(&mut client, based_on, &text, &node)
@@ -355,8 +367,7 @@ impl Central {
                      nothing was changed; this node applies that version within seconds, \
                      then make the change again",
                     describe(&v),
-                    self.applied()
-                        .map_or("no version".into(), |a| format!("version {a}"))
+                    based_on.map_or("no version".into(), |a| format!("version {a}"))
                 ))
             }
             Err(e) => Err(format!(

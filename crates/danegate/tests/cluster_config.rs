@@ -12,7 +12,7 @@
 //!   stored and applied by the other nodes;
 //! * a DNS settings edit (`dnsconfig set`) on gw3 is applied by gw1 and gw2;
 //! * a version that does not validate is applied by no node (each logs it) and
-//!   `config check` shows it; the next valid version is applied;
+//!   `config check` shows it; the next edit supersedes it and is applied everywhere;
 //! * an edit while the database is down is refused and changes nothing; `config check`
 //!   says it cannot compare; once the database is back the edit goes through.
 
@@ -352,16 +352,44 @@ fn an_edit_on_one_node_is_applied_by_every_node() {
             && out.contains("the central version does not validate"),
         "{out}"
     );
-    // The next valid version is applied again.
-    let good = v4.shared.replace(
-        "max_concurrent_connections = 11",
-        "max_concurrent_connections = 12",
+    // An edit on gw1 supersedes the version every node refused (it is based on it),
+    // and is applied by the others.
+    ok(
+        &cfg_a,
+        &[
+            "destconfig",
+            "edit",
+            "central.test",
+            "--max-concurrent-connections",
+            "12",
+        ],
     );
-    assert_eq!(publish(good, 5), Published::Made(6));
     wait_for(
-        "version 6 on gw2",
+        "gw1's edit after the refused version on gw2",
         APPLY_TIMEOUT,
         || ok(&cfg_b, &["destconfig", "show", "central.test"]).contains("12"),
+        || logs(&a, &b),
+    );
+    b.wait_line("version 6 applied", APPLY_TIMEOUT, |l| {
+        l.contains("central configuration version 6, made on gw1") && l.contains("applied")
+    });
+    // A version made outside the nodes (e.g. by a newer build) is applied the same way.
+    let v6 = rt
+        .block_on(async {
+            let (client, _) = store.session(false).await.unwrap();
+            central::current(&client).await.unwrap()
+        })
+        .unwrap();
+    assert_eq!((v6.version, v6.based_on), (6, Some(5)));
+    let good = v6.shared.replace(
+        "max_concurrent_connections = 12",
+        "max_concurrent_connections = 13",
+    );
+    assert_eq!(publish(good, 6), Published::Made(7));
+    wait_for(
+        "version 7 on gw2",
+        APPLY_TIMEOUT,
+        || ok(&cfg_b, &["destconfig", "show", "central.test"]).contains("13"),
         || logs(&a, &b),
     );
 
