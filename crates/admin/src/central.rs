@@ -330,6 +330,19 @@ impl Central {
         }
     }
 
+    /// Records the outcome of applying version `v` stored by this node: applied, or
+    /// refused (e.g. the file could not be written), so that the follower does not
+    /// take this node for up to date.
+    pub(crate) fn settle(&self, v: i64, res: &Result<(), String>) {
+        match res {
+            Ok(()) => self.set_applied(v),
+            Err(e) => {
+                tracing::error!(target: "danegate::mail", "central configuration version {v} (stored from this node) is NOT applied on this node: {e}");
+                self.set_refused(v, e.clone());
+            }
+        }
+    }
+
     /// The version this node refused (did not validate here), and why.
     pub fn refused(&self) -> Option<(i64, String)> {
         self.state().refused.clone()
@@ -337,9 +350,10 @@ impl Central {
 
     /// Stores the shared sections of `new` as a new version, based on the version this
     /// node applied; called with the edit lock held, before the change is written and
-    /// applied locally. Blocks (a thread of its own). An `Err` names why nothing was
-    /// changed.
-    pub(crate) fn publish_blocking(&self, new: &Config) -> Result<(), String> {
+    /// applied locally. Blocks (a thread of its own). Returns the version `new` holds
+    /// (the caller records it as applied or refused, [`Central::settle`]); an `Err`
+    /// names why nothing was changed.
+    pub(crate) fn publish_blocking(&self, new: &Config) -> Result<i64, String> {
         let db = self.db.clone();
         let node = self.node.clone();
         let text = shared_text(new);
@@ -352,14 +366,10 @@ impl Central {
         });
         match res {
             Ok(Published::Made(v)) => {
-                self.set_applied(v);
                 tracing::info!(target: "danegate::mail", "central configuration: version {v} stored (based on {})", based_on.map_or("none".into(), |b| b.to_string()));
-                Ok(())
+                Ok(v)
             }
-            Ok(Published::Unchanged(v)) => {
-                self.set_applied(v.version);
-                Ok(())
-            }
+            Ok(Published::Unchanged(v)) => Ok(v.version),
             Ok(Published::Conflict(v)) => {
                 self.kick.notify_one();
                 Err(format!(

@@ -293,14 +293,26 @@ impl Admin {
     }
 
     /// Stores the shared sections of `new` centrally when they differ from those of
-    /// `old` (nothing without a central store). Called with the edit lock held.
-    fn publish(&self, old: &Config, new: &Config) -> Result<(), FormErrors> {
-        match &self.central {
+    /// `old` (nothing without a central store), then runs `apply` (write, apply
+    /// locally) and records the version as applied or refused by this node. Called
+    /// with the edit lock held.
+    fn publish_then<T>(
+        &self,
+        old: &Config,
+        new: &Config,
+        apply: impl FnOnce() -> Result<T, FormErrors>,
+    ) -> Result<T, FormErrors> {
+        let version = match &self.central {
             Some(c) if central::shared_table(old) != central::shared_table(new) => {
-                c.publish_blocking(new).map_err(FormErrors::general)
+                Some((c, c.publish_blocking(new).map_err(FormErrors::general)?))
             }
-            _ => Ok(()),
+            _ => None,
+        };
+        let res = apply();
+        if let Some((c, v)) = version {
+            c.settle(v, &res.as_ref().map(|_| ()).map_err(ToString::to_string));
         }
+        res
     }
 
     /// Applies a central version made on another node: its shared sections merged into
@@ -415,25 +427,28 @@ impl Admin {
         };
         let old = self.config();
         let new = edit::edit_config(&old, change)?;
-        self.publish(&old, &new)?;
-        let old_text = std::fs::read(&path).ok();
-        // The operator's file with only the changed keys rewritten (comments, order and
-        // formatting kept); the canonical form when that is not possible.
-        let text = old_text
-            .as_deref()
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .and_then(|t| preserve::edited_text(t, &old, &new))
-            .unwrap_or_else(|| new.to_toml());
-        write_atomically(&path, &text)
-            .map_err(|e| FormErrors::general(format!("cannot write {}: {e}", path.display())))?;
-        if let Err(e) = self.running.apply(new.clone()) {
-            if let Some(old) = old_text {
-                let _ = write_atomically(&path, &String::from_utf8_lossy(&old));
+        self.publish_then(&old, &new, || {
+            let old_text = std::fs::read(&path).ok();
+            // The operator's file with only the changed keys rewritten (comments, order
+            // and formatting kept); the canonical form when that is not possible.
+            let text = old_text
+                .as_deref()
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .and_then(|t| preserve::edited_text(t, &old, &new))
+                .unwrap_or_else(|| new.to_toml());
+            write_atomically(&path, &text).map_err(|e| {
+                FormErrors::general(format!("cannot write {}: {e}", path.display()))
+            })?;
+            if let Err(e) = self.running.apply(new.clone()) {
+                if let Some(old) = old_text {
+                    let _ = write_atomically(&path, &String::from_utf8_lossy(&old));
+                }
+                return Err(FormErrors::general(format!(
+                    "the gateway refused the change: {e}"
+                )));
             }
-            return Err(FormErrors::general(format!(
-                "the gateway refused the change: {e}"
-            )));
-        }
+            Ok(())
+        })?;
         for lint in new.lints() {
             tracing::warn!(target: "danegate::mail", "config: {lint}");
         }
@@ -591,13 +606,14 @@ impl Admin {
             ));
         };
         let new = Config::load(&path).map_err(|e| edit::config_errors(&e))?;
-        self.publish(&self.config(), &new)?;
         for lint in new.lints() {
             tracing::warn!(target: "danegate::mail", "config: {lint}");
         }
-        self.running
-            .apply(new.clone())
-            .map_err(|e| FormErrors::general(format!("the gateway refused the change: {e}")))?;
+        self.publish_then(&self.config(), &new, || {
+            self.running
+                .apply(new.clone())
+                .map_err(|e| FormErrors::general(format!("the gateway refused the change: {e}")))
+        })?;
         let mut msg = format!("committed: {} applied", path.display());
         if let Some(hook) = &self.commit_hook
             && let Err(e) = hook(&new)
