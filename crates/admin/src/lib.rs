@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod central;
 pub mod control;
 pub mod daneverify;
 pub mod edit;
@@ -233,6 +234,7 @@ pub struct Admin {
     running: Arc<Running>,
     edits: Arc<Mutex<()>>,
     commit_hook: Option<CommitHook>,
+    central: Option<Arc<central::Central>>,
 }
 
 /// Seconds since the Unix epoch (0 before it).
@@ -271,7 +273,108 @@ impl Admin {
             running,
             edits: Arc::new(Mutex::new(())),
             commit_hook: None,
+            central: None,
         }
+    }
+
+    /// Shares the configuration through the cluster's database ([`central`]): changes
+    /// are stored as a new central version before they are applied here, and
+    /// [`Admin::apply_central`] applies the versions of other nodes. Every `Admin` given
+    /// the same [`central::Central`] shares one edit lock.
+    pub fn with_central(mut self, central: Arc<central::Central>) -> Self {
+        self.edits = Arc::clone(&central.edits);
+        self.central = Some(central);
+        self
+    }
+
+    /// The central configuration, when the cluster shares one.
+    pub fn central(&self) -> Option<&Arc<central::Central>> {
+        self.central.as_ref()
+    }
+
+    /// Stores the shared sections of `new` centrally when they differ from those of
+    /// `old` (nothing without a central store), then runs `apply` (write, apply
+    /// locally) and records the version as applied or refused by this node. Called
+    /// with the edit lock held.
+    fn publish_then<T>(
+        &self,
+        old: &Config,
+        new: &Config,
+        apply: impl FnOnce() -> Result<T, FormErrors>,
+    ) -> Result<T, FormErrors> {
+        let version = match &self.central {
+            Some(c) if central::shared_table(old) != central::shared_table(new) => {
+                Some((c, c.publish_blocking(new).map_err(FormErrors::general)?))
+            }
+            _ => None,
+        };
+        let res = apply();
+        if let Some((c, v)) = version {
+            c.settle(v, &res.as_ref().map(|_| ()).map_err(ToString::to_string));
+        }
+        res
+    }
+
+    /// Applies a central version made on another node: its shared sections merged into
+    /// this node's file (only they are rewritten; the node's own keys and comments
+    /// stay), validated, written atomically and applied like [`Admin::commit`]. A version
+    /// that does not validate here is not applied, and is logged as an error.
+    pub fn apply_central(&self, v: &danegate_queue::postgres::central::ConfigVersion) {
+        let _guard = self.edits.lock().unwrap_or_else(|p| p.into_inner());
+        let (Some(c), Some(path)) = (&self.central, self.config_path()) else {
+            return;
+        };
+        if c.applied().is_some_and(|a| a >= v.version) {
+            // This node holds it or a newer one already (its own edit, meanwhile).
+            return;
+        }
+        let what = central::describe(v);
+        let running = self.config();
+        let Ok(wanted) = central::parse_shared(&v.shared) else {
+            c.set_refused(v.version, "not TOML".into());
+            tracing::error!(target: "danegate::mail", "central configuration {what} is NOT applied on this node: not TOML");
+            return;
+        };
+        if central::shared_table(&running) == wanted {
+            c.set_applied(v.version);
+            return;
+        }
+        // The file as it is (it may hold edits of this node's own keys not committed
+        // yet); the running configuration when it does not load.
+        let text = std::fs::read_to_string(&path).ok();
+        let base = text
+            .as_deref()
+            .and_then(|t| Config::from_toml_str(t, &path.display().to_string()).ok())
+            .unwrap_or_else(|| (*running).clone());
+        let refuse = |why: String| {
+            tracing::error!(target: "danegate::mail", "central configuration {what} is NOT applied on this node, which keeps its configuration: {why}");
+            c.set_refused(v.version, why);
+        };
+        let new = match central::merged(&base, &v.shared) {
+            Ok(n) => n,
+            Err(e) => return refuse(e),
+        };
+        let out = central::merged_text(text.as_deref(), &base, &new);
+        if let Err(e) = write_atomically(&path, &out) {
+            return refuse(format!("cannot write {}: {e}", path.display()));
+        }
+        if let Err(e) = self.running.apply(new.clone()) {
+            if let Some(old) = &text {
+                let _ = write_atomically(&path, old);
+            }
+            return refuse(format!("the gateway refused it: {e}"));
+        }
+        c.set_applied(v.version);
+        for lint in new.lints() {
+            tracing::warn!(target: "danegate::mail", "config: {lint}");
+        }
+        let mut note = String::new();
+        if let Some(hook) = &self.commit_hook
+            && let Err(e) = hook(&new)
+        {
+            note = format!(" (but: {e})");
+        }
+        tracing::info!(target: "danegate::mail", "central configuration {what} applied; written to {}{note}", path.display());
     }
 
     /// Runs `hook` after each successful [`Admin::commit`] (what `danegate serve` does
@@ -324,24 +427,28 @@ impl Admin {
         };
         let old = self.config();
         let new = edit::edit_config(&old, change)?;
-        let old_text = std::fs::read(&path).ok();
-        // The operator's file with only the changed keys rewritten (comments, order and
-        // formatting kept); the canonical form when that is not possible.
-        let text = old_text
-            .as_deref()
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .and_then(|t| preserve::edited_text(t, &old, &new))
-            .unwrap_or_else(|| new.to_toml());
-        write_atomically(&path, &text)
-            .map_err(|e| FormErrors::general(format!("cannot write {}: {e}", path.display())))?;
-        if let Err(e) = self.running.apply(new.clone()) {
-            if let Some(old) = old_text {
-                let _ = write_atomically(&path, &String::from_utf8_lossy(&old));
+        self.publish_then(&old, &new, || {
+            let old_text = std::fs::read(&path).ok();
+            // The operator's file with only the changed keys rewritten (comments, order
+            // and formatting kept); the canonical form when that is not possible.
+            let text = old_text
+                .as_deref()
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .and_then(|t| preserve::edited_text(t, &old, &new))
+                .unwrap_or_else(|| new.to_toml());
+            write_atomically(&path, &text).map_err(|e| {
+                FormErrors::general(format!("cannot write {}: {e}", path.display()))
+            })?;
+            if let Err(e) = self.running.apply(new.clone()) {
+                if let Some(old) = old_text {
+                    let _ = write_atomically(&path, &String::from_utf8_lossy(&old));
+                }
+                return Err(FormErrors::general(format!(
+                    "the gateway refused the change: {e}"
+                )));
             }
-            return Err(FormErrors::general(format!(
-                "the gateway refused the change: {e}"
-            )));
-        }
+            Ok(())
+        })?;
         for lint in new.lints() {
             tracing::warn!(target: "danegate::mail", "config: {lint}");
         }
@@ -502,9 +609,11 @@ impl Admin {
         for lint in new.lints() {
             tracing::warn!(target: "danegate::mail", "config: {lint}");
         }
-        self.running
-            .apply(new.clone())
-            .map_err(|e| FormErrors::general(format!("the gateway refused the change: {e}")))?;
+        self.publish_then(&self.config(), &new, || {
+            self.running
+                .apply(new.clone())
+                .map_err(|e| FormErrors::general(format!("the gateway refused the change: {e}")))
+        })?;
         let mut msg = format!("committed: {} applied", path.display());
         if let Some(hook) = &self.commit_hook
             && let Err(e) = hook(&new)

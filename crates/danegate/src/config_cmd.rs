@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use danegate_admin::central;
 
 use crate::EXIT_USAGE;
 
@@ -10,8 +11,14 @@ use crate::EXIT_USAGE;
 #[derive(Subcommand, Debug)]
 pub enum ConfigCommand {
     /// Validate a configuration file: every error with its key path, value and allowed
-    /// range, then every warning (e.g. SMTP routes that DANE cannot verify).
+    /// range, then every warning (e.g. SMTP routes that DANE cannot verify). With
+    /// `[queue] backend = "postgres"`, also compare its shared sections (DNS,
+    /// Destination Controls, SMTP routes, bounce profiles) with the cluster's central
+    /// configuration and name what differs.
     Check(CheckArgs),
+    /// List the versions of the cluster's central configuration, newest first
+    /// (`[queue] backend = "postgres"` only).
+    History(HistoryArgs),
 }
 
 /// Arguments of `config check`.
@@ -22,16 +29,94 @@ pub struct CheckArgs {
     config: PathBuf,
 }
 
-/// Runs `danegate config check`: exit 0 when valid (warnings allowed), 2 otherwise.
-pub fn run(cmd: ConfigCommand) -> u8 {
+/// Arguments of `config history`.
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// A configuration file of the cluster (its `[queue]` settings are used).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// How many versions.
+    #[arg(long, default_value_t = 20)]
+    limit: i64,
+    /// Print the shared sections of each version too.
+    #[arg(long)]
+    full: bool,
+}
+
+/// Runs `danegate config check`: exit 0 when valid (warnings allowed, a difference from
+/// the central configuration is a warning), 2 otherwise; `config history`: 0, or 75
+/// when the database is unreachable.
+pub async fn run(cmd: ConfigCommand) -> u8 {
     match cmd {
         ConfigCommand::Check(a) => {
-            let (report, ok) = danegate_config::check_report(&a.config);
-            print!("{report}");
+            let (mut report, ok) = danegate_config::check_report(&a.config);
             if !report.ends_with('\n') {
-                println!();
+                report.push('\n');
             }
+            if ok && let Ok(config) = danegate_config::Config::load(&a.config) {
+                match central::central_db(&config) {
+                    Ok(Some(db)) => {
+                        for line in central::check(&db, &config).await {
+                            report.push_str(&line);
+                            report.push('\n');
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        report.push_str(&format!(
+                            "warning: cannot compare with the central configuration: {e}\n"
+                        ));
+                    }
+                }
+            }
+            print!("{report}");
             if ok { 0 } else { EXIT_USAGE }
+        }
+        ConfigCommand::History(a) => {
+            let config = match danegate_config::Config::load(&a.config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("danegate config history: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            let db = match central::central_db(&config) {
+                Ok(Some(db)) => db,
+                Ok(None) => {
+                    eprintln!(
+                        "danegate config history: there is no central configuration without [queue] backend = \"postgres\""
+                    );
+                    return EXIT_USAGE;
+                }
+                Err(e) => {
+                    eprintln!("danegate config history: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            match central::history(&db, a.limit.max(1)).await {
+                Ok(list) if list.is_empty() => {
+                    println!("no central configuration stored yet");
+                    0
+                }
+                Ok(list) => {
+                    for v in list {
+                        let based = v
+                            .based_on
+                            .map_or("seeded".into(), |b| format!("based on {b}"));
+                        println!("{} ({based}), sha256 {}", central::describe(&v), v.sha256);
+                        if a.full {
+                            for l in v.shared.lines() {
+                                println!("    {l}");
+                            }
+                        }
+                    }
+                    0
+                }
+                Err(e) => {
+                    eprintln!("danegate config history: the queue database is unreachable: {e}");
+                    crate::EXIT_TEMPFAIL
+                }
+            }
         }
     }
 }

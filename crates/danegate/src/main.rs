@@ -148,7 +148,7 @@ fn main() -> ExitCode {
         Command::Stsverify(args) => runtime.block_on(stsverify::run(args)),
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Audit(args) => runtime.block_on(audit::run(*args)),
-        Command::Config(cmd) => config_cmd::run(cmd),
+        Command::Config(cmd) => runtime.block_on(config_cmd::run(cmd)),
         Command::Commit(args) => config_cmd::commit(args),
         Command::WebPasswd(args) => web_cmd::passwd(args),
         Command::WebToken(cmd) => web_cmd::token(cmd),

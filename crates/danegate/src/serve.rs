@@ -4,7 +4,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use clap::Args;
 use danegate_admin::{
-    Admin, CommitHook,
+    Admin, CommitHook, central,
     control::{self, ControlServer},
 };
 use danegate_config::Config;
@@ -62,7 +62,7 @@ pub async fn run(args: ServeArgs) -> u8 {
     } else {
         tracing::Level::INFO
     };
-    let config = match load(args.config.as_ref()) {
+    let mut config = match load(args.config.as_ref()) {
         Ok(c) => c,
         Err(e) => {
             applog::install_stderr_level(stderr_level);
@@ -83,6 +83,24 @@ pub async fn run(args: ServeArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    // A cluster's shared sections come from the central configuration (it wins over
+    // the file; an empty store is seeded from it).
+    let mut central_cfg = None;
+    if let Some(path) = &args.config {
+        match central::central_db(&config) {
+            Ok(Some(db)) => {
+                let node = config.server.node_name();
+                let s = central::startup(&db, path, config).await;
+                config = s.config;
+                central_cfg = Some(central::Central::new(db, &node, s.applied));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("danegate serve: {e}");
+                return EXIT_USAGE;
+            }
+        }
+    }
     for lint in config.lints() {
         tracing::warn!(target: "danegate::mail", "config: {lint}");
     }
@@ -135,26 +153,29 @@ pub async fn run(args: ServeArgs) -> u8 {
     let _ = std::fs::write(&pid_file, format!("{}\n", std::process::id()));
     // The admin CLI's control socket (<data_dir>/control.sock, mode 0600).
     let running = std::sync::Arc::new(running);
-    let control = start_control(&running, Some(logs_hook(logs.clone()))).await;
-    let web = crate::web_cmd::start(&running, Some(logs_hook(logs.clone())), args.web).await;
+    let mut admin = Admin::new(running.clone()).with_commit_hook(logs_hook(logs.clone()));
+    if let Some(c) = &central_cfg {
+        admin = admin.with_central(c.clone());
+    }
+    let follower = central_cfg
+        .as_ref()
+        .map(|c| central::spawn_follower(admin.clone(), c.clone()));
+    let control = start_control(admin.clone()).await;
+    let web = crate::web_cmd::start(admin.clone(), args.web).await;
     let metrics = crate::metrics_cmd::start(&running, args.metrics).await;
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                match load(args.config.as_ref()) {
-                    Ok(c) => {
-                        let subs = danegate_logs::subscriptions_from_config(&c);
-                        match running.apply(c) {
-                            Ok(()) => {
-                                match logs.apply(&subs) {
-                                    Ok(()) => tracing::info!(target: "danegate::mail", "SIGHUP: configuration reloaded"),
-                                    Err(e) => tracing::error!(target: "danegate::mail", "SIGHUP: configuration reloaded, but the log subscriptions stay as they were: {e}"),
-                                }
-                            }
-                            Err(e) => tracing::error!(target: "danegate::mail", "SIGHUP: new configuration refused, the old one stays: {e}"),
-                        }
-                    }
-                    Err(e) => tracing::error!(target: "danegate::mail", "SIGHUP: new configuration refused, the old one stays:\n{e}"),
+                if args.config.is_none() {
+                    // The embedded default: nothing to reload.
+                    continue;
+                }
+                // As `danegate commit`: validated, stored centrally in a cluster, applied.
+                let a = admin.clone();
+                match tokio::task::spawn_blocking(move || a.commit()).await {
+                    Ok(Ok(msg)) => tracing::info!(target: "danegate::mail", "SIGHUP: {msg}"),
+                    Ok(Err(e)) => tracing::error!(target: "danegate::mail", "SIGHUP: new configuration refused, the old one stays:\n{e}"),
+                    Err(e) => tracing::error!(target: "danegate::mail", "SIGHUP: {e}"),
                 }
             }
             _ = term.recv() => break,
@@ -162,20 +183,20 @@ pub async fn run(args: ServeArgs) -> u8 {
         }
     }
     let _ = std::fs::remove_file(&pid_file);
+    if let Some(f) = follower {
+        f.abort();
+    }
+    drop(admin);
     drop(web);
     drop(metrics);
     stop_control(control, running).await;
     0
 }
 
-/// Starts the control socket of `danegate serve` (`<data_dir>/control.sock`, 0600);
-/// `hook` runs after each commit through the socket. Failure is logged, not fatal.
-async fn start_control(running: &Arc<Running>, hook: Option<CommitHook>) -> Option<ControlServer> {
-    let mut admin = Admin::new(running.clone());
-    if let Some(h) = hook {
-        admin = admin.with_commit_hook(h);
-    }
-    let path = control::socket_path(&running.config().server.data_dir);
+/// Starts the control socket of `danegate serve` (`<data_dir>/control.sock`, 0600) for
+/// `admin`. Failure is logged, not fatal.
+async fn start_control(admin: Admin) -> Option<ControlServer> {
+    let path = control::socket_path(&admin.config().server.data_dir);
     match control::serve(admin, &path).await {
         Ok(s) => {
             tracing::info!(target: "danegate::mail", "Control socket {} ready", path.display());

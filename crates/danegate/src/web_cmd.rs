@@ -11,9 +11,8 @@ use std::{
 };
 
 use clap::{Args, Subcommand};
-use danegate_admin::{Admin, CommitHook};
+use danegate_admin::Admin;
 use danegate_config::Config;
-use danegate_gateway::Running;
 use danegate_web::WebSettings;
 
 use crate::EXIT_USAGE;
@@ -193,22 +192,14 @@ pub struct WebHandle {
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-/// Starts the web UI and JSON API on `listen` (nothing without `--web`); `hook` runs
-/// after a commit through the API (as after SIGHUP). A failure is reported and the
-/// gateway runs on without the web UI.
-pub async fn start(
-    running: &Arc<Running>,
-    hook: Option<CommitHook>,
-    listen: Option<SocketAddr>,
-) -> Option<WebHandle> {
+/// Starts the web UI and JSON API on `listen` (nothing without `--web`), on the
+/// operations of `admin` (its commit hook, its central configuration). A failure is
+/// reported and the gateway runs on without the web UI.
+pub async fn start(admin: Admin, listen: Option<SocketAddr>) -> Option<WebHandle> {
     let listen = listen?;
-    let mut settings = WebSettings::for_data_dir(&running.config().server.data_dir);
+    let mut settings = WebSettings::for_data_dir(&admin.config().server.data_dir);
     settings.listen = listen;
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let mut admin = Admin::new(running.clone());
-    if let Some(h) = hook {
-        admin = admin.with_commit_hook(h);
-    }
     let admin = Arc::new(admin);
     match danegate_web::serve(admin, settings.clone(), async move {
         let _ = rx.await;

@@ -20,11 +20,14 @@
 //!   `danegate_queue`; every node's session connection listens and wakes its scheduler
 //!   ([`PgStore::wakeups`]).
 //! - **Schema migrations** are versioned ([`migrate`]) and applied at start.
+//! - **Central configuration**: table `config_versions` holds the versions of the
+//!   configuration's shared sections, announced on `danegate_config` ([`central`]).
 //!
 //! The database being unreachable is [`QueueError::Unavailable`] (temporary: the listener
 //! answers `451`); the pool reconnects by itself, and the session task reconnects with
 //! a back-off.
 
+pub mod central;
 pub mod migrate;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
