@@ -20,6 +20,6 @@ pub mod run;
 pub mod share;
 pub mod summary;
 
-pub use record::{DomainResult, NotChecked};
-pub use run::{Audit, AuditOptions, audit};
+pub use record::{Checked, DomainResult, NotChecked, StsView, TlsRptView};
+pub use run::{Audit, AuditOptions, StsOptions, audit};
 pub use summary::Summary;
