@@ -185,12 +185,16 @@ impl TlsProbe for SharedProbe {
     }
 }
 
+/// What identifies an MTA-STS session: the MX host (the reference identifier) and the
+/// address; port, EHLO name and roots are the run's.
+type StsKey = (String, std::net::SocketAddr);
+
 /// The MTA-STS sessions (RFC 8461 §4.2, §5): one live session per (MX host, address)
 /// serves every domain of the audit whose policy lets it use that host; connections
 /// count against the same per-address slots as the DANE probes.
 pub struct SharedStsProbe {
     dane: Arc<SharedProbe>,
-    results: Mutex<HashMap<(String, std::net::SocketAddr), Arc<OnceCell<MxSession>>>>,
+    results: Mutex<HashMap<StsKey, Arc<OnceCell<MxSession>>>>,
     handshakes: AtomicU64,
     shared: AtomicU64,
 }

@@ -246,7 +246,10 @@ fn text_html_no_sts_and_the_configured_ca_file() {
         html.to_str().unwrap(),
     ]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.contains("TLS-RPT: 2 valid, 1 invalid, 12 absent"), "{out}");
+    assert!(
+        out.contains("TLS-RPT: 2 valid, 1 invalid, 12 absent"),
+        "{out}"
+    );
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<th>MTA-STS</th>"), "{page}");
     assert!(
