@@ -1,17 +1,19 @@
 //! The concurrent audit: at most `concurrency` domains in flight, one resolver (and its
 //! cache) and one [`SharedProbe`] for all of them, each domain walked by the DANE path
-//! with `daneverify`'s options.
+//! with `daneverify`'s options and, at the same time, checked for MTA-STS by
+//! `stsverify`'s code (its MX sessions shared by [`SharedStsProbe`]) and for a TLS-RPT
+//! record.
 
 use std::{sync::Arc, time::Instant};
 
-use danegate_admin::daneverify::Check;
-use danegate_delivery::verify_destination_with;
+use danegate_admin::{
+    daneverify::Check,
+    stsverify::{Report, StsCheck, tlsrpt_record},
+};
+use danegate_delivery::{Options, TlsContext, verify_destination_with};
 use danegate_dns::Resolver;
-use tokio::{sync::Semaphore, task::JoinSet};
-
-use danegate_admin::stsverify::{Report, StsCheck, tlsrpt_record};
-use danegate_delivery::{Options, TlsContext};
 use danegate_mta_sts::Fetcher;
+use tokio::{sync::Semaphore, task::JoinSet};
 
 use crate::{
     record::{self, Checked, DomainResult, StsView, TlsRptView},
