@@ -28,6 +28,9 @@
 //! | `notxt.sts.test` | `mx-selfsigned` | none | enforce |
 //! | `cached.sts.test` | `mx-good` | id 1 (SERVFAIL on demand) | enforce (changeable) |
 //! | `dane.sdane.test` | `mx.sdane.test` (TLSA mismatch, PKIX valid) | id 1 | enforce |
+//!
+//! TLS-RPT (`_smtp._tls` TXT): `enforce` `rua=mailto:tlsrpt@enforce.sts.test`, `testing`
+//! `rua=https://reports.sts.test/v1`, `invalid` an `ftp:` rua (invalid); others none.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -324,6 +327,11 @@ impl StsWorld {
                 label == "badcert",
             );
         }
+        // TLS-RPT records (RFC 8460 §3): a mailto and an https destination, an invalid
+        // record; the other domains have none.
+        sts_zone += "_smtp._tls.enforce 300 IN TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@enforce.sts.test\"\n\
+             _smtp._tls.testing 300 IN TXT \"v=TLSRPTv1; rua=https://reports.sts.test/v1\"\n\
+             _smtp._tls.invalid 300 IN TXT \"v=TLSRPTv1; rua=ftp://reports.sts.test/\"\n";
         let dane_octet = 90;
         let tlsa = other_cert.tlsa_hex(1, 1);
         let sdane_zone = format!(

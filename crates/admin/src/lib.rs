@@ -21,6 +21,7 @@ pub mod daneverify;
 pub mod edit;
 mod preserve;
 pub mod readiness;
+pub mod stsverify;
 mod tlsrpt;
 mod views;
 

@@ -76,6 +76,60 @@ fn hosts_cell(r: &DomainResult) -> String {
         .join("; ")
 }
 
+/// The MTA-STS cell: mode and result, each MX host's pattern match, or the error.
+fn sts_cell(r: &DomainResult) -> String {
+    let Some(v) = r.mta_sts.done() else {
+        return "not checked".into();
+    };
+    let rep = &v.report;
+    match &rep.policy {
+        Some(p) => {
+            let hosts: Vec<String> = rep
+                .hosts
+                .iter()
+                .map(|h| {
+                    if h.matches_policy {
+                        format!("{} {}", h.host, h.result)
+                    } else {
+                        format!("{} not in policy", h.host)
+                    }
+                })
+                .collect();
+            let mut s = format!(
+                "{} (id {}, max_age {}): {}",
+                p.mode, p.id, p.max_age, v.result
+            );
+            if let Some(e) = v.enforce {
+                s.push_str(&format!("; enforce: {e}"));
+            }
+            if !hosts.is_empty() {
+                s.push_str(&format!("; {}", hosts.join(", ")));
+            }
+            s
+        }
+        None => match (&rep.txt, &rep.policy_error) {
+            (Some(txt), Some(e)) => format!(
+                "{txt} policy error ({}): {e}",
+                rep.policy_error_type.as_deref().unwrap_or("-")
+            ),
+            (_, Some(e)) if v.result == "temp-fail" => format!("unknown: {e}"),
+            _ => "none".into(),
+        },
+    }
+}
+
+/// The TLS-RPT cell: status and destinations, or why not.
+fn tlsrpt_cell(r: &DomainResult) -> String {
+    let Some(t) = r.tls_rpt.done() else {
+        return "not checked".into();
+    };
+    match t.status {
+        "valid" => format!("valid: {}", t.rua.join(", ")),
+        "absent" => "none".into(),
+        other => format!("{other}: {}", t.error.as_deref().unwrap_or("")),
+    }
+}
+
 /// The report page.
 pub fn report(summary: &Summary, results: &[DomainResult]) -> String {
     let page = html! {
@@ -95,6 +149,9 @@ pub fn report(summary: &Summary, results: &[DomainResult]) -> String {
                     (summary.shared) " shared)."
                 }
                 (chart(summary))
+                @if let (Some(sts), Some(rpt)) = (summary.sts_text(), summary.tlsrpt_text()) {
+                    p.sts { (sts) "." br; (rpt) "." }
+                }
                 @if !summary.not_answering.is_empty() {
                     h2 { "MX hosts that did not answer" }
                     ul {
@@ -122,8 +179,8 @@ pub fn report(summary: &Summary, results: &[DomainResult]) -> String {
                                 td { (hosts_cell(r)) }
                                 td { (r.reason) }
                                 td.r { (r.row.as_deref().unwrap_or("")) }
-                                td { "not checked" }
-                                td { "not checked" }
+                                td.r { (sts_cell(r)) }
+                                td.r { (tlsrpt_cell(r)) }
                                 td.num { (r.elapsed_ms) }
                             }
                         }

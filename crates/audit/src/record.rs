@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use danegate_delivery::{Event, Sec, Verdict};
 use serde::Serialize;
 
-/// A check that is not made yet: MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) slots of
-/// the per-domain result, filled once those checks exist.
+/// A check that was not made (`--no-sts`): the MTA-STS (RFC 8461) and TLS-RPT
+/// (RFC 8460) slots of the per-domain result.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub enum NotChecked {
     /// Serialized as `"not checked"`.
@@ -17,6 +17,66 @@ pub enum NotChecked {
     #[serde(rename = "not checked")]
     NotChecked,
 }
+
+/// A check's result, or `"not checked"`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Checked<T> {
+    /// Not made.
+    NotChecked(NotChecked),
+    /// Made.
+    Done(T),
+}
+
+impl<T> Default for Checked<T> {
+    fn default() -> Self {
+        Checked::NotChecked(NotChecked::NotChecked)
+    }
+}
+
+impl<T> Checked<T> {
+    /// The result, when checked.
+    pub fn done(&self) -> Option<&T> {
+        match self {
+            Checked::Done(t) => Some(t),
+            Checked::NotChecked(_) => None,
+        }
+    }
+}
+
+/// The MTA-STS check of a domain: exactly `danegate stsverify`'s (its JSON fields,
+/// flattened), with the verdict in one word and what an `enforce` policy would decide.
+#[derive(Clone, Debug, Serialize)]
+pub struct StsView {
+    /// `satisfied`, `failed`, `no-policy`, `temp-fail` (stsverify's exit status 0, 1,
+    /// 3, 75).
+    pub result: &'static str,
+    /// What mode `enforce` would decide: `deliver`, `refuse`, `temp-fail`; `null`
+    /// without a policy in force (RFC 8461 §5).
+    pub enforce: Option<&'static str>,
+    /// stsverify's report: `txt`, `policy_id`, `policy`, `policy_error`,
+    /// `policy_error_type`, `hosts`, `verdict`, `exit`.
+    #[serde(flatten)]
+    pub report: danegate_admin::stsverify::Report,
+}
+
+impl StsView {
+    /// The view of stsverify's `report`.
+    pub fn of(report: danegate_admin::stsverify::Report) -> Self {
+        StsView {
+            result: report.verdict_word(),
+            enforce: report.enforce_decision(),
+            report,
+        }
+    }
+
+    /// The policy's mode word (`enforce`, `testing`, `none`), when a policy was fetched.
+    pub fn mode(&self) -> Option<String> {
+        self.report.policy.as_ref().map(|p| p.mode.to_string())
+    }
+}
+
+pub use danegate_admin::stsverify::TlsRptView;
 
 /// One domain.
 #[derive(Clone, Debug, Serialize)]
@@ -37,10 +97,10 @@ pub struct DomainResult {
     pub implicit_mx: bool,
     /// The MX hosts tried, in order.
     pub hosts: Vec<HostResult>,
-    /// MTA-STS policy (RFC 8461): `"not checked"` for now.
-    pub mta_sts: NotChecked,
-    /// TLS-RPT record (RFC 8460): `"not checked"` for now.
-    pub tls_rpt: NotChecked,
+    /// MTA-STS policy and its MX hosts (RFC 8461), or `"not checked"` (`--no-sts`).
+    pub mta_sts: Checked<StsView>,
+    /// TLS-RPT record (RFC 8460 §3), or `"not checked"` (`--no-sts`).
+    pub tls_rpt: Checked<TlsRptView>,
     /// `daneverify`'s lines for this domain.
     pub lines: Vec<String>,
     /// Wall time of this domain's check (milliseconds; shared work counts for the
@@ -117,8 +177,8 @@ pub fn from_events(
         mx_status: None,
         implicit_mx: false,
         hosts: Vec::new(),
-        mta_sts: NotChecked::NotChecked,
-        tls_rpt: NotChecked::NotChecked,
+        mta_sts: Checked::default(),
+        tls_rpt: Checked::default(),
         lines: events
             .iter()
             .filter(|e| e.is_summary())

@@ -1,17 +1,23 @@
 //! The concurrent audit: at most `concurrency` domains in flight, one resolver (and its
 //! cache) and one [`SharedProbe`] for all of them, each domain walked by the DANE path
-//! with `daneverify`'s options.
+//! with `daneverify`'s options and, at the same time, checked for MTA-STS by
+//! `stsverify`'s code (its MX sessions shared by [`SharedStsProbe`]) and for a TLS-RPT
+//! record.
 
 use std::{sync::Arc, time::Instant};
 
-use danegate_admin::daneverify::Check;
-use danegate_delivery::verify_destination_with;
+use danegate_admin::{
+    daneverify::Check,
+    stsverify::{Report, StsCheck, tlsrpt_record},
+};
+use danegate_delivery::{Options, TlsContext, verify_destination_with};
 use danegate_dns::Resolver;
+use danegate_mta_sts::Fetcher;
 use tokio::{sync::Semaphore, task::JoinSet};
 
 use crate::{
-    record::{self, DomainResult},
-    share::{ProbeStats, SharedProbe},
+    record::{self, Checked, DomainResult, StsView, TlsRptView},
+    share::{ProbeStats, SharedProbe, SharedStsProbe},
 };
 
 /// How to audit.
@@ -24,6 +30,19 @@ pub struct AuditOptions {
     pub concurrency: usize,
     /// Connections open to one MX address at once (at least 1).
     pub per_ip: usize,
+    /// The MTA-STS and TLS-RPT checks, `None` to skip them (`--no-sts`).
+    pub sts: Option<StsOptions>,
+}
+
+/// How MTA-STS is checked: as `danegate stsverify` checks it.
+#[derive(Clone, Debug)]
+pub struct StsOptions {
+    /// The policy fetcher (HTTPS client with the trusted roots, policy host port).
+    pub fetcher: Fetcher,
+    /// The roots MX certificates must chain to (the rest of it is replaced per MX).
+    pub tls: TlsContext,
+    /// Session options of the MX hosts: SMTP port, timeouts, EHLO name.
+    pub options: Options,
 }
 
 /// The audit's results.
@@ -33,6 +52,8 @@ pub struct Audit {
     pub results: Vec<DomainResult>,
     /// Handshakes made and shared.
     pub probes: ProbeStats,
+    /// MTA-STS sessions made and shared.
+    pub sts_probes: ProbeStats,
     /// Wall time of the whole audit (milliseconds).
     pub elapsed_ms: u64,
 }
@@ -51,6 +72,10 @@ pub async fn audit(
     probe_check.options(None)?;
     let start = Instant::now();
     let probe = Arc::new(SharedProbe::new(opts.per_ip));
+    let sts = opts
+        .sts
+        .clone()
+        .map(|o| Arc::new((o, SharedStsProbe::new(probe.clone()))));
     let limit = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let mode = record::mode_word(opts.check.mode);
     let mut tasks = JoinSet::new();
@@ -60,10 +85,11 @@ pub async fn audit(
             break;
         };
         let (resolver, probe, done) = (resolver.clone(), probe.clone(), done.clone());
+        let sts = sts.clone();
         let mut check = opts.check.clone();
         check.domain = domain;
         tasks.spawn(async move {
-            let r = check_one(&resolver, &probe, &check, mode).await;
+            let r = check_one(&resolver, &probe, sts.as_deref(), &check, mode).await;
             done(&r);
             drop(permit);
             (i, r)
@@ -90,6 +116,7 @@ pub async fn audit(
     Ok(Audit {
         results: results.into_iter().flatten().collect(),
         probes: probe.stats(),
+        sts_probes: sts.map(|s| s.1.stats()).unwrap_or_default(),
         elapsed_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
 }
@@ -97,6 +124,7 @@ pub async fn audit(
 async fn check_one(
     resolver: &Resolver,
     probe: &SharedProbe,
+    sts: Option<&(StsOptions, SharedStsProbe)>,
     check: &Check,
     mode: &'static str,
 ) -> DomainResult {
@@ -112,7 +140,43 @@ async fn check_one(
             };
         }
     };
-    let outcome = verify_destination_with(resolver, probe, &domain, &opts, &mut |_| {}).await;
+    let mut quiet = |_: &danegate_delivery::Event| {};
+    let dane = verify_destination_with(resolver, probe, &domain, &opts, &mut quiet);
+    let (outcome, extra) = tokio::join!(dane, async {
+        match sts {
+            Some(s) => Some(sts_one(resolver, s, &domain).await),
+            None => None,
+        }
+    });
     let ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
-    record::from_events(&domain, mode, outcome.verdict, &outcome.events, ms)
+    let mut r = record::from_events(&domain, mode, outcome.verdict, &outcome.events, ms);
+    if let Some((sts, rpt)) = extra {
+        r.mta_sts = Checked::Done(sts);
+        r.tls_rpt = Checked::Done(rpt);
+    }
+    r
+}
+
+/// `danegate stsverify`'s check of `domain` (its MX sessions shared), and the TLS-RPT
+/// record. The policy host `mta-sts.<domain>` is the domain's own, so its fetch is made
+/// once per domain (the domains are distinct); the DNS answers are shared through the
+/// resolver's cache.
+async fn sts_one(
+    resolver: &Resolver,
+    (o, probe): &(StsOptions, SharedStsProbe),
+    domain: &str,
+) -> (StsView, TlsRptView) {
+    let check = StsCheck {
+        resolver,
+        fetcher: &o.fetcher,
+        options: &o.options,
+        tls: &o.tls,
+        probe,
+    };
+    let mut report = Report::default();
+    let (_, rpt) = tokio::join!(
+        check.run(domain, &mut report),
+        tlsrpt_record(resolver, domain)
+    );
+    (StsView::of(report), rpt)
 }

@@ -17,9 +17,12 @@ use std::{
     },
 };
 
+use std::{future::Future, pin::Pin};
+
+use danegate_admin::stsverify::{MxProbe, MxSession, live_session};
 use danegate_dane::policy::CertStatus;
 use danegate_delivery::{
-    Event,
+    Candidate, Event, Options, TlsContext,
     probe::{ProbeFuture, ProbeRequest, Probed, Steps, TlsInfo, TlsProbe, live},
 };
 use tokio::{
@@ -125,7 +128,9 @@ impl SharedProbe {
         lock(&self.results).entry(key).or_default().clone()
     }
 
-    fn limiter(&self, ip: IpAddr) -> Arc<Semaphore> {
+    /// The connection slots of `ip` (shared with the MTA-STS sessions, so at most
+    /// `per_ip` connections of either kind are open to one address).
+    pub fn limiter(&self, ip: IpAddr) -> Arc<Semaphore> {
         lock(&self.per_ip)
             .entry(ip)
             .or_insert_with(|| Arc::new(Semaphore::new(self.per_ip_limit)))
@@ -177,5 +182,73 @@ impl TlsProbe for SharedProbe {
                 client: None,
             }
         })
+    }
+}
+
+/// What identifies an MTA-STS session: the MX host (the reference identifier) and the
+/// address; port, EHLO name and roots are the run's.
+type StsKey = (String, std::net::SocketAddr);
+
+/// The MTA-STS sessions (RFC 8461 §4.2, §5): one live session per (MX host, address)
+/// serves every domain of the audit whose policy lets it use that host; connections
+/// count against the same per-address slots as the DANE probes.
+pub struct SharedStsProbe {
+    dane: Arc<SharedProbe>,
+    results: Mutex<HashMap<StsKey, Arc<OnceCell<MxSession>>>>,
+    handshakes: AtomicU64,
+    shared: AtomicU64,
+}
+
+impl SharedStsProbe {
+    /// Sessions limited by `dane`'s per-address slots.
+    pub fn new(dane: Arc<SharedProbe>) -> Self {
+        SharedStsProbe {
+            dane,
+            results: Mutex::new(HashMap::new()),
+            handshakes: AtomicU64::new(0),
+            shared: AtomicU64::new(0),
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> ProbeStats {
+        ProbeStats {
+            handshakes: self.handshakes.load(Ordering::Relaxed),
+            shared: self.shared.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl MxProbe for SharedStsProbe {
+    fn session<'a>(
+        &'a self,
+        cand: &'a Candidate,
+        ctx: &'a TlsContext,
+        opts: &'a Options,
+    ) -> Pin<Box<dyn Future<Output = MxSession> + Send + 'a>> {
+        Box::pin(async move {
+            // The reference identifier is the MX host name (ctx), the roots the run's.
+            let key = (cand.host.to_ascii_lowercase(), cand.addr);
+            let cell = lock(&self.results).entry(key).or_default().clone();
+            let mut ran = false;
+            let s = cell
+                .get_or_init(|| {
+                    ran = true;
+                    self.live(cand, ctx, opts)
+                })
+                .await;
+            if !ran {
+                self.shared.fetch_add(1, Ordering::Relaxed);
+            }
+            s.clone()
+        })
+    }
+}
+
+impl SharedStsProbe {
+    async fn live(&self, cand: &Candidate, ctx: &TlsContext, opts: &Options) -> MxSession {
+        let _permit = self.dane.limiter(cand.addr.ip()).acquire_owned().await.ok();
+        self.handshakes.fetch_add(1, Ordering::Relaxed);
+        live_session(cand, ctx, opts).await
     }
 }

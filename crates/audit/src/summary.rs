@@ -35,8 +35,52 @@ pub struct Summary {
     /// MX hosts that did not answer (connection refused or timed out, a session that
     /// stopped answering), with how many domains met them.
     pub not_answering: Vec<NotAnswering>,
+    /// MTA-STS policies found, `None` when not checked (`--no-sts`).
+    pub mta_sts: Option<StsCounts>,
+    /// TLS-RPT records found, `None` when not checked (`--no-sts`).
+    pub tls_rpt: Option<TlsRptCounts>,
+    /// MTA-STS sessions made (one per MX host and address).
+    pub sts_handshakes: u64,
+    /// MTA-STS sessions served from a shared one.
+    pub sts_shared: u64,
     /// Wall time (milliseconds).
     pub elapsed_ms: u64,
+}
+
+/// Domains per MTA-STS policy mode and result (RFC 8461).
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct StsCounts {
+    /// With a policy in mode `enforce`.
+    pub enforce: usize,
+    /// With a policy in mode `testing`.
+    pub testing: usize,
+    /// With a policy in mode `none`.
+    pub none: usize,
+    /// Without a policy: no `_mta-sts` TXT record (or no valid one).
+    pub no_record: usize,
+    /// A TXT record, but the policy fetch or parse failed.
+    pub policy_error: usize,
+    /// Unknown: the TXT lookup, or the MX hosts, failed temporarily.
+    pub temp_fail: usize,
+    /// Policy satisfied (a matching MX host passed).
+    pub satisfied: usize,
+    /// Policy not satisfied (in mode enforce the mail would not be delivered).
+    pub failed: usize,
+    /// Domains whose policy, were it in mode enforce, would refuse delivery.
+    pub enforce_would_refuse: usize,
+}
+
+/// Domains per TLS-RPT record status (RFC 8460 §3).
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct TlsRptCounts {
+    /// A valid record.
+    pub valid: usize,
+    /// An invalid record (syntax, several records, BOGUS).
+    pub invalid: usize,
+    /// None.
+    pub absent: usize,
+    /// The lookup failed.
+    pub temp_fail: usize,
 }
 
 /// An MX host that did not answer.
@@ -70,6 +114,37 @@ impl Summary {
                 }
             }
         }
+        let checked = audit.results.iter().any(|r| r.mta_sts.done().is_some());
+        let mut sts = StsCounts::default();
+        let mut rpt = TlsRptCounts::default();
+        for r in &audit.results {
+            if let Some(v) = r.mta_sts.done() {
+                match v.mode().as_deref() {
+                    Some("enforce") => sts.enforce += 1,
+                    Some("testing") => sts.testing += 1,
+                    Some(_) => sts.none += 1,
+                    None if v.result == "temp-fail" => sts.temp_fail += 1,
+                    None if v.report.txt.is_some() => sts.policy_error += 1,
+                    None => sts.no_record += 1,
+                }
+                match v.result {
+                    "satisfied" => sts.satisfied += 1,
+                    "failed" => sts.failed += 1,
+                    _ => {}
+                }
+                if v.enforce == Some("refuse") {
+                    sts.enforce_would_refuse += 1;
+                }
+            }
+            if let Some(t) = r.tls_rpt.done() {
+                match t.status {
+                    "valid" => rpt.valid += 1,
+                    "invalid" => rpt.invalid += 1,
+                    "absent" => rpt.absent += 1,
+                    _ => rpt.temp_fail += 1,
+                }
+            }
+        }
         Summary {
             mode: audit
                 .results
@@ -92,8 +167,40 @@ impl Summary {
                     domains,
                 })
                 .collect(),
+            mta_sts: checked.then_some(sts),
+            tls_rpt: checked.then_some(rpt),
+            sts_handshakes: audit.sts_probes.handshakes,
+            sts_shared: audit.sts_probes.shared,
             elapsed_ms: audit.elapsed_ms,
         }
+    }
+
+    /// The MTA-STS line of the summary, when checked.
+    pub fn sts_text(&self) -> Option<String> {
+        let s = self.mta_sts.as_ref()?;
+        Some(format!(
+            "MTA-STS: {} enforce, {} testing, {} none; {} without a record, {} policy \
+             fetch/parse error(s), {} unknown; satisfied {}, failed {}; \
+             mode enforce would refuse {}",
+            s.enforce,
+            s.testing,
+            s.none,
+            s.no_record,
+            s.policy_error,
+            s.temp_fail,
+            s.satisfied,
+            s.failed,
+            s.enforce_would_refuse
+        ))
+    }
+
+    /// The TLS-RPT line of the summary, when checked.
+    pub fn tlsrpt_text(&self) -> Option<String> {
+        let t = self.tls_rpt.as_ref()?;
+        Some(format!(
+            "TLS-RPT: {} valid, {} invalid, {} absent, {} unknown",
+            t.valid, t.invalid, t.absent, t.temp_fail
+        ))
     }
 
     /// The summary as lines for a terminal.
@@ -127,6 +234,12 @@ impl Summary {
             "{} MX hosts; {} STARTTLS probes, {} answered from a shared probe\n",
             self.mx_hosts, self.handshakes, self.shared
         ));
+        if let (Some(sts), Some(rpt)) = (self.sts_text(), self.tlsrpt_text()) {
+            s.push_str(&format!(
+                "{sts}\n{rpt}\n{} MTA-STS sessions, {} answered from a shared one\n",
+                self.sts_handshakes, self.sts_shared
+            ));
+        }
         if !self.not_answering.is_empty() {
             s.push_str("MX hosts that did not answer:\n");
             for d in &self.not_answering {

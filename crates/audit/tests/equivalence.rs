@@ -86,6 +86,7 @@ async fn equivalent(mode: CheckMode) {
         check: check(&w, mode, ""),
         concurrency: 64,
         per_ip: 2,
+        sts: None,
     };
     let domains: Vec<String> = all.iter().map(|(d, _)| d.clone()).collect();
     let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -3,18 +3,28 @@
 //! self-contained HTML report.
 
 use std::{
+    collections::HashSet,
     io::{IsTerminal, Read, Write},
     path::PathBuf,
     sync::Arc,
+    time::Duration,
 };
 
 use clap::Args;
-use danegate_admin::daneverify::{Check, CheckMode};
-use danegate_audit::{AuditOptions, DomainResult, Summary, html, input, record::verdict_word};
-use danegate_delivery::IpPreference;
+use danegate_admin::{
+    daneverify::{Check, CheckMode},
+    readiness::parse_since,
+};
+use danegate_audit::{
+    AuditOptions, DomainResult, StsOptions, Summary, html, input, record::verdict_word,
+};
+use danegate_delivery::{IpPreference, Options, TlsContext};
+use danegate_https::{ClientOptions, HttpsClient};
+use danegate_mta_sts::Fetcher;
+use danegate_smtp::Timeouts;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::{applog, daneverify::ModeArg, lookup::resolver_config};
+use crate::{admin_cmd::Target, applog, daneverify::ModeArg, lookup::resolver_config};
 
 /// Exit status: the audit ran (whatever the verdicts).
 pub const EXIT_OK: u8 = 0;
@@ -24,14 +34,38 @@ pub const EXIT_USAGE: u8 = 64;
 /// Arguments of `danegate audit`.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Input: one domain (or recipient address) per line; `#` comments. \
-Each domain gets exactly the verdict `danegate daneverify` gives it. Exit status: 0 the \
-audit ran (whatever the verdicts), 64 usage error."
+    after_help = "Input: one domain (or recipient address) per line; `#` comments; \
+--from-history adds the domains the gateway delivered to (its shadow evaluation store), \
+most traffic first. Each domain gets exactly the verdict `danegate daneverify` gives it, \
+and (unless --no-sts) the MTA-STS verdict of `danegate stsverify` and its TLS-RPT \
+record. Exit status: 0 the audit ran (whatever the verdicts), 64 usage error."
 )]
 pub struct AuditArgs {
     /// File of domains, one per line; `-` for standard input.
     #[arg(long, value_name = "FILE|-")]
     input: Option<String>,
+    /// Also audit the destination domains with deliveries in this window (`24h`, `7d`,
+    /// `30d`, at most 31 days), from the gateway's shadow evaluation store
+    /// (`<data_dir>/shadow.sqlite`), most deliveries first.
+    #[arg(long, value_name = "WINDOW")]
+    from_history: Option<String>,
+    /// The gateway's data directory (for --from-history).
+    #[arg(long, value_name = "DIR", conflicts_with = "config")]
+    data_dir: Option<PathBuf>,
+    /// The gateway's configuration file: its `server.data_dir` (for --from-history) and
+    /// `server.ca_file` (for MTA-STS, unless --ca-file).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Skip the MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) checks.
+    #[arg(long)]
+    no_sts: bool,
+    /// Extra trusted root certificates (PEM) besides the built-in Mozilla roots, for
+    /// MTA-STS policy hosts and MX hosts (as `stsverify --ca-file`).
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+    /// HTTPS port of the policy hosts (for test worlds; real policy hosts use 443).
+    #[arg(long, default_value_t = 443, hide = true)]
+    https_port: u16,
     /// Domains checked at once.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     concurrency: u64,
@@ -82,7 +116,37 @@ fn usage(msg: impl std::fmt::Display) -> u8 {
     EXIT_USAGE
 }
 
-fn read_input(args: &AuditArgs) -> Result<Vec<String>, String> {
+/// The domains of the shadow store with deliveries in the `--from-history` window,
+/// most deliveries first.
+fn history(args: &AuditArgs, target: &Target, window: &str) -> Result<Vec<String>, String> {
+    let secs = parse_since(window).map_err(|e| format!("--from-history {e}"))?;
+    let dir = target.data_dir()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let found = danegate_gateway::history_domains(&dir, Duration::from_secs(secs), now)?;
+    let mut text = String::new();
+    for (d, _) in &found {
+        text.push_str(d);
+        text.push('\n');
+    }
+    let domains = input::parse(&text).map_err(|e| format!("shadow store: {e}"))?;
+    if domains.is_empty() && args.input.is_none() && args.domains.is_empty() {
+        return Err(format!(
+            "--from-history {window}: no delivery recorded in {} in that window",
+            dir.join("shadow.sqlite").display()
+        ));
+    }
+    eprintln!(
+        "danegate audit: {} domain(s) with deliveries in the last {window} from {}",
+        domains.len(),
+        dir.join("shadow.sqlite").display()
+    );
+    Ok(domains)
+}
+
+fn read_input(args: &AuditArgs, target: &Target) -> Result<Vec<String>, String> {
     let mut text = String::new();
     match args.input.as_deref() {
         Some("-") => {
@@ -99,12 +163,24 @@ fn read_input(args: &AuditArgs) -> Result<Vec<String>, String> {
         text.push_str(d);
         text.push('\n');
     }
-    let domains = input::parse(&text).map_err(|e| match args.input.as_deref() {
+    let mut domains = input::parse(&text).map_err(|e| match args.input.as_deref() {
         Some(p) => format!("{p}: {e}"),
         None => e,
     })?;
+    if let Some(window) = &args.from_history {
+        // The union: the given domains first, then the history's not among them.
+        let seen: HashSet<String> = domains.iter().cloned().collect();
+        domains.extend(
+            history(args, target, window)?
+                .into_iter()
+                .filter(|d| !seen.contains(d)),
+        );
+    }
     if domains.is_empty() {
-        return Err("no domain to audit: give --input FILE, --input - or domains".into());
+        return Err(
+            "no domain to audit: give --input FILE, --input -, --from-history WINDOW or domains"
+                .into(),
+        );
     }
     Ok(domains)
 }
@@ -122,11 +198,91 @@ fn progress(n: usize) -> ProgressBar {
     bar
 }
 
+/// The MTA-STS options: stsverify's HTTPS client and session options, the roots
+/// extended by `--ca-file` or the configuration's `server.ca_file`.
+fn sts_options(args: &AuditArgs, target: &Target) -> Result<Option<StsOptions>, String> {
+    if args.no_sts {
+        return Ok(None);
+    }
+    let ca_file = match (&args.ca_file, &target.config) {
+        (Some(f), _) => Some(f.clone()),
+        (None, Some(cfg)) => danegate_config::Config::load(cfg)
+            .map_err(|e| e.to_string())?
+            .server
+            .ca_file
+            .clone(),
+        (None, None) => None,
+    };
+    let extra_roots = match &ca_file {
+        None => Vec::new(),
+        Some(p) => danegate_https::load_ca_file(p).map_err(|e| format!("--ca-file {e}"))?,
+    };
+    let secs = Duration::from_secs(args.timeout);
+    let client = HttpsClient::new(ClientOptions {
+        extra_roots: extra_roots.clone(),
+        connect_timeout: secs,
+        read_timeout: secs,
+        ..ClientOptions::default()
+    })
+    .map_err(|e| e.to_string())?;
+    let roots = {
+        let mut v = TlsContext::webpki_root_anchors().as_ref().clone();
+        v.extend(extra_roots);
+        Arc::new(v)
+    };
+    Ok(Some(StsOptions {
+        fetcher: Fetcher {
+            client,
+            port: args.https_port,
+        },
+        tls: TlsContext::with_roots(String::new(), None, roots),
+        options: Options {
+            port: args.port,
+            timeouts: Timeouts::uniform(secs),
+            helo_name: args.helo.clone(),
+            ..Options::default()
+        },
+    }))
+}
+
+/// The MTA-STS and TLS-RPT note of a domain's text line: empty when it has neither.
+fn sts_note(r: &DomainResult) -> String {
+    let mut parts = Vec::new();
+    if let Some(v) = r.mta_sts.done() {
+        match v.mode() {
+            Some(mode) => parts.push(format!("MTA-STS {mode} {}", v.result)),
+            None if v.report.txt.is_some() => parts.push("MTA-STS policy error".to_string()),
+            None if v.result == "temp-fail" => parts.push("MTA-STS unknown".to_string()),
+            None => {}
+        }
+    }
+    if let Some(t) = r.tls_rpt.done()
+        && t.status != "absent"
+    {
+        parts.push(format!("TLS-RPT {}", t.status));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("  [{}]", parts.join("; "))
+    }
+}
+
 /// Runs `danegate audit`.
-pub async fn run(args: AuditArgs) -> u8 {
+pub async fn run(args: AuditArgs, top: &Target) -> u8 {
     applog::install_stderr_level(tracing::Level::ERROR);
-    let domains = match read_input(&args) {
+    let target = Target {
+        data_dir: args.data_dir.clone(),
+        config: args.config.clone(),
+        json: false,
+    }
+    .or(top);
+    let domains = match read_input(&args, &target) {
         Ok(d) => d,
+        Err(e) => return usage(e),
+    };
+    let sts = match sts_options(&args, &target) {
+        Ok(s) => s,
         Err(e) => return usage(e),
     };
     let mut config =
@@ -152,6 +308,7 @@ pub async fn run(args: AuditArgs) -> u8 {
         },
         concurrency: usize::try_from(args.concurrency).unwrap_or(usize::MAX),
         per_ip: usize::try_from(args.per_ip).unwrap_or(usize::MAX),
+        sts,
     };
     let bar = progress(domains.len());
     let tick = bar.clone();
@@ -190,10 +347,11 @@ pub async fn run(args: AuditArgs) -> u8 {
         for r in &audit.results {
             let _ = writeln!(
                 out,
-                "{:<width$}  {:<12}  {}",
+                "{:<width$}  {:<12}  {}{}",
                 r.domain,
                 verdict_word(r.verdict),
-                r.reason
+                r.reason,
+                sts_note(r)
             );
         }
     }

@@ -147,7 +147,7 @@ fn main() -> ExitCode {
         Command::Daneverify(args) => runtime.block_on(daneverify::run(args, &top)),
         Command::Stsverify(args) => runtime.block_on(stsverify::run(args)),
         Command::Serve(args) => runtime.block_on(serve::run(args)),
-        Command::Audit(args) => runtime.block_on(audit::run(*args)),
+        Command::Audit(args) => runtime.block_on(audit::run(*args, &top)),
         Command::Config(cmd) => runtime.block_on(config_cmd::run(cmd)),
         Command::Commit(args) => config_cmd::commit(args),
         Command::WebPasswd(args) => web_cmd::passwd(args),

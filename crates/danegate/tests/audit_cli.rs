@@ -122,8 +122,10 @@ fn json_one_object_per_domain_with_the_documented_fields() {
                 assert!(o.get(key).is_some(), "{key} missing in {o}");
             }
             assert_eq!(o["mode"], mode);
-            assert_eq!(o["mta_sts"], "not checked");
-            assert_eq!(o["tls_rpt"], "not checked");
+            // No domain of this world publishes MTA-STS or TLS-RPT (tests/audit_sts.rs
+            // has those).
+            assert!(o["mta_sts"]["result"].is_string(), "{o}");
+            assert!(o["tls_rpt"]["status"].is_string(), "{o}");
         }
         for row in TABLE_ROWS {
             let want = expect_word(if pick == 2 { row.2 } else { row.3 });
@@ -143,6 +145,9 @@ fn json_one_object_per_domain_with_the_documented_fields() {
         assert_eq!(good["hosts"][0]["name"], "good.hosts.test");
         assert_eq!(good["hosts"][0]["tlsa_status"], "SECURE");
         assert_eq!(good["hosts"][0]["certificate"], "ok");
+        assert_eq!(good["mta_sts"]["result"], "no-policy", "{good}");
+        assert!(good["mta_sts"]["txt"].is_null(), "{good}");
+        assert_eq!(good["tls_rpt"]["status"], "absent", "{good}");
         assert!(
             good["row"].as_str().unwrap().contains("table line"),
             "{good}"

@@ -34,6 +34,7 @@ pub use batv::{BatvKey, Verdict as BatvVerdict};
 pub use deliver::notify_allows;
 pub use health::node_label;
 pub use listener::{load_listener_tls, postmaster_address};
+pub use shadow::history_domains;
 pub use shadow::{
     DAILY_KEEP, DomainShadow, HOURLY_KEEP, MAX_DOMAINS, ModeCounts, REASONS_KEPT, ShadowCounts,
     ShadowReason,

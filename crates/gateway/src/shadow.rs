@@ -852,3 +852,91 @@ mod tests {
         assert!(!dir.path().join("shadow.sqlite").exists());
     }
 }
+
+/// The destination domains with deliveries evaluated in the last `since` before `now`
+/// (Unix seconds), most deliveries first (then by name), each with its count — read
+/// from `<data_dir>/shadow.sqlite` without opening it for writing, so it works beside
+/// a running gateway (counts not yet flushed, at most [`FLUSH_EVERY`] old, are not
+/// seen). The window is bucketed as [`ShadowStore::report`] does it. An error names the
+/// file: no store (the gateway never ran with shadow evaluation there), or unreadable.
+pub fn history_domains(
+    data_dir: &Path,
+    since: Duration,
+    now: u64,
+) -> Result<Vec<(String, u64)>, String> {
+    let path = data_dir.join("shadow.sqlite");
+    if !path.is_file() {
+        return Err(format!(
+            "{}: no shadow evaluation store (no gateway with shadow evaluation ran with this data directory)",
+            path.display()
+        ));
+    }
+    let since = since.as_secs();
+    let f = now.saturating_sub(since);
+    let (span, from) = if since <= HOURLY_KEEP.as_secs() {
+        (HOUR, f - f % HOUR)
+    } else {
+        (DAY, f - f % DAY)
+    };
+    let read = || -> rusqlite::Result<Vec<(String, u64)>> {
+        let c = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        c.busy_timeout(Duration::from_secs(5))?;
+        let mut st = c.prepare(
+            "SELECT domain, SUM(deliveries) AS n FROM shadow_bucket
+             WHERE span = ?1 AND start >= ?2 GROUP BY domain HAVING n > 0
+             ORDER BY n DESC, domain",
+        )?;
+        let rows = st.query_map(params![span as i64, from as i64], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+        })?;
+        rows.collect()
+    };
+    read().map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod history_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A record as the store persists it (its JSON form, so fields added later with a
+    /// default do not touch this test).
+    fn rec(domain: &str) -> ShadowRecord {
+        let mode = serde_json::json!({
+            "verdict": "dane-success", "row": "", "line": 0,
+            "finding": "authenticated", "reason": "", "host": null
+        });
+        serde_json::from_value(serde_json::json!({
+            "domain": domain, "host": null, "tls": "negotiated",
+            "mandatory": mode, "opportunistic": mode
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn domains_in_the_window_by_deliveries() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            history_domains(dir.path(), Duration::from_secs(DAY), 1_800_000_000)
+                .unwrap_err()
+                .contains("no shadow evaluation store")
+        );
+        let s = ShadowStore::new(dir.path(), true);
+        let now = 1_800_000_000;
+        // old.test: 40 days ago (outside every window); few.test once, many.test 3 times.
+        s.add(&rec("old.test"), 1, 0, now - 40 * DAY);
+        s.flush(now - 40 * DAY, false).unwrap();
+        s.add(&rec("few.test"), 1, 0, now - 3 * DAY);
+        for _ in 0..3 {
+            s.add(&rec("many.test"), 1, 0, now - 60);
+        }
+        s.flush(now, false).unwrap();
+        let month = history_domains(dir.path(), Duration::from_secs(30 * DAY), now).unwrap();
+        assert_eq!(
+            month,
+            [("many.test".to_string(), 3), ("few.test".to_string(), 1)]
+        );
+        let day = history_domains(dir.path(), Duration::from_secs(DAY), now).unwrap();
+        assert_eq!(day, [("many.test".to_string(), 3)]);
+    }
+}
