@@ -101,6 +101,14 @@ async fn readiness_api_page_filters_and_set_mandatory() {
         page.body
     );
     assert!(page.body.contains(r#"id="readiness-chart""#));
+    // The MTA-STS enforce column with its recommendation.
+    assert!(page.body.contains("MTA-STS enforce would"), "{}", page.body);
+    assert!(
+        page.body
+            .contains(r#"data-sts-code="no-policy">publishes no MTA-STS policy<"#),
+        "{}",
+        page.body
+    );
     let ready = request(
         e.web,
         "GET",
