@@ -32,7 +32,9 @@
 
 use danegate_config::{DestinationProfile, MtaSts};
 use danegate_delivery::shadow::{Finding, ShadowRecord, ShadowVerdict, StsVerdict};
-use danegate_gateway::{DomainShadow, ModeCounts, ShadowCounts, ShadowReason, StsCounts, StsReason};
+use danegate_gateway::{
+    DomainShadow, ModeCounts, ShadowCounts, ShadowReason, StsCounts, StsReason,
+};
 use serde::{Deserialize, Serialize};
 
 /// What the report recommends for a domain.
@@ -657,7 +659,11 @@ mod tests {
         let r = recommend_sts(&sts(3, 0, 0, 0, 1), &[], false, "24 hours");
         assert_eq!(r.code, StsCode::Ready);
         assert!(r.text.contains("75 % of 4 deliveries"), "{}", r.text);
-        assert!(r.text.contains("the other 1 were not observed"), "{}", r.text);
+        assert!(
+            r.text.contains("the other 1 were not observed"),
+            "{}",
+            r.text
+        );
     }
 
     fn reason(finding: Finding, text: &str, first: u64) -> ShadowReason {

@@ -98,7 +98,10 @@ fn cli(cwd: &Path, args: &[&str]) -> (Option<i32>, String, String) {
 }
 
 fn readiness(cwd: &Path, cfg: &str) -> Value {
-    let (code, out, err) = cli(cwd, &["readiness", "--config", cfg, "--json", "--since", "24h"]);
+    let (code, out, err) = cli(
+        cwd,
+        &["readiness", "--config", cfg, "--json", "--since", "24h"],
+    );
     assert_eq!(code, Some(0), "{out}{err}");
     serde_json::from_str(&out).unwrap()
 }
@@ -148,7 +151,12 @@ async fn shadow_sts_results_equal_stsverify_and_delivery_is_unchanged() {
     serve.wait_line("the control socket", START_TIMEOUT, |l| {
         l.contains("Control socket")
     });
-    let all: Vec<&str> = OFF.iter().chain(ON.iter()).copied().chain([PLAIN]).collect();
+    let all: Vec<&str> = OFF
+        .iter()
+        .chain(ON.iter())
+        .copied()
+        .chain([PLAIN])
+        .collect();
     for d in &all {
         submit(listen, &format!("bob@{d}.sts.test")).await;
     }
@@ -210,10 +218,14 @@ async fn shadow_sts_results_equal_stsverify_and_delivery_is_unchanged() {
             sts["reason"]
         );
     }
-    let latest = |d: &str| row(&report, &format!("{d}.sts.test")).unwrap()["latest"]["mta_sts"].clone();
+    let latest =
+        |d: &str| row(&report, &format!("{d}.sts.test")).unwrap()["latest"]["mta_sts"].clone();
     assert_eq!(latest("enforce")["finding"], "valid");
     assert_eq!(latest("enforce")["policy_mode"], "enforce");
-    assert_eq!(latest("selfsigned")["result_type"], "certificate-not-trusted");
+    assert_eq!(
+        latest("selfsigned")["result_type"],
+        "certificate-not-trusted"
+    );
     assert_eq!(latest("expired")["result_type"], "certificate-expired");
     assert_eq!(latest("nostarttls")["finding"], "starttls-not-supported");
     assert_eq!(latest("notinpolicy")["finding"], "mx-mismatch");
@@ -229,7 +241,10 @@ async fn shadow_sts_results_equal_stsverify_and_delivery_is_unchanged() {
     assert_eq!(latest("wild")["verdict"], "pass");
     // The delivery's own enforce path refused wrongname: that is the shadow's result.
     assert_eq!(latest("wrongname")["verdict"], "fail");
-    assert_eq!(latest("wrongname")["result_type"], "certificate-host-mismatch");
+    assert_eq!(
+        latest("wrongname")["result_type"],
+        "certificate-host-mismatch"
+    );
     assert_eq!(latest("notfound")["verdict"], "fetch-failed");
     // TLS None: not observed, never a guess.
     assert_eq!(latest(PLAIN)["verdict"], "not-observed");
@@ -248,7 +263,11 @@ async fn shadow_sts_results_equal_stsverify_and_delivery_is_unchanged() {
     for d in all.iter().filter(|d| **d != "wrongname") {
         let rcpt = format!("bob@{d}.sts.test");
         while !delivered(&w.host(host_of(d)).sink, &rcpt) {
-            assert!(start.elapsed() < WAIT, "{rcpt} not delivered\n{}", serve.log_tail());
+            assert!(
+                start.elapsed() < WAIT,
+                "{rcpt} not delivered\n{}",
+                serve.log_tail()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -281,7 +300,9 @@ async fn shadow_sts_results_equal_stsverify_and_delivery_is_unchanged() {
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("MTA-STS ENFORCE"), "{out}");
     assert!(
-        out.contains("MTA-STS: would fail MTA-STS enforce: mx-good.stshosts.test does not match the policy"),
+        out.contains(
+            "MTA-STS: would fail MTA-STS enforce: mx-good.stshosts.test does not match the policy"
+        ),
         "{out}"
     );
     assert!(

@@ -379,7 +379,11 @@ fn judge_chain_at(
     now: UnixTime,
 ) -> VerifyOutcome {
     match certs.split_first() {
-        Some((leaf, rest)) => DaneVerifier::new(policy).verify_chain(leaf, rest, now).outcome,
+        Some((leaf, rest)) => {
+            DaneVerifier::new(policy)
+                .verify_chain(leaf, rest, now)
+                .outcome
+        }
         None => VerifyOutcome::Failed(Failure {
             kind: FailureKind::BadCertificate,
             details: vec!["no certificate presented".into()],

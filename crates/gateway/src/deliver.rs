@@ -468,10 +468,7 @@ async fn open(
         if let Err(Attempt::Defer { enhanced, reason }) = &r
             && enhanced == "4.7.5"
         {
-            trail.sts_refused = Some((
-                crate::sts::classify_events(&trail.events),
-                reason.clone(),
-            ));
+            trail.sts_refused = Some((crate::sts::classify_events(&trail.events), reason.clone()));
         }
         return r;
     }

@@ -441,11 +441,7 @@ impl ShadowStore {
                 .add(sts, messages);
         }
         Self::sts_reason(&mut p, domain, sts, messages, at);
-        let latest = self
-            .latest
-            .lock()
-            .ok()
-            .and_then(|l| l.get(domain).cloned());
+        let latest = self.latest.lock().ok().and_then(|l| l.get(domain).cloned());
         if let Some(rec) = latest {
             let t = p.domains.get(domain).map(|(t, _)| *t).unwrap_or(at);
             p.domains.insert(domain.to_string(), (t, rec));
@@ -915,11 +911,12 @@ pub(crate) fn record(
     let seen = crate::shadow_sts::Seen::new(session, trail.sts_refused.clone());
     let n = messages as u64;
     let domain = dns.domain().to_string();
-    rec.mta_sts = crate::shadow_sts::evaluate_attempt(shared, dns.domain(), seen, move |sh, sts| {
-        tracing::debug!(target: "danegate::mail", "shadow {domain}: MTA-STS enforce {} ({})",
+    rec.mta_sts =
+        crate::shadow_sts::evaluate_attempt(shared, dns.domain(), seen, move |sh, sts| {
+            tracing::debug!(target: "danegate::mail", "shadow {domain}: MTA-STS enforce {} ({})",
             sts.verdict.words(), sts.reason);
-        sh.shadow.add_sts(&domain, &sts, n, now);
-    });
+            sh.shadow.add_sts(&domain, &sts, n, now);
+        });
     shared.shadow.add(&rec, n, protected, now);
     tracing::debug!(target: "danegate::dane", "shadow {}: Mandatory {} ({}), Opportunistic {} ({})",
         rec.domain, rec.mandatory.verdict.words(), rec.mandatory.reason,
@@ -1119,7 +1116,13 @@ mod tests {
         assert_eq!(d[0].sts_reasons[0].finding, StsFinding::MxMismatch);
         assert!(d[0].reasons.is_empty(), "no DANE failure");
         assert_eq!(
-            d[0].latest.as_ref().unwrap().mta_sts.as_ref().unwrap().verdict,
+            d[0].latest
+                .as_ref()
+                .unwrap()
+                .mta_sts
+                .as_ref()
+                .unwrap()
+                .verdict,
             StsVerdict::NoPolicy
         );
     }

@@ -200,8 +200,8 @@ pub(crate) fn evaluate(
         }
         Known::Policy(p) => p,
     };
-    let r = |verdict, finding, reason: String, host: Option<&str>, rt: Option<ResultType>| {
-        StsShadow {
+    let r =
+        |verdict, finding, reason: String, host: Option<&str>, rt: Option<ResultType>| StsShadow {
             verdict,
             finding,
             reason,
@@ -209,8 +209,7 @@ pub(crate) fn evaluate(
             policy_id: Some(p.id.clone()),
             policy_mode: Some(p.policy.mode.as_str().to_string()),
             result_type: rt.map(|x| x.to_string()),
-        }
-    };
+        };
     if p.policy.mode == Mode::None {
         return r(
             StsVerdict::NoPolicy,
@@ -363,7 +362,12 @@ fn now_unix() -> u64 {
 /// is (no cached policy, no lookup noted).
 fn known_now(shared: &Shared, domain: &str) -> Option<(Known, u64)> {
     if let Some(p) = shared.sts.cache.get(domain) {
-        let at = shared.sts.notes.get(domain).map(|n| n.at).unwrap_or(p.fetched);
+        let at = shared
+            .sts
+            .notes
+            .get(domain)
+            .map(|n| n.at)
+            .unwrap_or(p.fetched);
         return Some((Known::Policy(p), at));
     }
     let n = shared.sts.notes.get(domain)?;
@@ -493,9 +497,15 @@ mod tests {
     fn no_policy_mode_none_and_fetch_failure() {
         let s = seen("mx.d.test", "TLSv1.3", chain());
         let r = evaluate("d.test", &Known::NoPolicy, &s, &never);
-        assert_eq!((r.verdict, r.finding), (StsVerdict::NoPolicy, StsFinding::NoPolicy));
+        assert_eq!(
+            (r.verdict, r.finding),
+            (StsVerdict::NoPolicy, StsFinding::NoPolicy)
+        );
         let r = evaluate("d.test", &policy("none", "mx.d.test"), &s, &never);
-        assert_eq!((r.verdict, r.finding), (StsVerdict::NoPolicy, StsFinding::ModeNone));
+        assert_eq!(
+            (r.verdict, r.finding),
+            (StsVerdict::NoPolicy, StsFinding::ModeNone)
+        );
         let k = Known::FetchFailed(ResultType::StsPolicyInvalid, "bad".into());
         let r = evaluate("d.test", &k, &s, &never);
         assert_eq!(r.verdict, StsVerdict::FetchFailed);
@@ -506,26 +516,57 @@ mod tests {
     fn session_checks_in_order() {
         let k = policy("testing", "*.d.test");
         // The MX host first: a host outside the policy fails whatever its TLS.
-        let r = evaluate("d.test", &k, &seen("mx.other.test", "TLSv1.3", chain()), &never);
-        assert_eq!((r.verdict, r.finding), (StsVerdict::Fail, StsFinding::MxMismatch));
-        assert_eq!(r.reason, "mx.other.test does not match the policy (mx: *.d.test)");
+        let r = evaluate(
+            "d.test",
+            &k,
+            &seen("mx.other.test", "TLSv1.3", chain()),
+            &never,
+        );
+        assert_eq!(
+            (r.verdict, r.finding),
+            (StsVerdict::Fail, StsFinding::MxMismatch)
+        );
+        assert_eq!(
+            r.reason,
+            "mx.other.test does not match the policy (mx: *.d.test)"
+        );
         assert_eq!(r.policy_mode.as_deref(), Some("testing"));
         // No TLS tried: not observed; no STARTTLS offered: a failure.
-        let r = evaluate("d.test", &k, &seen("mx.d.test", "none", TlsSeen::NotAttempted), &never);
+        let r = evaluate(
+            "d.test",
+            &k,
+            &seen("mx.d.test", "none", TlsSeen::NotAttempted),
+            &never,
+        );
         assert_eq!(r.verdict, StsVerdict::NotObserved);
         let r = evaluate(
             "d.test",
             &k,
-            &seen("mx.d.test", "none", TlsSeen::NoStartTls("not offered".into())),
+            &seen(
+                "mx.d.test",
+                "none",
+                TlsSeen::NoStartTls("not offered".into()),
+            ),
             &never,
         );
         assert_eq!(r.finding, StsFinding::StarttlsNotSupported);
         assert_eq!(r.result_type.as_deref(), Some("starttls-not-supported"));
         let r = evaluate("d.test", &k, &seen("mx.d.test", "TLSv1.1", chain()), &never);
-        assert_eq!((r.verdict, r.finding), (StsVerdict::Fail, StsFinding::OldTls));
+        assert_eq!(
+            (r.verdict, r.finding),
+            (StsVerdict::Fail, StsFinding::OldTls)
+        );
         let r = evaluate("d.test", &k, &seen("mx.d.test", "TLSv1.2", chain()), &ok);
-        assert_eq!((r.verdict, r.finding), (StsVerdict::Pass, StsFinding::Valid));
-        let r = evaluate("d.test", &k, &seen("mx.d.test", "TLSv1.3", chain()), &expired);
+        assert_eq!(
+            (r.verdict, r.finding),
+            (StsVerdict::Pass, StsFinding::Valid)
+        );
+        let r = evaluate(
+            "d.test",
+            &k,
+            &seen("mx.d.test", "TLSv1.3", chain()),
+            &expired,
+        );
         assert_eq!(r.verdict, StsVerdict::Fail);
         assert_eq!(r.finding, StsFinding::CertificateExpired);
         // DANE authenticated: passes without PKIX (RFC 8461 §2).
@@ -534,14 +575,20 @@ mod tests {
             x.dane_authenticated = true;
         }
         let r = evaluate("d.test", &k, &s, &never);
-        assert_eq!((r.verdict, r.finding), (StsVerdict::Pass, StsFinding::DaneAuthenticated));
+        assert_eq!(
+            (r.verdict, r.finding),
+            (StsVerdict::Pass, StsFinding::DaneAuthenticated)
+        );
     }
 
     #[test]
     fn no_session_is_not_observed_unless_enforce_refused_it() {
         let k = policy("enforce", "mx.d.test");
         let r = evaluate("d.test", &k, &Seen::default(), &never);
-        assert_eq!((r.verdict, r.finding), (StsVerdict::NotObserved, StsFinding::NoConnection));
+        assert_eq!(
+            (r.verdict, r.finding),
+            (StsVerdict::NotObserved, StsFinding::NoConnection)
+        );
         let s = Seen {
             session: None,
             enforce_failure: Some((
@@ -550,7 +597,10 @@ mod tests {
             )),
         };
         let r = evaluate("d.test", &k, &s, &never);
-        assert_eq!((r.verdict, r.finding), (StsVerdict::Fail, StsFinding::MxMismatch));
+        assert_eq!(
+            (r.verdict, r.finding),
+            (StsVerdict::Fail, StsFinding::MxMismatch)
+        );
         let s = Seen {
             session: None,
             enforce_failure: Some((ResultType::CertificateExpired, "expired".into())),

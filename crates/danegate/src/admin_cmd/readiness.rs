@@ -108,10 +108,7 @@ pub(crate) fn text(r: &Readiness) -> String {
             })
             .collect();
         let sts = &row.mta_sts;
-        if !matches!(
-            sts.recommendation.code,
-            StsCode::NoData | StsCode::NoPolicy
-        ) {
+        if !matches!(sts.recommendation.code, StsCode::NoData | StsCode::NoPolicy) {
             reasons.push(format!("  MTA-STS: {}", sts.recommendation.text));
         }
         reasons.extend(sts.reasons.iter().map(|x| {
@@ -157,10 +154,7 @@ pub(crate) fn shadow_lines(s: Option<&danegate_delivery::shadow::ShadowRecord>) 
             m.verdict.words(),
             m.reason
         )),
-        None => out.push_str(&format!(
-            "{:<24} not evaluated\n",
-            "Shadow MTA-STS enforce"
-        )),
+        None => out.push_str(&format!("{:<24} not evaluated\n", "Shadow MTA-STS enforce")),
     }
     out
 }

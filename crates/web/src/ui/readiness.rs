@@ -6,8 +6,8 @@
 #[allow(unused_imports)]
 use super::*;
 use danegate_admin::readiness::{
-    ModeView, Readiness, ReadinessRow, ReadinessSummary, StsView, parse_since, percent,
-    sts_cell, thousands,
+    ModeView, Readiness, ReadinessRow, ReadinessSummary, StsView, parse_since, percent, sts_cell,
+    thousands,
 };
 
 #[derive(Deserialize, Default)]
