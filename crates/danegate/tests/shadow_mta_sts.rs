@@ -124,39 +124,120 @@ fn verdicts_of_exit(code: i32) -> &'static [&'static str] {
     }
 }
 
+/// A gateway named `name` in `dir` (its own data directory), with `extra` serve
+/// arguments: (process, configuration path, listener port).
+fn gateway(
+    w: &StsWorld,
+    dir: &Path,
+    name: &str,
+    (anchor, ca): (&Path, &Path),
+    extra: &[&str],
+) -> (ServeProcess, String, u16) {
+    let data = dir.join(format!("data-{name}"));
+    let cfg = dir.join(format!("{name}.toml"));
+    let listen = free_port();
+    std::fs::write(&cfg, config(w, &data, anchor, ca, listen)).unwrap();
+    let cfg_s = cfg.to_str().unwrap().to_string();
+    let smtp_port = w.smtp_port().to_string();
+    let https_port = w.https_port().to_string();
+    let mut args = vec![
+        "--config",
+        cfg_s.as_str(),
+        "--smtp-port",
+        smtp_port.as_str(),
+        "--mta-sts-port",
+        https_port.as_str(),
+    ];
+    args.extend(extra);
+    let mut serve = ServeProcess::spawn(env!("CARGO_BIN_EXE_danegate"), &args, dir);
+    serve.wait_line("the control socket", START_TIMEOUT, |l| {
+        l.contains("Control socket")
+    });
+    (serve, cfg_s, listen)
+}
+
+fn domains() -> Vec<&'static str> {
+    OFF.iter()
+        .chain(ON.iter())
+        .copied()
+        .chain([PLAIN])
+        .collect()
+}
+
+/// The MX host each domain's mail goes to.
+fn host_of(d: &str) -> &'static str {
+    match d {
+        "enforce" | "wild" | "notinpolicy" | "cached" => "mx-good",
+        "expired" => "mx-expired",
+        "nostarttls" => "mx-nostarttls",
+        "wrongname" => "mx-wrongname",
+        _ => "mx-selfsigned",
+    }
+}
+
+/// Waits until `local@D` is delivered for every domain but wrongname (held by its
+/// enforce policy), and the queue's counts of every domain have settled; returns
+/// what `hoststatus --json` says per domain.
+fn settle(w: &StsWorld, dir: &Path, cfg: &str, serve: &ServeProcess, local: &str) -> Vec<Value> {
+    let start = Instant::now();
+    for d in domains().iter().filter(|d| **d != "wrongname") {
+        let rcpt = format!("{local}@{d}.sts.test");
+        while !delivered(&w.host(host_of(d)).sink, &rcpt) {
+            assert!(
+                start.elapsed() < WAIT,
+                "{rcpt} not delivered\n{}",
+                serve.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let status = || -> Vec<Value> {
+        domains()
+            .iter()
+            .map(|d| {
+                let (code, out, err) = cli(
+                    dir,
+                    &[
+                        "hoststatus",
+                        "--config",
+                        cfg,
+                        "--json",
+                        &format!("{d}.sts.test"),
+                    ],
+                );
+                assert_eq!(code, Some(0), "{out}{err}");
+                serde_json::from_str(&out).unwrap()
+            })
+            .collect()
+    };
+    loop {
+        let all = status();
+        if all.iter().all(|h| !h["counts"]["last"].is_null()) {
+            std::thread::sleep(Duration::from_millis(500));
+            let again = status();
+            let same = all
+                .iter()
+                .zip(&again)
+                .all(|(a, b)| a["counts"]["delivered"] == b["counts"]["delivered"]);
+            if same {
+                break again;
+            }
+        }
+        assert!(start.elapsed() < WAIT, "{all:?}\n{}", serve.log_tail());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn shadow_sts_results_equal_stsverify_and_delivery_is_unchanged() {
     let w = StsWorld::start();
     let dir = tempfile::tempdir().unwrap();
     let (anchor, ca) = w.write_files(dir.path());
-    let data = dir.path().join("data");
-    let cfg = dir.path().join("gw.toml");
-    let listen = free_port();
-    std::fs::write(&cfg, config(&w, &data, &anchor, &ca, listen)).unwrap();
-    let cfg_s = cfg.to_str().unwrap().to_string();
+    let files = (anchor.as_path(), ca.as_path());
+    let (serve, cfg_s, listen) = gateway(&w, dir.path(), "shadow", files, &[]);
     let smtp_port = w.smtp_port().to_string();
     let https_port = w.https_port().to_string();
-    let mut serve = ServeProcess::spawn(
-        env!("CARGO_BIN_EXE_danegate"),
-        &[
-            "--config",
-            &cfg_s,
-            "--smtp-port",
-            &smtp_port,
-            "--mta-sts-port",
-            &https_port,
-        ],
-        dir.path(),
-    );
-    serve.wait_line("the control socket", START_TIMEOUT, |l| {
-        l.contains("Control socket")
-    });
-    let all: Vec<&str> = OFF
-        .iter()
-        .chain(ON.iter())
-        .copied()
-        .chain([PLAIN])
-        .collect();
+    let all = domains();
     for d in &all {
         submit(listen, &format!("bob@{d}.sts.test")).await;
     }
@@ -250,27 +331,9 @@ async fn shadow_sts_results_equal_stsverify_and_delivery_is_unchanged() {
     assert_eq!(latest(PLAIN)["verdict"], "not-observed");
     assert_eq!(latest(PLAIN)["finding"], "no-tls-observed");
 
-    // Delivery is what it is without the shadow: "off" and a failed fetch deliver as
-    // without a policy; only the enforce policy applied ("on") holds wrongname.
-    let host_of = |d: &str| match d {
-        "enforce" | "wild" | "notinpolicy" | "cached" => "mx-good",
-        "expired" => "mx-expired",
-        "nostarttls" => "mx-nostarttls",
-        "wrongname" => "mx-wrongname",
-        _ => "mx-selfsigned",
-    };
-    let start = Instant::now();
-    for d in all.iter().filter(|d| **d != "wrongname") {
-        let rcpt = format!("bob@{d}.sts.test");
-        while !delivered(&w.host(host_of(d)).sink, &rcpt) {
-            assert!(
-                start.elapsed() < WAIT,
-                "{rcpt} not delivered\n{}",
-                serve.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
+    // "off" and a failed fetch deliver as without a policy; only the enforce policy
+    // applied ("on") holds wrongname. (Compared with --no-shadow at the end.)
+    let with = settle(&w, dir.path(), &cfg_s, &serve, "bob");
     assert!(!delivered(
         &w.host("mx-wrongname").sink,
         "bob@wrongname.sts.test"
@@ -340,4 +403,26 @@ async fn shadow_sts_results_equal_stsverify_and_delivery_is_unchanged() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(policy_host.requests_for(POLICY_PATH).len(), fetches);
+    drop(serve);
+
+    // The same deliveries without shadow evaluation: the same outcomes.
+    let (serve2, cfg2, listen2) = gateway(&w, dir.path(), "plain", files, &["--no-shadow"]);
+    for d in &all {
+        submit(listen2, &format!("nosh@{d}.sts.test")).await;
+    }
+    let without = settle(&w, dir.path(), &cfg2, &serve2, "nosh");
+    assert!(!delivered(
+        &w.host("mx-wrongname").sink,
+        "nosh@wrongname.sts.test"
+    ));
+    for (a, b) in with.iter().zip(&without) {
+        let (ca, cb) = (&a["counts"], &b["counts"]);
+        for k in ["delivered", "hard_bounced", "active"] {
+            assert_eq!(ca[k], cb[k], "{}: {k}", a["domain"]);
+        }
+        for k in ["dane", "host", "tls_protocol"] {
+            assert_eq!(ca["last"][k], cb["last"][k], "{}: last.{k}", a["domain"]);
+        }
+        assert!(cb["last"]["shadow"].is_null());
+    }
 }
