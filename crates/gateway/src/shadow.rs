@@ -918,9 +918,11 @@ pub(crate) fn record(
             sh.shadow.add_sts(&domain, &sts, n, now);
         });
     shared.shadow.add(&rec, n, protected, now);
-    tracing::debug!(target: "danegate::dane", "shadow {}: Mandatory {} ({}), Opportunistic {} ({})",
+    tracing::debug!(target: "danegate::dane", "shadow {}: Mandatory {} ({}), Opportunistic {} ({}), MTA-STS enforce {}",
         rec.domain, rec.mandatory.verdict.words(), rec.mandatory.reason,
-        rec.opportunistic.verdict.words(), rec.opportunistic.reason);
+        rec.opportunistic.verdict.words(), rec.opportunistic.reason,
+        rec.mta_sts.as_ref().map(|s| format!("{} ({})", s.verdict.words(), s.reason))
+            .unwrap_or_else(|| "pending".into()));
     rec
 }
 

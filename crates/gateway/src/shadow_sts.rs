@@ -91,7 +91,7 @@ impl Notes {
         self.map
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(domain)
+            .get(&domain.to_ascii_lowercase())
             .cloned()
     }
 
