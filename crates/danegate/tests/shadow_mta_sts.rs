@@ -267,6 +267,13 @@ async fn shadow_sts_results_equal_stsverify_and_delivery_is_unchanged() {
     // The shadow's own lookup fetched the "off" domain's policy once.
     let policy_host = w.policy_host("enforce.sts.test");
     assert_eq!(policy_host.requests_for(POLICY_PATH).len(), 1);
+    // An "on" domain: the delivery's own fetch only; the shadow adds none.
+    assert_eq!(
+        w.policy_host("wild.sts.test")
+            .requests_for(POLICY_PATH)
+            .len(),
+        1
+    );
 
     // Each equals stsverify's verdict for the domain.
     let dns = w.dns_addr().to_string();
