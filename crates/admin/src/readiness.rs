@@ -17,10 +17,24 @@
 //! 6. nothing passed, only temporary DNS failures: `temporary`;
 //! 7. otherwise every decided delivery passed: `ready` ("safe to set DANE Mandatory:
 //!    100 % of 1,234 deliveries in 7 days would have passed").
+//!
+//! [`recommend_sts`] does the same for what an enforce MTA-STS policy (RFC 8461 §5)
+//! would have decided; the first that applies:
+//! 1. nothing evaluated: `no-data`;
+//! 2. some delivery would have failed: `would-fail` ("would fail MTA-STS enforce:
+//!    mx2.example does not match the policy (mx: mx1.example); 3 of 40 deliveries in
+//!    7 days would have been deferred");
+//! 3. none passed, a policy fetch failed: `fetch-failed`;
+//! 4. none passed, the certificate was never observed: `not-observed`;
+//! 5. none passed: `no-policy` (the domain publishes none);
+//! 6. otherwise: `ready` ("safe to enforce MTA-STS: 100 % of 40 deliveries in 7 days
+//!    would have passed").
 
-use danegate_config::DestinationProfile;
-use danegate_delivery::shadow::{Finding, ShadowRecord, ShadowVerdict};
-use danegate_gateway::{DomainShadow, ModeCounts, ShadowCounts, ShadowReason};
+use danegate_config::{DestinationProfile, MtaSts};
+use danegate_delivery::shadow::{Finding, ShadowRecord, ShadowVerdict, StsVerdict};
+use danegate_gateway::{
+    DomainShadow, ModeCounts, ShadowCounts, ShadowReason, StsCounts, StsReason,
+};
 use serde::{Deserialize, Serialize};
 
 /// What the report recommends for a domain.
@@ -90,6 +104,165 @@ impl ModeView {
     }
 }
 
+/// What the MTA-STS readiness report recommends for a domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StsCode {
+    /// No delivery evaluated for MTA-STS in the window.
+    NoData,
+    /// The domain publishes no policy.
+    NoPolicy,
+    /// Its policy could not be fetched.
+    FetchFailed,
+    /// An enforce policy would have deferred deliveries.
+    WouldFail,
+    /// The certificate was never observed (deliveries without TLS).
+    NotObserved,
+    /// Every delivery met the policy.
+    Ready,
+}
+
+/// The MTA-STS recommendation: its code and its words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StsRecommendation {
+    /// The rule that applied.
+    pub code: StsCode,
+    /// In words.
+    pub text: String,
+}
+
+/// What an enforce MTA-STS policy would have decided for a domain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StsView {
+    /// Counts in the window.
+    pub counts: StsCounts,
+    /// Share of decided deliveries (pass + fail) that would have passed, in percent;
+    /// `None` when none was decided.
+    pub pass_rate: Option<f64>,
+    /// The reasons of failures in the window, most recent first.
+    pub reasons: Vec<StsReason>,
+    /// The recommendation.
+    pub recommendation: StsRecommendation,
+}
+
+/// The `MTA-STS` cell of the readiness table: `100 % pass (40/40)`, `no policy`, ...
+pub fn sts_cell(v: &StsView) -> String {
+    let c = &v.counts;
+    match v.pass_rate {
+        Some(p) => format!(
+            "{} pass ({}/{})",
+            percent(p),
+            thousands(c.pass),
+            thousands(c.pass + c.fail)
+        ),
+        None if c.fetch_failed > 0 => "policy fetch failed".into(),
+        None if c.not_observed > 0 => "not observed".into(),
+        None if c.no_policy > 0 => "no policy".into(),
+        None if c.not_checked > 0 => "not checked".into(),
+        None => "-".into(),
+    }
+}
+
+/// What the report recommends for MTA-STS (the rules in the module documentation);
+/// `applies`: the profile has `mta_sts = "on"` and the domain's latest policy is
+/// mode enforce, so the policy is already enforced.
+pub fn recommend_sts(
+    c: &StsCounts,
+    reasons: &[StsReason],
+    applies: bool,
+    window: &str,
+) -> StsRecommendation {
+    let r = |code, text: String| StsRecommendation { code, text };
+    let under_policy = c.pass + c.fail + c.not_observed;
+    if under_policy + c.no_policy + c.fetch_failed == 0 {
+        return r(
+            StsCode::NoData,
+            format!("MTA-STS not evaluated in {window}"),
+        );
+    }
+    let latest = |v: StsVerdict| {
+        reasons
+            .iter()
+            .filter(|x| x.verdict == v)
+            .max_by_key(|x| x.last_seen)
+            .map(|f| format!("{} (since {})", f.reason, date(f.first_seen)))
+    };
+    if c.fail > 0 {
+        let why = latest(StsVerdict::Fail).unwrap_or_else(|| "see the failure reasons".into());
+        let text = if applies {
+            format!(
+                "MTA-STS enforce applies and {} of {} in {window} failed (deferred): {why}",
+                thousands(c.fail),
+                deliveries(under_policy)
+            )
+        } else {
+            format!(
+                "would fail MTA-STS enforce: {why}; {} of {} in {window} would have been deferred",
+                thousands(c.fail),
+                deliveries(under_policy)
+            )
+        };
+        return r(StsCode::WouldFail, text);
+    }
+    if c.pass == 0 && c.fetch_failed > 0 {
+        let why = latest(StsVerdict::FetchFailed).unwrap_or_else(|| "see the reasons".into());
+        return r(
+            StsCode::FetchFailed,
+            format!("MTA-STS policy fetch failed: {why}; no policy applies"),
+        );
+    }
+    if c.pass == 0 && c.not_observed > 0 {
+        return r(
+            StsCode::NotObserved,
+            "cannot tell for MTA-STS: the deliveries used no TLS, so the certificate was not observed"
+                .into(),
+        );
+    }
+    if c.pass == 0 {
+        return r(StsCode::NoPolicy, "publishes no MTA-STS policy".into());
+    }
+    let rate = c.pass as f64 * 100.0 / under_policy as f64;
+    let mut text = if applies {
+        format!(
+            "MTA-STS enforce applies: {} of {} in {window} passed",
+            percent(rate),
+            deliveries(under_policy)
+        )
+    } else {
+        format!(
+            "safe to enforce MTA-STS: {} of {} in {window} would have passed",
+            percent(rate),
+            deliveries(under_policy)
+        )
+    };
+    if c.not_observed > 0 {
+        text.push_str(&format!(
+            " (the other {} were not observed: no TLS or no connection)",
+            thousands(c.not_observed)
+        ));
+    }
+    r(StsCode::Ready, text)
+}
+
+impl StsView {
+    fn new(d: &DomainShadow, profile: &DestinationProfile, window: &str) -> Self {
+        let c = d.counts.mta_sts;
+        let applies = profile.mta_sts == MtaSts::On
+            && d.latest
+                .as_ref()
+                .and_then(|l| l.mta_sts.as_ref())
+                .and_then(|s| s.policy_mode.as_deref())
+                == Some("enforce");
+        let decided = c.pass + c.fail;
+        StsView {
+            counts: c,
+            pass_rate: (decided > 0).then(|| c.pass as f64 * 100.0 / decided as f64),
+            reasons: d.sts_reasons.clone(),
+            recommendation: recommend_sts(&c, &d.sts_reasons, applies, window),
+        }
+    }
+}
+
 /// One destination domain of the report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReadinessRow {
@@ -109,6 +282,10 @@ pub struct ReadinessRow {
     pub mandatory: ModeView,
     /// What DANE Opportunistic would have decided.
     pub opportunistic: ModeView,
+    /// Its MTA-STS setting (`on`, `off`).
+    pub mta_sts_setting: String,
+    /// What an enforce MTA-STS policy would have decided, and the recommendation.
+    pub mta_sts: StsView,
     /// First delivery ever evaluated (Unix seconds).
     pub first_seen: u64,
     /// Latest delivery evaluated (Unix seconds).
@@ -361,6 +538,8 @@ impl ReadinessRow {
             tls: profile.tls.as_str().to_string(),
             mandatory: ModeView::new(d.counts.mandatory, mr),
             opportunistic: ModeView::new(d.counts.opportunistic, or),
+            mta_sts_setting: profile.mta_sts.as_str().to_string(),
+            mta_sts: StsView::new(d, profile, window),
             first_seen: d.first_seen,
             last_seen: d.last_seen,
             recommendation,
@@ -402,7 +581,89 @@ mod tests {
                 not_observed: unobs,
             },
             opportunistic: ModeCounts::default(),
+            mta_sts: StsCounts::default(),
         }
+    }
+
+    fn sts(pass: u64, fail: u64, no_policy: u64, fetch: u64, unobs: u64) -> StsCounts {
+        StsCounts {
+            pass,
+            fail,
+            no_policy,
+            fetch_failed: fetch,
+            not_observed: unobs,
+            not_checked: 0,
+        }
+    }
+
+    fn sts_reason(verdict: StsVerdict, text: &str, first: u64) -> StsReason {
+        StsReason {
+            verdict,
+            finding: danegate_delivery::shadow::StsFinding::MxMismatch,
+            reason: text.into(),
+            host: Some("mx2.example".into()),
+            first_seen: first,
+            last_seen: first + 10,
+            count: 1,
+        }
+    }
+
+    #[test]
+    fn sts_recommendations() {
+        let day = 1_796_169_600; // 2026-12-02
+        let r = recommend_sts(&sts(40, 0, 0, 0, 0), &[], false, "7 days");
+        assert_eq!(r.code, StsCode::Ready);
+        assert_eq!(
+            r.text,
+            "safe to enforce MTA-STS: 100 % of 40 deliveries in 7 days would have passed"
+        );
+        let r = recommend_sts(&sts(40, 0, 0, 0, 0), &[], true, "7 days");
+        assert_eq!(
+            r.text,
+            "MTA-STS enforce applies: 100 % of 40 deliveries in 7 days passed"
+        );
+        let why = "mx2.example does not match the policy (mx: mx1.example)";
+        let r = recommend_sts(
+            &sts(37, 3, 0, 0, 0),
+            &[sts_reason(StsVerdict::Fail, why, day)],
+            false,
+            "7 days",
+        );
+        assert_eq!(r.code, StsCode::WouldFail);
+        assert_eq!(
+            r.text,
+            format!(
+                "would fail MTA-STS enforce: {why} (since 2026-12-02); 3 of 40 deliveries in 7 days would have been deferred"
+            )
+        );
+        assert_eq!(
+            recommend_sts(&sts(0, 0, 5, 0, 0), &[], false, "7 days").code,
+            StsCode::NoPolicy
+        );
+        assert_eq!(
+            recommend_sts(&sts(0, 0, 0, 0, 0), &[], false, "7 days").code,
+            StsCode::NoData
+        );
+        assert_eq!(
+            recommend_sts(&sts(0, 0, 0, 0, 2), &[], false, "7 days").code,
+            StsCode::NotObserved
+        );
+        let r = recommend_sts(
+            &sts(0, 0, 0, 2, 0),
+            &[sts_reason(StsVerdict::FetchFailed, "404", day)],
+            false,
+            "7 days",
+        );
+        assert_eq!(r.code, StsCode::FetchFailed);
+        assert!(r.text.contains("404 (since 2026-12-02)"), "{}", r.text);
+        let r = recommend_sts(&sts(3, 0, 0, 0, 1), &[], false, "24 hours");
+        assert_eq!(r.code, StsCode::Ready);
+        assert!(r.text.contains("75 % of 4 deliveries"), "{}", r.text);
+        assert!(
+            r.text.contains("the other 1 were not observed"),
+            "{}",
+            r.text
+        );
     }
 
     fn reason(finding: Finding, text: &str, first: u64) -> ShadowReason {

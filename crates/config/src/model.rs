@@ -264,7 +264,9 @@ pub enum TlsSupport {
 }
 
 /// MTA-STS (RFC 8461) for a destination profile: `on` honours a domain's published
-/// policy, `off` never looks one up.
+/// policy, `off` never applies one (delivery makes no MTA-STS lookup; the shadow
+/// evaluation still looks the policy up in the background to report what enforcing
+/// it would do, unless shadow evaluation is off).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MtaSts {
     /// Discover, cache and apply the domain's policy (the default).

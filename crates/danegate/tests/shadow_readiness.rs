@@ -2,7 +2,8 @@
 //! sinks on 127.0.0.x): with every domain of the daneverify world under DANE None /
 //! TLS Preferred, one message to each; the would-be DANE Mandatory and Opportunistic
 //! verdicts recorded for each domain equal what `danegate daneverify --mode ...`
-//! decides for it; `danegate readiness` (text and --json) and `hoststatus` show them;
+//! decides for it (and MTA-STS enforce: no policy, as none is published);
+//! `danegate readiness` (text and --json) and `hoststatus` show them;
 //! and nothing about delivery differs from a run with `--no-shadow`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
@@ -213,7 +214,10 @@ fn shadow_verdicts_equal_daneverify_and_delivery_is_unchanged() {
                 latest[mode]["reason"]
             );
         }
-        assert!(latest["mta_sts"].is_null(), "MTA-STS is not evaluated");
+        // No domain of this world publishes an MTA-STS policy (broken.test's TXT
+        // lookup fails like its MX lookup: with nothing cached, no policy).
+        assert_eq!(latest["mta_sts"]["verdict"], "no-policy", "{latest:#}");
+        assert_eq!(row["mta_sts"]["recommendation"]["code"], "no-policy");
     }
     let rec = |d: &str| {
         rows.iter()
@@ -266,7 +270,7 @@ fn shadow_verdicts_equal_daneverify_and_delivery_is_unchanged() {
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("Shadow Mandatory         DANE FAILED: TLSA does not match the certificate of mx.bad.test"), "{out}");
     assert!(
-        out.contains("Shadow MTA-STS           not evaluated"),
+        out.contains("Shadow MTA-STS enforce   no policy: bad.test publishes no MTA-STS policy"),
         "{out}"
     );
     assert!(

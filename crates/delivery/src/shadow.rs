@@ -17,9 +17,9 @@
 //!   reached the host, the certificate column is *not observed*, and so is a verdict
 //!   that depends on it: never a guess.
 //!
-//! The MTA-STS extension point: [`ShadowRecord::mta_sts`] is what an enforce MTA-STS
-//! policy (RFC 8461 §5) would have decided; it stays `None` ("not evaluated") until an
-//! MTA-STS evaluator fills it.
+//! MTA-STS: [`ShadowRecord::mta_sts`] is what an enforce MTA-STS policy (RFC 8461 §4,
+//! §5) would have decided for the same session ([`StsShadow`]); the gateway fills it
+//! from its policy cache and a PKIX check of the chain the session showed.
 
 use std::net::IpAddr;
 
@@ -190,10 +190,10 @@ pub struct ShadowRecord {
     pub mandatory: ModeResult,
     /// What DANE Opportunistic would have decided.
     pub opportunistic: ModeResult,
-    /// Extension point: what an enforce MTA-STS policy (RFC 8461 §5) would have
-    /// decided; `None`: not evaluated.
+    /// What an enforce MTA-STS policy (RFC 8461 §5) would have decided for the same
+    /// session; `None`: not evaluated (a record written before MTA-STS was evaluated).
     #[serde(default)]
-    pub mta_sts: Option<ModeResult>,
+    pub mta_sts: Option<StsShadow>,
 }
 
 /// The DNS answers of one domain, as the tables need them.
@@ -767,6 +767,94 @@ fn dns_finding(
             (Finding::NotReached, format!("TLSA of {host} not checked"))
         }
     }
+}
+
+/// What an enforce MTA-STS policy would have decided for a delivery attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StsVerdict {
+    /// The session met the policy (RFC 8461 §4.1, §4.2): would have delivered.
+    Pass,
+    /// The session did not meet it: mode enforce would have deferred the mail.
+    Fail,
+    /// The domain publishes no policy (no TXT record, or mode `none`).
+    NoPolicy,
+    /// The policy could not be fetched (and none was cached): no policy applies.
+    FetchFailed,
+    /// The delivery used no TLS (TLS Support None) or made no connection: the
+    /// certificate was not observed.
+    NotObserved,
+    /// The policy was not known yet (its lookup was still running).
+    NotChecked,
+}
+
+impl StsVerdict {
+    /// In words: `MTA-STS OK`, `MTA-STS FAILED`, `no policy`, ...
+    pub fn words(self) -> &'static str {
+        match self {
+            StsVerdict::Pass => "MTA-STS OK",
+            StsVerdict::Fail => "MTA-STS FAILED",
+            StsVerdict::NoPolicy => "no policy",
+            StsVerdict::FetchFailed => "policy fetch failed",
+            StsVerdict::NotObserved => "not observed",
+            StsVerdict::NotChecked => "not checked",
+        }
+    }
+}
+
+/// Why the MTA-STS evaluation decided as it did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StsFinding {
+    /// PKIX-valid certificate naming the MX host, TLS 1.2 or later.
+    Valid,
+    /// DANE authenticated the session: DANE takes precedence (RFC 8461 §2).
+    DaneAuthenticated,
+    /// The MX host matches no `mx` pattern of the policy (RFC 8461 §4.1).
+    MxMismatch,
+    /// The MX host offered no STARTTLS (or refused it).
+    StarttlsNotSupported,
+    /// TLS older than 1.2.
+    OldTls,
+    /// The certificate does not name the MX host.
+    CertificateHostMismatch,
+    /// The certificate has expired (or is not yet valid).
+    CertificateExpired,
+    /// The chain does not lead to a trusted root.
+    CertificateNotTrusted,
+    /// Another failure (an aborted handshake, a DANE failure under an enforce policy).
+    ValidationFailure,
+    /// No policy published.
+    NoPolicy,
+    /// The policy is mode `none`.
+    ModeNone,
+    /// The policy fetch failed.
+    FetchFailed,
+    /// The delivery did not use TLS.
+    NoTlsObserved,
+    /// The delivery made no connection.
+    NoConnection,
+    /// The policy lookup was still running.
+    Pending,
+}
+
+/// The MTA-STS part of a shadow record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StsShadow {
+    /// The verdict.
+    pub verdict: StsVerdict,
+    /// The class of the reason.
+    pub finding: StsFinding,
+    /// The reason in words.
+    pub reason: String,
+    /// The MX host it is about, if any.
+    pub host: Option<String>,
+    /// The policy's id, if a policy applied.
+    pub policy_id: Option<String>,
+    /// The mode the domain publishes (`enforce`, `testing`, `none`), if any.
+    pub policy_mode: Option<String>,
+    /// The RFC 8460 §4.3 result type of a failure (`certificate-expired`, ...).
+    pub result_type: Option<String>,
 }
 
 #[cfg(test)]

@@ -268,6 +268,20 @@ impl TlsContext {
             reference_ids: self.reference_ids(mode, cand),
         }
     }
+
+    /// Judges a chain that `cand` presented on a session already open with the PKIX
+    /// check `mode` makes in the handshake (the same roots, reference identifiers and
+    /// verifier), at `now`: the shadow evaluation's MTA-STS check (RFC 8461 §4.2) on
+    /// the delivery's own session, without a second connection.
+    pub fn judge_presented(
+        &self,
+        mode: TlsSupport,
+        cand: &Candidate,
+        certs: &[CertificateDer<'static>],
+        now: UnixTime,
+    ) -> VerifyOutcome {
+        judge_chain_at(self.pkix_policy(mode, cand), certs, now)
+    }
 }
 
 /// Why an attempt (or a candidate lookup) did not give a session.
@@ -356,10 +370,18 @@ fn tls_session(client: SmtpClient, cand: &Candidate, info: &TlsInfo, v: VerifyOu
 
 /// Judge a presented chain with PKIX after the fact (Preferred-Verify).
 fn judge_chain(policy: VerifyPolicy, certs: &[CertificateDer<'static>]) -> VerifyOutcome {
+    judge_chain_at(policy, certs, UnixTime::now())
+}
+
+fn judge_chain_at(
+    policy: VerifyPolicy,
+    certs: &[CertificateDer<'static>],
+    now: UnixTime,
+) -> VerifyOutcome {
     match certs.split_first() {
         Some((leaf, rest)) => {
             DaneVerifier::new(policy)
-                .verify_chain(leaf, rest, UnixTime::now())
+                .verify_chain(leaf, rest, now)
                 .outcome
         }
         None => VerifyOutcome::Failed(Failure {

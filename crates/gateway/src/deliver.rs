@@ -462,7 +462,15 @@ async fn open(
     // the session delivery gets.
     let sts = crate::sts::policy_for(shared, dest, dcid).await;
     if let Some(p) = sts.as_ref().filter(|p| p.policy.mode == MtsMode::Enforce) {
-        return crate::sts::open_enforced(shared, dest, dcid, p, opts.clone(), &mut log).await;
+        let r = crate::sts::open_enforced(shared, dest, dcid, p, opts.clone(), &mut log).await;
+        // What the policy refused, for the shadow's MTA-STS result (4.7.5: the policy
+        // decided; anything else is a connection or DNS failure).
+        if let Err(Attempt::Defer { enhanced, reason }) = &r
+            && enhanced == "4.7.5"
+        {
+            trail.sts_refused = Some((crate::sts::classify_events(&trail.events), reason.clone()));
+        }
+        return r;
     }
     opts.judge_pkix = sts.is_some();
     let tls = dest.tls;

@@ -12,6 +12,7 @@ mod observe;
 mod rate;
 mod scheduler;
 mod shadow;
+mod shadow_sts;
 mod store;
 mod sts;
 pub mod tlsrpt;
@@ -37,7 +38,7 @@ pub use listener::{load_listener_tls, postmaster_address};
 pub use shadow::history_domains;
 pub use shadow::{
     DAILY_KEEP, DomainShadow, HOURLY_KEEP, MAX_DOMAINS, ModeCounts, REASONS_KEPT, ShadowCounts,
-    ShadowReason,
+    ShadowReason, StsCounts, StsReason,
 };
 
 /// Settings that are not part of the configuration file.

@@ -13,8 +13,9 @@
 //! Size bound: per domain, hourly buckets for the last [`HOURLY_KEEP`] (the 24 h
 //! window is exact to the hour) and daily buckets for the last [`DAILY_KEEP`] (the 7 and
 //! 30 day windows are exact to the day), at most [`REASONS_KEPT`] failure reasons per
-//! mode, and one row with first/last seen and the latest record: at most
-//! 48 + 32 + 2 × 5 + 1 = 91 rows per domain. At most [`MAX_DOMAINS`] domains are kept;
+//! mode (DANE Mandatory, DANE Opportunistic, MTA-STS enforce), and one row with
+//! first/last seen and the latest record: at most 48 + 32 + 3 × 5 + 1 = 96 rows per
+//! domain. At most [`MAX_DOMAINS`] domains are kept;
 //! beyond that the least recently seen are evicted.
 
 use std::{
@@ -27,7 +28,10 @@ use std::{
 use danegate_delivery::Event;
 use danegate_delivery::{
     InsecureMx, Session,
-    shadow::{ModeResult, Observation, ShadowDns, ShadowRecord, ShadowVerdict, shadow_record},
+    shadow::{
+        ModeResult, Observation, ShadowDns, ShadowRecord, ShadowVerdict, StsFinding, StsShadow,
+        StsVerdict, shadow_record,
+    },
 };
 use rusqlite::{Connection, OptionalExtension as _, params};
 use serde::{Deserialize, Serialize};
@@ -87,6 +91,46 @@ impl ModeCounts {
     }
 }
 
+/// Counts of what an enforce MTA-STS policy would have decided.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StsCounts {
+    /// Would have delivered (the session met the policy).
+    pub pass: u64,
+    /// Would have deferred (the session did not meet the policy).
+    pub fail: u64,
+    /// No policy published (or mode `none`).
+    pub no_policy: u64,
+    /// The policy fetch failed (nothing cached).
+    pub fetch_failed: u64,
+    /// The delivery used no TLS or made no connection.
+    pub not_observed: u64,
+    /// The policy lookup was still running.
+    pub not_checked: u64,
+}
+
+impl StsCounts {
+    fn add(&mut self, r: &StsShadow, n: u64) {
+        match r.verdict {
+            StsVerdict::Pass => self.pass += n,
+            StsVerdict::Fail => self.fail += n,
+            StsVerdict::NoPolicy => self.no_policy += n,
+            StsVerdict::FetchFailed => self.fetch_failed += n,
+            StsVerdict::NotObserved => self.not_observed += n,
+            StsVerdict::NotChecked => self.not_checked += n,
+        }
+    }
+
+    /// Adds `o`.
+    pub fn merge(&mut self, o: &StsCounts) {
+        self.pass += o.pass;
+        self.fail += o.fail;
+        self.no_policy += o.no_policy;
+        self.fetch_failed += o.fetch_failed;
+        self.not_observed += o.not_observed;
+        self.not_checked += o.not_checked;
+    }
+}
+
 /// The counts of a domain over a window.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShadowCounts {
@@ -98,6 +142,9 @@ pub struct ShadowCounts {
     pub mandatory: ModeCounts,
     /// What DANE Opportunistic would have decided.
     pub opportunistic: ModeCounts,
+    /// What an enforce MTA-STS policy would have decided.
+    #[serde(default)]
+    pub mta_sts: StsCounts,
 }
 
 impl ShadowCounts {
@@ -107,6 +154,7 @@ impl ShadowCounts {
         self.protected += o.protected;
         self.mandatory.merge(&o.mandatory);
         self.opportunistic.merge(&o.opportunistic);
+        self.mta_sts.merge(&o.mta_sts);
     }
 }
 
@@ -131,6 +179,28 @@ pub struct ShadowReason {
     pub count: u64,
 }
 
+/// One recent reason an enforce MTA-STS policy would not have delivered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StsReason {
+    /// The verdict it gave (`fail`, `fetch-failed`).
+    pub verdict: StsVerdict,
+    /// Its class (`mx-mismatch`, `certificate-expired`, ...).
+    pub finding: StsFinding,
+    /// In words.
+    pub reason: String,
+    /// The MX host it is about.
+    pub host: Option<String>,
+    /// First time seen (Unix seconds).
+    pub first_seen: u64,
+    /// Last time seen (Unix seconds).
+    pub last_seen: u64,
+    /// Attempts (messages) that gave it.
+    pub count: u64,
+}
+
+/// The `mode` column of MTA-STS reasons in `shadow_reason`.
+const STS_MODE: &str = "mta-sts";
+
 /// The shadow results of one destination domain over a window.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DomainShadow {
@@ -144,6 +214,9 @@ pub struct DomainShadow {
     pub counts: ShadowCounts,
     /// Failure reasons seen in the window, most recent first.
     pub reasons: Vec<ShadowReason>,
+    /// MTA-STS enforce failure reasons seen in the window, most recent first.
+    #[serde(default)]
+    pub sts_reasons: Vec<StsReason>,
     /// The latest attempt's evaluation.
     pub latest: Option<ShadowRecord>,
 }
@@ -153,6 +226,7 @@ struct Pending {
     buckets: HashMap<(String, u64, u64), ShadowCounts>,
     domains: HashMap<String, (u64, ShadowRecord)>,
     reasons: HashMap<(String, &'static str, String), ShadowReason>,
+    sts_reasons: HashMap<(String, String), StsReason>,
 }
 
 /// The store: pending counts in memory, SQLite on disk.
@@ -181,6 +255,9 @@ CREATE TABLE IF NOT EXISTS shadow_bucket (
   o_pass INTEGER NOT NULL DEFAULT 0, o_auth INTEGER NOT NULL DEFAULT 0,
   o_fail INTEGER NOT NULL DEFAULT 0, o_temp INTEGER NOT NULL DEFAULT 0,
   o_unobs INTEGER NOT NULL DEFAULT 0,
+  s_pass INTEGER NOT NULL DEFAULT 0, s_fail INTEGER NOT NULL DEFAULT 0,
+  s_nopol INTEGER NOT NULL DEFAULT 0, s_fetch INTEGER NOT NULL DEFAULT 0,
+  s_unobs INTEGER NOT NULL DEFAULT 0, s_unchk INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (domain, span, start)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS shadow_domain (
   domain TEXT PRIMARY KEY, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
@@ -192,6 +269,31 @@ CREATE TABLE IF NOT EXISTS shadow_reason (
   first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, count INTEGER NOT NULL,
   PRIMARY KEY (domain, mode, reason)) WITHOUT ROWID;
 ";
+
+/// The MTA-STS columns of `shadow_bucket`, added to a store written before MTA-STS
+/// was evaluated (`ALTER TABLE ... ADD COLUMN`, zero for the old buckets).
+const STS_COLUMNS: [&str; 6] = [
+    "s_pass", "s_fail", "s_nopol", "s_fetch", "s_unobs", "s_unchk",
+];
+
+fn migrate(c: &Connection) -> rusqlite::Result<()> {
+    let mut have = Vec::new();
+    {
+        let mut st = c.prepare("PRAGMA table_info(shadow_bucket)")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(1))?;
+        for r in rows {
+            have.push(r?);
+        }
+    }
+    for col in STS_COLUMNS {
+        if !have.iter().any(|h| h == col) {
+            c.execute_batch(&format!(
+                "ALTER TABLE shadow_bucket ADD COLUMN {col} INTEGER NOT NULL DEFAULT 0"
+            ))?;
+        }
+    }
+    Ok(())
+}
 
 fn word<T: Serialize>(v: &T) -> String {
     serde_json::to_value(v)
@@ -235,6 +337,7 @@ impl ShadowStore {
                 .map_err(|e| format!("{}: {e}", self.path.display()))?;
             c.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
                 .and_then(|_| c.execute_batch(SCHEMA))
+                .and_then(|_| migrate(&c))
                 .map_err(|e| format!("{}: {e}", self.path.display()))?;
             *g = Some(c);
         }
@@ -263,6 +366,12 @@ impl ShadowStore {
             c.protected += protected;
             c.mandatory.add(&rec.mandatory, messages);
             c.opportunistic.add(&rec.opportunistic, messages);
+            if let Some(s) = &rec.mta_sts {
+                c.mta_sts.add(s, messages);
+            }
+        }
+        if let Some(s) = &rec.mta_sts {
+            Self::sts_reason(&mut p, &rec.domain, s, messages, now);
         }
         p.domains.insert(rec.domain.clone(), (now, rec.clone()));
         for (mode, r) in [
@@ -290,6 +399,55 @@ impl ShadowStore {
         }
     }
 
+    fn sts_reason(p: &mut Pending, domain: &str, s: &StsShadow, messages: u64, now: u64) {
+        if !matches!(s.verdict, StsVerdict::Fail | StsVerdict::FetchFailed) {
+            return;
+        }
+        let e = p
+            .sts_reasons
+            .entry((domain.to_string(), s.reason.clone()))
+            .or_insert_with(|| StsReason {
+                verdict: s.verdict,
+                finding: s.finding,
+                reason: s.reason.clone(),
+                host: s.host.clone(),
+                first_seen: now,
+                last_seen: now,
+                count: 0,
+            });
+        e.last_seen = now;
+        e.count += messages;
+    }
+
+    /// Adds the MTA-STS result of an attempt already added with [`Self::add`] (at
+    /// `at`) whose policy lookup answered later: counts it and completes the latest
+    /// record.
+    pub fn add_sts(&self, domain: &str, sts: &StsShadow, messages: u64, at: u64) {
+        if !self.enabled {
+            return;
+        }
+        if let Ok(mut l) = self.latest.lock()
+            && let Some(r) = l.get_mut(domain)
+            && r.mta_sts.is_none()
+        {
+            r.mta_sts = Some(sts.clone());
+        }
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for (span, start) in [(HOUR, at - at % HOUR), (DAY, at - at % DAY)] {
+            p.buckets
+                .entry((domain.to_string(), span, start))
+                .or_default()
+                .mta_sts
+                .add(sts, messages);
+        }
+        Self::sts_reason(&mut p, domain, sts, messages, at);
+        let latest = self.latest.lock().ok().and_then(|l| l.get(domain).cloned());
+        if let Some(rec) = latest {
+            let t = p.domains.get(domain).map(|(t, _)| *t).unwrap_or(at);
+            p.domains.insert(domain.to_string(), (t, rec));
+        }
+    }
+
     /// Writes pending counts in one transaction; prunes old buckets and reasons and
     /// evicts domains beyond [`MAX_DOMAINS`] (at most once an hour, or when `force`).
     pub fn flush(&self, now: u64, force_prune: bool) -> Result<(), String> {
@@ -305,7 +463,7 @@ impl ShadowStore {
             }
             due
         };
-        if p.buckets.is_empty() && p.domains.is_empty() && !prune {
+        if p.buckets.is_empty() && p.domains.is_empty() && p.sts_reasons.is_empty() && !prune {
             return Ok(());
         }
         self.with_conn(|c| {
@@ -313,8 +471,10 @@ impl ShadowStore {
             {
                 let mut st = tx.prepare_cached(
                     "INSERT INTO shadow_bucket (domain, span, start, deliveries, protected,
-                       m_pass, m_auth, m_fail, m_temp, m_unobs, o_pass, o_auth, o_fail, o_temp, o_unobs)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                       m_pass, m_auth, m_fail, m_temp, m_unobs, o_pass, o_auth, o_fail, o_temp, o_unobs,
+                       s_pass, s_fail, s_nopol, s_fetch, s_unobs, s_unchk)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                       ?16, ?17, ?18, ?19, ?20, ?21)
                      ON CONFLICT (domain, span, start) DO UPDATE SET
                        deliveries = deliveries + excluded.deliveries,
                        protected = protected + excluded.protected,
@@ -323,10 +483,13 @@ impl ShadowStore {
                        m_unobs = m_unobs + excluded.m_unobs,
                        o_pass = o_pass + excluded.o_pass, o_auth = o_auth + excluded.o_auth,
                        o_fail = o_fail + excluded.o_fail, o_temp = o_temp + excluded.o_temp,
-                       o_unobs = o_unobs + excluded.o_unobs",
+                       o_unobs = o_unobs + excluded.o_unobs,
+                       s_pass = s_pass + excluded.s_pass, s_fail = s_fail + excluded.s_fail,
+                       s_nopol = s_nopol + excluded.s_nopol, s_fetch = s_fetch + excluded.s_fetch,
+                       s_unobs = s_unobs + excluded.s_unobs, s_unchk = s_unchk + excluded.s_unchk",
                 )?;
                 for ((d, span, start), c) in &p.buckets {
-                    let (m, o) = (&c.mandatory, &c.opportunistic);
+                    let (m, o, s) = (&c.mandatory, &c.opportunistic, &c.mta_sts);
                     st.execute(params![
                         d,
                         *span as i64,
@@ -343,6 +506,12 @@ impl ShadowStore {
                         o.fail as i64,
                         o.temp as i64,
                         o.not_observed as i64,
+                        s.pass as i64,
+                        s.fail as i64,
+                        s.no_policy as i64,
+                        s.fetch_failed as i64,
+                        s.not_observed as i64,
+                        s.not_checked as i64,
                     ])?;
                 }
                 let mut st = tx.prepare_cached(
@@ -376,14 +545,31 @@ impl ShadowStore {
                         r.count as i64,
                     ])?;
                 }
+                for ((d, reason), r) in &p.sts_reasons {
+                    st.execute(params![
+                        d,
+                        STS_MODE,
+                        reason,
+                        word(&r.verdict),
+                        word(&r.finding),
+                        r.host,
+                        r.first_seen as i64,
+                        r.last_seen as i64,
+                        r.count as i64,
+                    ])?;
+                }
                 // At most REASONS_KEPT reasons per domain and mode: the most recent.
                 let mut st = tx.prepare_cached(
                     "DELETE FROM shadow_reason WHERE domain = ?1 AND mode = ?2 AND reason NOT IN
                        (SELECT reason FROM shadow_reason WHERE domain = ?1 AND mode = ?2
                         ORDER BY last_seen DESC, reason LIMIT ?3)",
                 )?;
-                let touched: std::collections::HashSet<(&String, &&str)> =
-                    p.reasons.keys().map(|(d, m, _)| (d, m)).collect();
+                let touched: std::collections::HashSet<(&String, &str)> = p
+                    .reasons
+                    .keys()
+                    .map(|(d, m, _)| (d, *m))
+                    .chain(p.sts_reasons.keys().map(|(d, _)| (d, STS_MODE)))
+                    .collect();
                 for (d, m) in touched {
                     st.execute(params![d, m, REASONS_KEPT as i64])?;
                 }
@@ -415,7 +601,8 @@ impl ShadowStore {
             let mut st = c.prepare_cached(
                 "SELECT b.domain, SUM(deliveries), SUM(protected), SUM(m_pass), SUM(m_auth),
                    SUM(m_fail), SUM(m_temp), SUM(m_unobs), SUM(o_pass), SUM(o_auth), SUM(o_fail),
-                   SUM(o_temp), SUM(o_unobs), d.first_seen, d.last_seen, d.latest
+                   SUM(o_temp), SUM(o_unobs), d.first_seen, d.last_seen, d.latest,
+                   SUM(s_pass), SUM(s_fail), SUM(s_nopol), SUM(s_fetch), SUM(s_unobs), SUM(s_unchk)
                  FROM shadow_bucket b JOIN shadow_domain d ON d.domain = b.domain
                  WHERE b.span = ?1 AND b.start >= ?2 GROUP BY b.domain",
             )?;
@@ -442,10 +629,19 @@ impl ShadowStore {
                             temp: g(11)?,
                             not_observed: g(12)?,
                         },
+                        mta_sts: StsCounts {
+                            pass: g(16)?,
+                            fail: g(17)?,
+                            no_policy: g(18)?,
+                            fetch_failed: g(19)?,
+                            not_observed: g(20)?,
+                            not_checked: g(21)?,
+                        },
                     },
                     first_seen: g(13)?,
                     last_seen: g(14)?,
                     reasons: Vec::new(),
+                    sts_reasons: Vec::new(),
                     latest: latest.and_then(|j| serde_json::from_str(&j).ok()),
                 })
             })?;
@@ -472,6 +668,23 @@ impl ShadowStore {
             })?;
             for r in rows {
                 let (d, mode, reason, verdict, finding, host, first, last, count) = r?;
+                if mode == STS_MODE {
+                    let (Some(verdict), Some(finding), Some(ds)) =
+                        (from_word(&verdict), from_word(&finding), out.get_mut(&d))
+                    else {
+                        continue;
+                    };
+                    ds.sts_reasons.push(StsReason {
+                        verdict,
+                        finding,
+                        reason,
+                        host,
+                        first_seen: first.max(0) as u64,
+                        last_seen: last.max(0) as u64,
+                        count: count.max(0) as u64,
+                    });
+                    continue;
+                }
                 let (Some(verdict), Some(finding)) = (from_word(&verdict), from_word(&finding))
                 else {
                     continue;
@@ -588,6 +801,9 @@ pub(crate) struct Trail {
     pub cert_failed: Option<String>,
     /// Every event of the attempt, in order (TLS-RPT classifies them).
     pub events: Vec<Event>,
+    /// The delivery ran under an enforce MTA-STS policy and the policy refused it:
+    /// the RFC 8460 result type and the reason (for the shadow's MTA-STS result).
+    pub sts_refused: Option<(danegate_mta_sts::ResultType, String)>,
 }
 
 impl Trail {
@@ -665,9 +881,11 @@ pub(crate) async fn lookup(
 
 /// Evaluates and records one attempt covering `messages` messages: `session` is the
 /// delivery's session, if it got one; else, on the DANE path (`dane_path`), a
-/// certificate its own DANE check rejected is still an observation.
+/// certificate its own DANE check rejected is still an observation. The MTA-STS part
+/// ([`crate::shadow_sts`]) is decided now when the domain's policy is known, else
+/// recorded when the background lookup answers.
 pub(crate) fn record(
-    shared: &Shared,
+    shared: &std::sync::Arc<Shared>,
     dns: &ShadowDns,
     session: Option<&Session>,
     trail: &Trail,
@@ -679,7 +897,7 @@ pub(crate) fn record(
         None if dane_path => trail.dane_rejection(dns),
         None => None,
     };
-    let rec = shadow_record(
+    let mut rec = shadow_record(
         dns,
         obs.as_ref(),
         InsecureMx::Appliance,
@@ -689,12 +907,22 @@ pub(crate) fn record(
         .filter(|s| s.dane == Some(danegate_delivery::Action::DaneSuccess))
         .map(|_| messages as u64)
         .unwrap_or(0);
-    shared
-        .shadow
-        .add(&rec, messages as u64, protected, unix(SystemTime::now()));
-    tracing::debug!(target: "danegate::dane", "shadow {}: Mandatory {} ({}), Opportunistic {} ({})",
+    let now = unix(SystemTime::now());
+    let seen = crate::shadow_sts::Seen::new(session, trail.sts_refused.clone());
+    let n = messages as u64;
+    let domain = dns.domain().to_string();
+    rec.mta_sts =
+        crate::shadow_sts::evaluate_attempt(shared, dns.domain(), seen, move |sh, sts| {
+            tracing::debug!(target: "danegate::mail", "shadow {domain}: MTA-STS enforce {} ({})",
+            sts.verdict.words(), sts.reason);
+            sh.shadow.add_sts(&domain, &sts, n, now);
+        });
+    shared.shadow.add(&rec, n, protected, now);
+    tracing::debug!(target: "danegate::dane", "shadow {}: Mandatory {} ({}), Opportunistic {} ({}), MTA-STS enforce {}",
         rec.domain, rec.mandatory.verdict.words(), rec.mandatory.reason,
-        rec.opportunistic.verdict.words(), rec.opportunistic.reason);
+        rec.opportunistic.verdict.words(), rec.opportunistic.reason,
+        rec.mta_sts.as_ref().map(|s| format!("{} ({})", s.verdict.words(), s.reason))
+            .unwrap_or_else(|| "pending".into()));
     rec
 }
 
@@ -812,25 +1040,146 @@ mod tests {
         // 40 days of hourly attempts to one domain, each with a new failure reason.
         for h in 0..(40 * 24u64) {
             let now = start + h * HOUR;
-            s.add(
-                &rec(
-                    "a.test",
-                    ShadowVerdict::DaneFailed,
-                    ShadowVerdict::DaneFailed,
-                    &format!("why {h}"),
-                ),
-                1,
-                0,
-                now,
+            let mut r = rec(
+                "a.test",
+                ShadowVerdict::DaneFailed,
+                ShadowVerdict::DaneFailed,
+                &format!("why {h}"),
             );
+            r.mta_sts = Some(sts(
+                StsVerdict::Fail,
+                StsFinding::CertificateExpired,
+                &format!("sts why {h}"),
+            ));
+            s.add(&r, 1, 0, now);
             s.flush(now, h % 24 == 0).unwrap();
         }
         let end = start + 40 * 24 * HOUR;
         s.flush(end, true).unwrap();
         let rows = s.row_count();
-        assert!(rows <= 48 + 33 + 2 * REASONS_KEPT as i64 + 1, "{rows} rows");
+        assert!(rows <= 48 + 33 + 3 * REASONS_KEPT as i64 + 1, "{rows} rows");
         let r = s.report(Duration::from_secs(30 * DAY), end).unwrap();
         assert_eq!(r[0].reasons.len(), 2 * REASONS_KEPT);
+        assert_eq!(r[0].sts_reasons.len(), REASONS_KEPT);
+    }
+
+    fn sts(verdict: StsVerdict, finding: StsFinding, why: &str) -> StsShadow {
+        StsShadow {
+            verdict,
+            finding,
+            reason: why.into(),
+            host: Some("mx2.d.test".into()),
+            policy_id: Some("1".into()),
+            policy_mode: Some("enforce".into()),
+            result_type: None,
+        }
+    }
+
+    #[test]
+    fn sts_results_are_counted_with_their_reasons_and_late_results_complete_the_latest() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = 1_800_000_000u64;
+        let s = ShadowStore::new(dir.path(), true);
+        let mut r = rec(
+            "a.test",
+            ShadowVerdict::DaneSuccess,
+            ShadowVerdict::DaneSuccess,
+            "",
+        );
+        r.mta_sts = Some(sts(StsVerdict::Pass, StsFinding::Valid, "ok"));
+        s.add(&r, 2, 0, now);
+        r.mta_sts = Some(sts(
+            StsVerdict::Fail,
+            StsFinding::MxMismatch,
+            "mx2.d.test does not match the policy (mx: mx1.d.test)",
+        ));
+        s.add(&r, 1, 0, now + 1);
+        // An attempt whose policy lookup answers after the record.
+        r.mta_sts = None;
+        s.add(&r, 1, 0, now + 2);
+        assert!(s.latest("a.test").unwrap().mta_sts.is_none());
+        s.add_sts(
+            "a.test",
+            &sts(StsVerdict::NoPolicy, StsFinding::NoPolicy, "none"),
+            1,
+            now + 2,
+        );
+        assert_eq!(
+            s.latest("a.test").unwrap().mta_sts.unwrap().verdict,
+            StsVerdict::NoPolicy
+        );
+        s.flush(now + 3, false).unwrap();
+        let s = ShadowStore::new(dir.path(), true);
+        let d = s.report(Duration::from_secs(DAY), now + 3).unwrap();
+        let c = d[0].counts.mta_sts;
+        assert_eq!((c.pass, c.fail, c.no_policy), (2, 1, 1), "{c:?}");
+        assert_eq!(d[0].counts.deliveries, 4);
+        assert_eq!(d[0].sts_reasons.len(), 1);
+        assert_eq!(d[0].sts_reasons[0].finding, StsFinding::MxMismatch);
+        assert!(d[0].reasons.is_empty(), "no DANE failure");
+        assert_eq!(
+            d[0].latest
+                .as_ref()
+                .unwrap()
+                .mta_sts
+                .as_ref()
+                .unwrap()
+                .verdict,
+            StsVerdict::NoPolicy
+        );
+    }
+
+    #[test]
+    fn a_store_from_before_mta_sts_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = 1_800_000_000u64;
+        {
+            // The schema as it was, with one bucket.
+            let c = Connection::open(dir.path().join("shadow.sqlite")).unwrap();
+            c.execute_batch(
+                "CREATE TABLE shadow_bucket (
+                  domain TEXT NOT NULL, span INTEGER NOT NULL, start INTEGER NOT NULL,
+                  deliveries INTEGER NOT NULL DEFAULT 0, protected INTEGER NOT NULL DEFAULT 0,
+                  m_pass INTEGER NOT NULL DEFAULT 0, m_auth INTEGER NOT NULL DEFAULT 0,
+                  m_fail INTEGER NOT NULL DEFAULT 0, m_temp INTEGER NOT NULL DEFAULT 0,
+                  m_unobs INTEGER NOT NULL DEFAULT 0,
+                  o_pass INTEGER NOT NULL DEFAULT 0, o_auth INTEGER NOT NULL DEFAULT 0,
+                  o_fail INTEGER NOT NULL DEFAULT 0, o_temp INTEGER NOT NULL DEFAULT 0,
+                  o_unobs INTEGER NOT NULL DEFAULT 0,
+                  PRIMARY KEY (domain, span, start)) WITHOUT ROWID;
+                CREATE TABLE shadow_domain (
+                  domain TEXT PRIMARY KEY, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+                  latest TEXT) WITHOUT ROWID;",
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO shadow_bucket (domain, span, start, deliveries, m_pass) VALUES ('old.test', ?1, ?2, 5, 5)",
+                params![HOUR as i64, (now - now % HOUR) as i64],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO shadow_domain VALUES ('old.test', ?1, ?1, NULL)",
+                params![now as i64],
+            )
+            .unwrap();
+        }
+        let s = ShadowStore::new(dir.path(), true);
+        let mut r = rec(
+            "old.test",
+            ShadowVerdict::DaneSuccess,
+            ShadowVerdict::DaneSuccess,
+            "",
+        );
+        r.mta_sts = Some(sts(StsVerdict::Pass, StsFinding::Valid, "ok"));
+        s.add(&r, 1, 0, now);
+        let d = s.report(Duration::from_secs(DAY), now).unwrap();
+        assert_eq!(d[0].counts.deliveries, 6);
+        assert_eq!(d[0].counts.mandatory.pass, 6);
+        assert_eq!(d[0].counts.mta_sts.pass, 1);
+        // Opening it again finds the columns in place.
+        drop(s);
+        let s = ShadowStore::new(dir.path(), true);
+        assert_eq!(s.report(Duration::from_secs(DAY), now).unwrap().len(), 1);
     }
 
     #[test]

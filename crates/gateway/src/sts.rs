@@ -37,6 +37,8 @@ use crate::deliver::{Attempt, Destination};
 pub(crate) struct StsState {
     pub cache: PolicyCache,
     pub outcomes: Mutex<HashMap<String, StsOutcome>>,
+    /// The latest policy lookup per domain, for the shadow evaluation.
+    pub notes: crate::shadow_sts::Notes,
 }
 
 impl StsState {
@@ -54,6 +56,7 @@ impl StsState {
         Ok(StsState {
             cache: PolicyCache::open(data_dir, Fetcher { client, port }),
             outcomes: Mutex::new(HashMap::new()),
+            notes: crate::shadow_sts::Notes::default(),
         })
     }
 
@@ -86,6 +89,10 @@ pub(crate) async fn policy_for(
         .cache
         .resolve(&shared.resolver(), &dest.domain)
         .await;
+    shared
+        .sts
+        .notes
+        .note(&dest.domain, &res, danegate_mta_sts::now_unix());
     let fetch_failed = res.failure.is_some();
     if let Some((result_type, detail)) = res.failure {
         shared.sts.record(
@@ -331,7 +338,7 @@ pub(crate) async fn open_enforced(
 }
 
 /// The RFC 8460 result type of a failed PKIX attempt, from its events.
-fn classify_events(events: &[Event]) -> ResultType {
+pub(crate) fn classify_events(events: &[Event]) -> ResultType {
     for e in events.iter().rev() {
         match e {
             Event::CertFailed { reason } => return classify_certificate_failure(reason),

@@ -4,7 +4,7 @@
 use clap::Args;
 use danegate_admin::{
     control::Request,
-    readiness::{ModeView, Readiness, parse_since, percent, thousands},
+    readiness::{ModeView, Readiness, StsCode, parse_since, percent, sts_cell, thousands},
 };
 
 use super::{Target, client::query, render::table};
@@ -68,6 +68,7 @@ pub(crate) fn text(r: &Readiness) -> String {
                 format!("{} (dane {}, tls {})", row.profile, row.dane, row.tls),
                 mode_cell(&row.mandatory),
                 mode_cell(&row.opportunistic),
+                sts_cell(&row.mta_sts),
                 row.recommendation.text.clone(),
             ]
         })
@@ -79,12 +80,13 @@ pub(crate) fn text(r: &Readiness) -> String {
             "PROFILE",
             "MANDATORY",
             "OPPORTUNISTIC",
+            "MTA-STS ENFORCE",
             "RECOMMENDATION",
         ],
         &rows,
     ));
     for row in &r.rows {
-        let reasons: Vec<String> = row
+        let mut reasons: Vec<String> = row
             .mandatory
             .reasons
             .iter()
@@ -105,6 +107,19 @@ pub(crate) fn text(r: &Readiness) -> String {
                 )
             })
             .collect();
+        let sts = &row.mta_sts;
+        if !matches!(sts.recommendation.code, StsCode::NoData | StsCode::NoPolicy) {
+            reasons.push(format!("  MTA-STS: {}", sts.recommendation.text));
+        }
+        reasons.extend(sts.reasons.iter().map(|x| {
+            format!(
+                "  MTA-STS enforce: {} — {} ({}x, last {})",
+                x.verdict.words(),
+                x.reason,
+                thousands(x.count),
+                super::render::time_text(x.last_seen)
+            )
+        }));
         if !reasons.is_empty() {
             out.push_str(&format!("\n{}:\n{}\n", row.domain, reasons.join("\n")));
         }
@@ -133,8 +148,13 @@ pub(crate) fn shadow_lines(s: Option<&danegate_delivery::shadow::ShadowRecord>) 
     let mut out = line("Shadow Mandatory", &s.mandatory);
     out.push_str(&line("Shadow Opportunistic", &s.opportunistic));
     match &s.mta_sts {
-        Some(m) => out.push_str(&line("Shadow MTA-STS", m)),
-        None => out.push_str(&format!("{:<24} not evaluated\n", "Shadow MTA-STS")),
+        Some(m) => out.push_str(&format!(
+            "{:<24} {}: {}\n",
+            "Shadow MTA-STS enforce",
+            m.verdict.words(),
+            m.reason
+        )),
+        None => out.push_str(&format!("{:<24} not evaluated\n", "Shadow MTA-STS enforce")),
     }
     out
 }

@@ -6,7 +6,8 @@
 #[allow(unused_imports)]
 use super::*;
 use danegate_admin::readiness::{
-    ModeView, Readiness, ReadinessRow, ReadinessSummary, parse_since, percent, thousands,
+    ModeView, Readiness, ReadinessRow, ReadinessSummary, StsView, parse_since, percent, sts_cell,
+    thousands,
 };
 
 #[derive(Deserialize, Default)]
@@ -43,6 +44,18 @@ fn mode_cell(m: &ModeView) -> Markup {
         @for r in m.reasons.iter().take(2) {
             br; span.warning { (r.reason) }
         }
+    }
+}
+
+/// The MTA-STS enforce column: the counts and the recommendation in words.
+fn sts_markup(v: &StsView) -> Markup {
+    let code = serde_json::to_value(v.recommendation.code)
+        .ok()
+        .and_then(|x| x.as_str().map(str::to_string))
+        .unwrap_or_default();
+    html! {
+        (sts_cell(v))
+        br; span.hint data-sts-code=(code) { (v.recommendation.text) }
     }
 }
 
@@ -111,6 +124,7 @@ fn row_markup(r: &ReadinessRow, session: &auth::Session, since: &str) -> Markup 
             td { (r.profile) br; span.hint { "DANE " (r.dane) ", TLS " (r.tls) } }
             td.mandatory { (mode_cell(&r.mandatory)) }
             td.opportunistic { (mode_cell(&r.opportunistic)) }
+            td.mta-sts { (sts_markup(&r.mta_sts)) }
             td.recommendation data-code=(serde_json::to_value(r.recommendation.code).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()) { (r.recommendation.text) }
             td {
                 @if r.dane != "mandatory" {
@@ -176,7 +190,7 @@ pub(crate) async fn readiness_page(
             p.warning { "Shadow evaluation is off (danegate serve --no-shadow): nothing new is recorded." }
         }
         p {
-            "What DANE Mandatory and DANE Opportunistic would have decided for every delivery of the last "
+            "What DANE Mandatory, DANE Opportunistic and an enforce MTA-STS policy would have decided for every delivery of the last "
             strong id="window" { (report.window) } ", whatever the destination's profile. Window: "
             @for w in WINDOWS {
                 a.window href={ "/readiness?since=" (w) "&filter=" (filter) } { (w) } " "
@@ -195,11 +209,12 @@ pub(crate) async fn readiness_page(
             thead { tr {
                 th { "Destination Domain" } th { "Messages" } th { "Profile" }
                 th { "DANE Mandatory would" } th { "DANE Opportunistic would" }
+                th { "MTA-STS enforce would" }
                 th { "Recommendation" } th { "" }
             } }
             tbody {
                 @for r in &rows { (row_markup(r, &a.session, since)) }
-                @if rows.is_empty() { tr { td colspan="7" { "No destination domain in this view." } } }
+                @if rows.is_empty() { tr { td colspan="8" { "No destination domain in this view." } } }
             }
         }
         p.hint { "Set DANE Mandatory edits (or adds) the domain's destination profile through Destination Controls: the same validation and commit." }

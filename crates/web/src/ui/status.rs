@@ -69,7 +69,7 @@ pub(crate) fn outcome_text(s: &DomainStatus) -> Markup {
             @else { br; "no TLS" }
             @if let Some(h) = l.host.as_ref().or(l.tried.as_ref()) { br; span.hint { (h) } }
             @if let Some(sh) = &l.shadow {
-                br; span.hint.shadow { "Mandatory would: " (sh.mandatory.verdict.words()) "; Opportunistic would: " (sh.opportunistic.verdict.words()) }
+                br; span.hint.shadow { "Mandatory would: " (sh.mandatory.verdict.words()) "; Opportunistic would: " (sh.opportunistic.verdict.words()) @if let Some(m) = &sh.mta_sts { "; MTA-STS enforce would: " (m.verdict.words()) } }
             }
         },
     }
