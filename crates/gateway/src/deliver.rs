@@ -127,16 +127,15 @@ pub(crate) async fn deliver_batch(
     };
     let idle_limit = config.server.connection_cache_idle;
     let mut msgs: Vec<Loaded> = Vec::new();
-    for (mid, rcpts) in batch {
-        let rids: Vec<RecipientId> = rcpts.iter().map(|r| r.rid).collect();
-        match (
-            shared.store.envelope(mid).await,
-            shared.store.data(mid).await,
-        ) {
-            (Ok(Some(env)), Ok(Some(data))) => msgs.push(Loaded { env, data, rcpts }),
-            (Ok(None), _) | (_, Ok(None)) => {} // removed by an administrator meanwhile
-            (Err(e), _) | (_, Err(e)) => {
+    let mids: Vec<u64> = batch.iter().map(|(mid, _)| *mid).collect();
+    let loaded = shared.store.load(&mids).await;
+    for ((mid, rcpts), read) in batch.into_iter().zip(loaded) {
+        match read {
+            Ok(Some((env, data))) => msgs.push(Loaded { env, data, rcpts }),
+            Ok(None) => {} // removed by an administrator meanwhile
+            Err(e) => {
                 tracing::error!(target: "danegate::mail", "MID {mid} cannot be read from the queue: {e}");
+                let rids: Vec<RecipientId> = rcpts.iter().map(|r| r.rid).collect();
                 let _ = shared.store.release(mid, &rids).await;
             }
         }

@@ -50,6 +50,9 @@ pub type RecipientId = u64;
 /// `Arc<dyn Store>`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// One message read by [`Store::load`]: its envelope and body, `None` if it is gone.
+pub type Loaded = Result<Option<(Envelope, Vec<u8>)>, QueueError>;
+
 /// A message as received, to be queued by [`Store::enqueue`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewMessage {
@@ -321,6 +324,24 @@ pub trait Store: Send + Sync + 'static {
     /// The body of a stored message; `None` if unknown, or once none of its recipients
     /// is queued any more (the body is dropped with the last recipient's outcome).
     fn data(&self, mid: MessageId) -> BoxFuture<'_, Result<Option<Vec<u8>>, QueueError>>;
+
+    /// The envelope and body of each of `mids`, in order: `Ok(None)` for a message that
+    /// is unknown or whose body is gone. A delivery batch reads its messages with one
+    /// call; a store that can reads them in one read transaction (one snapshot, one
+    /// trip off the runtime) instead of two per message.
+    fn load<'a>(&'a self, mids: &'a [MessageId]) -> BoxFuture<'a, Vec<Loaded>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(mids.len());
+            for &mid in mids {
+                out.push(match (self.envelope(mid).await, self.data(mid).await) {
+                    (Ok(Some(env)), Ok(Some(data))) => Ok(Some((env, data))),
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                    _ => Ok(None),
+                });
+            }
+            out
+        })
+    }
 
     /// Records that the next hop accepted these recipients (`response`: its reply).
     fn delivered<'a>(

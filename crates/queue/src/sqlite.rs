@@ -1010,6 +1010,14 @@ fn op_envelope(conn: &Connection, mid: MessageId) -> Result<Option<Envelope>, Qu
     Ok(Some(env))
 }
 
+/// Envelope and body of one message in the caller's read transaction.
+fn op_load(conn: &Connection, bodies_dir: &Path, mid: MessageId) -> crate::Loaded {
+    let Some(env) = op_envelope(conn, mid)? else {
+        return Ok(None);
+    };
+    Ok(op_data(conn, bodies_dir, mid)?.map(|data| (env, data)))
+}
+
 fn op_data(
     conn: &Connection,
     bodies_dir: &Path,
@@ -1141,6 +1149,22 @@ impl Store for SqliteStore {
     fn data(&self, mid: MessageId) -> BoxFuture<'_, Result<Option<Vec<u8>>, QueueError>> {
         let dir = self.inner.bodies_dir.clone();
         Box::pin(self.read(move |c| op_data(c, &dir, mid)))
+    }
+
+    fn load<'a>(&'a self, mids: &'a [MessageId]) -> BoxFuture<'a, Vec<crate::Loaded>> {
+        let dir = self.inner.bodies_dir.clone();
+        let owned = mids.to_vec();
+        Box::pin(async move {
+            let read = self
+                .read(move |c| {
+                    Ok(owned
+                        .iter()
+                        .map(|&mid| op_load(c, &dir, mid))
+                        .collect::<Vec<_>>())
+                })
+                .await;
+            read.unwrap_or_else(|e| mids.iter().map(|_| Err(e.clone())).collect())
+        })
     }
 
     fn delivered<'a>(

@@ -108,6 +108,17 @@ async fn enqueue_stores_envelope_and_body(fx: Fixture) {
         "",
         "null sender"
     );
+
+    // A batch read: the same envelopes and bodies, in order, None for an unknown MID.
+    let loaded = store.load(&[mid2, 99, mid]).await;
+    assert_eq!(loaded.len(), 3);
+    let (env2, data2) = loaded[0].as_ref().unwrap().as_ref().unwrap();
+    assert_eq!(env2, &store.envelope(mid2).await.unwrap().unwrap());
+    assert_eq!(data2, &store.data(mid2).await.unwrap().unwrap());
+    assert!(loaded[1].as_ref().unwrap().is_none());
+    let (env1, data1) = loaded[2].as_ref().unwrap().as_ref().unwrap();
+    assert_eq!((env1, data1), (&env, &data));
+    assert!(store.load(&[]).await.is_empty());
 }
 
 async fn enqueue_without_recipients_is_refused(fx: Fixture) {
