@@ -1163,7 +1163,22 @@ impl Store for SqliteStore {
                         .collect::<Vec<_>>())
                 })
                 .await;
-            read.unwrap_or_else(|e| mids.iter().map(|_| Err(e.clone())).collect())
+            let loaded = match read {
+                Ok(loaded) => loaded,
+                Err(e) => return mids.iter().map(|_| Err(e.clone())).collect(),
+            };
+            loaded
+                .into_iter()
+                .map(|one| {
+                    one.map(|m| {
+                        m.map(|(mut env, data)| {
+                            env.recipients = self.own(std::mem::take(&mut env.recipients));
+                            env.node.clone_from(&self.inner.node);
+                            (env, data)
+                        })
+                    })
+                })
+                .collect()
         })
     }
 
