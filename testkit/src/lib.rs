@@ -8,6 +8,7 @@
 //! world), [`stsworld`] (the MTA-STS world), [`dns`] (the signed DNS world).
 
 pub mod certs;
+pub mod cli;
 pub mod dns;
 pub mod gateway;
 pub mod host;

@@ -5,12 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
-use std::{
-    collections::BTreeSet,
-    io::Write,
-    process::{Command, Stdio},
-    sync::OnceLock,
-};
+use std::{collections::BTreeSet, io::Write, process::Command, sync::OnceLock};
 
 use danegate_testkit::mailworld::{Expect, MailWorld, TABLE_ROWS, bulk_domains};
 
@@ -32,8 +27,8 @@ fn audit(extra: &[&str], stdin: &str) -> (Option<i32>, String, String) {
     let dns = w.dns_addr().to_string();
     let port = w.port().to_string();
     let anchor = w.anchor_file().to_str().unwrap().to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_danegate"))
-        .args(["audit", "--resolver", &dns, "--trust-anchor", &anchor])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_danegate"));
+    cmd.args(["audit", "--resolver", &dns, "--trust-anchor", &anchor])
         .args([
             "--port",
             &port,
@@ -42,24 +37,8 @@ fn audit(extra: &[&str], stdin: &str) -> (Option<i32>, String, String) {
             "--ip-preference",
             "ipv4-only",
         ])
-        .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .args(extra);
+    danegate_testkit::cli::run(cmd, stdin)
 }
 
 fn input_file() -> tempfile::NamedTempFile {

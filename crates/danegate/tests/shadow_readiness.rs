@@ -9,8 +9,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
 use std::{
-    io::{BufRead as _, BufReader, Write as _},
-    net::TcpStream,
     path::Path,
     process::Command,
     time::{Duration, Instant},
@@ -40,55 +38,15 @@ fn config_text(n: &DvWorld, data_dir: &Path, listen: u16) -> String {
     .render()
 }
 
-/// One message over plain SMTP to the gateway's listener.
-fn submit(port: u16, rcpt: &str) {
-    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut rd = BufReader::new(s.try_clone().unwrap());
-    let mut w = s;
-    let reply = |rd: &mut BufReader<TcpStream>| -> String {
-        let mut all = String::new();
-        loop {
-            let mut l = String::new();
-            rd.read_line(&mut l).unwrap();
-            all.push_str(&l);
-            if l.len() < 4 || l.as_bytes()[3] != b'-' {
-                return all;
-            }
-        }
-    };
-    assert!(reply(&mut rd).starts_with("220"));
-    for (cmd, want) in [
-        ("EHLO internal.test\r\n".to_string(), "250"),
-        ("MAIL FROM:<alice@client.test>\r\n".to_string(), "250"),
-        (format!("RCPT TO:<{rcpt}>\r\n"), "250"),
-        ("DATA\r\n".to_string(), "354"),
-        (
-            format!(
-                "From: <alice@client.test>\r\nTo: <{rcpt}>\r\nSubject: shadow\r\n\r\nHello.\r\n.\r\n"
-            ),
-            "250",
-        ),
-    ] {
-        w.write_all(cmd.as_bytes()).unwrap();
-        let r = reply(&mut rd);
-        assert!(r.starts_with(want), "{cmd:?}: {r}");
-    }
-    let _ = w.write_all(b"QUIT\r\n");
-}
-
 /// `danegate ARGS`: (exit code, stdout, stderr).
 fn cli(cwd: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_danegate"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_danegate"));
+    cmd.args(args).current_dir(cwd);
+    danegate_testkit::cli::run(cmd, "")
+}
+
+fn submit(port: u16, rcpt: &str) {
+    danegate_testkit::cli::submit_plain(port, rcpt, "shadow");
 }
 
 fn json(cwd: &Path, args: &[&str]) -> Value {

@@ -17,20 +17,9 @@ fn danegate() -> Command {
 }
 
 fn run_with_stdin(args: &[&str], stdin: &str) -> std::process::Output {
-    let mut child = danegate()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut cmd = danegate();
+    cmd.args(args);
+    danegate_testkit::cli::output_with_stdin(cmd, stdin)
 }
 
 struct Serve(Child);
