@@ -21,7 +21,6 @@ use danegate_mta_sts::{
     outcome::classify_certificate_failure,
 };
 use danegate_tlsrpt::TlsRptRecord;
-use hickory_proto::rr::RData;
 use serde::Serialize;
 
 /// Exit status: the policy is satisfied by at least one MX host.
@@ -410,19 +409,7 @@ pub async fn tlsrpt_record(resolver: &Resolver, domain: &str) -> TlsRptView {
             format!("no TXT record at _smtp._tls.{domain}"),
         );
     }
-    let txts: Vec<String> = answer
-        .records
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::TXT(t) => Some(
-                t.txt_data
-                    .iter()
-                    .map(|s| String::from_utf8_lossy(s).into_owned())
-                    .collect::<String>(),
-            ),
-            _ => None,
-        })
-        .collect();
+    let txts: Vec<String> = answer.txt_strings();
     match TlsRptRecord::select(&txts) {
         Ok(rec) => TlsRptView {
             status: "valid",

@@ -151,6 +151,24 @@ impl Answer {
         self.chain.last().map(|l| &l.target).unwrap_or(&self.qname)
     }
 
+    /// The TXT records of the answer, each one's character-strings concatenated
+    /// (RFC 7208 §3.3 style, as MTA-STS (RFC 8461 §3.1) and TLS-RPT (RFC 8460 §3)
+    /// read them); records of other types are skipped.
+    pub fn txt_strings(&self) -> Vec<String> {
+        self.records
+            .iter()
+            .filter_map(|r| match &r.data {
+                hickory_proto::rr::RData::TXT(t) => Some(
+                    t.txt_data
+                        .iter()
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect::<String>(),
+                ),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The status word of the CLI: `SECURE`, `INSECURE`, `BOGUS (reason)`,
     /// `NXDOMAIN (secure|insecure)`, `NODATA (secure|insecure)`.
     pub fn status_line(&self) -> String {

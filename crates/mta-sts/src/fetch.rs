@@ -98,19 +98,7 @@ impl Fetcher {
                 if a.kind != AnswerKind::Data {
                     return Discovery::NoPolicy(TxtError::NoRecord);
                 }
-                let texts: Vec<String> = a
-                    .records
-                    .iter()
-                    .filter_map(|r| match &r.data {
-                        RData::TXT(t) => Some(
-                            t.txt_data
-                                .iter()
-                                .map(|s| String::from_utf8_lossy(s).into_owned())
-                                .collect::<String>(),
-                        ),
-                        _ => None,
-                    })
-                    .collect();
+                let texts: Vec<String> = a.txt_strings();
                 match txt::select(&texts) {
                     Ok(r) => Discovery::Record(r),
                     Err(e) => Discovery::NoPolicy(e),

@@ -19,7 +19,7 @@ use danegate_tlsrpt::{
     Day, Recorder, Report, Reporter, Rua, SendState, TlsRptRecord,
     mail::{MEDIA_TYPE_GZIP, MailParams, report_message},
 };
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{Name, RecordType};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -81,19 +81,7 @@ async fn destinations(shared: &Shared, domain: &str) -> Result<Result<Vec<Rua>, 
     if answer.kind != AnswerKind::Data {
         return Ok(Err(format!("no TXT record at _smtp._tls.{domain}")));
     }
-    let txts: Vec<String> = answer
-        .records
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::TXT(t) => Some(
-                t.txt_data
-                    .iter()
-                    .map(|s| String::from_utf8_lossy(s).into_owned())
-                    .collect::<String>(),
-            ),
-            _ => None,
-        })
-        .collect();
+    let txts: Vec<String> = answer.txt_strings();
     Ok(TlsRptRecord::select(&txts)
         .map(|r| r.rua)
         .map_err(|e| format!("_smtp._tls.{domain}: {e}")))
