@@ -20,7 +20,7 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
@@ -65,21 +65,15 @@ fn start(cfg: &Path, cwd: &Path) -> ServeProcess {
 
 /// `danegate --config CFG ARGS...`: exit code, stdout + stderr.
 fn cli(cfg: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_danegate"))
-        .arg("--config")
-        .arg(cfg)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_danegate"));
+    cmd.arg("--config").arg(cfg).args(args);
+    joined(cmd)
+}
+
+/// Runs `cmd` with an empty standard input: exit code, stdout + stderr.
+fn joined(cmd: Command) -> (i32, String) {
+    let (code, out, err) = danegate_testkit::cli::run(cmd, "");
+    (code.unwrap_or(-1), out + &err)
 }
 
 fn ok(cfg: &Path, args: &[&str]) -> String {
@@ -95,21 +89,9 @@ fn check(cfg: &Path) -> (i32, String) {
 
 /// `danegate ARGS... --config CFG` (the subcommand's own `--config`).
 fn sub(args: &[&str], cfg: &Path) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_danegate"))
-        .args(args)
-        .arg("--config")
-        .arg(cfg)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_danegate"));
+    cmd.args(args).arg("--config").arg(cfg);
+    joined(cmd)
 }
 
 /// Waits until `pred` holds.
