@@ -267,9 +267,12 @@ impl std::fmt::Debug for Central {
     }
 }
 
+/// How long a configuration edit waits for the central database.
+const BLOCKING_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Runs `f` (which uses the database) to completion on a thread of its own with a
 /// runtime of its own, whatever the caller's context (an admin edit runs on a
-/// blocking thread of the gateway's runtime).
+/// blocking thread of the gateway's runtime), for at most [`BLOCKING_LIMIT`].
 fn run_blocking<T: Send + 'static>(
     f: impl std::future::Future<Output = Result<T, String>> + Send + 'static,
 ) -> Result<T, String> {
@@ -278,7 +281,18 @@ fn run_blocking<T: Send + 'static>(
             .enable_all()
             .build()
             .map_err(|e| format!("runtime: {e}"))?
-            .block_on(f)
+            .block_on(async move {
+                // A database that accepts the connection and then says nothing must not
+                // hold the edit lock (and the admin command) forever.
+                tokio::time::timeout(BLOCKING_LIMIT, f)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!(
+                            "no answer from the database within {} s",
+                            BLOCKING_LIMIT.as_secs()
+                        ))
+                    })
+            })
     })
     .join()
     .unwrap_or_else(|_| Err("the central configuration thread panicked".into()))
